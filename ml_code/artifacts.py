@@ -1,0 +1,138 @@
+"""What the steps hand to each other: split files, the feature manifest, the model file, and the one way
+to turn rows into XGBoost's input that train, evaluate and inference all use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xgboost as xgb
+
+from contract import CATEGORICAL, NUMERIC
+
+MODEL_FILE_NAME = "xgboost-model.json"
+MANIFEST_FILE_NAME = "manifest.json"
+MODEL_ARCHIVE_NAME = "model.tar.gz"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SPLITS = (TRAIN, VALIDATION, TEST)
+# XGBoost's names for the two feature kinds.
+_XGBOOST_TYPES = {NUMERIC: "q", CATEGORICAL: "c"}
+
+
+def split_file_name(split: str) -> str:
+    return f"{split}.parquet"
+
+
+@dataclasses.dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # contract.NUMERIC or contract.CATEGORICAL
+    # Categorical only: the levels seen in the training split; their positions are XGBoost's category codes.
+    levels: tuple[str, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """The features a model was trained on: names, order, kinds and category levels."""
+
+    target_column: str
+    positive_label: str
+    negative_label: str
+    features: tuple[Feature, ...]
+    missing_values: tuple[str, ...]
+    rows: dict[str, int]  # per split
+    positives: dict[str, int]  # per split
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features]
+
+    @property
+    def xgboost_feature_types(self) -> list[str]:
+        return [_XGBOOST_TYPES[feature.kind] for feature in self.features]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Manifest:
+        features = tuple(
+            Feature(item["name"], item["kind"], None if item["levels"] is None else tuple(item["levels"]))
+            for item in raw["features"]
+        )
+        fields = {**raw, "features": features, "missing_values": tuple(raw["missing_values"])}
+        return cls(**fields)
+
+    def save(self, directory: Path) -> Path:
+        path = directory / MANIFEST_FILE_NAME
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> Manifest:
+        return cls.from_json(json.loads((directory / MANIFEST_FILE_NAME).read_text(encoding="utf-8")))
+
+
+def read_split(directory: Path) -> pa.Table:
+    """The one parquet file that preprocess wrote into a split's folder."""
+    files = sorted(directory.glob("*.parquet"))
+    if len(files) != 1:
+        raise FileNotFoundError(f"expected one .parquet file in {directory}, found {len(files)}")
+    return pq.read_table(files[0])
+
+
+def labels(table: pa.Table, manifest: Manifest) -> np.ndarray:
+    """The 0/1 labels that preprocess stored under the target column's name."""
+    return table.column(manifest.target_column).to_numpy().astype(np.float32)
+
+
+def _encoded_column(column: pa.ChunkedArray | pa.Array, feature: Feature) -> np.ndarray:
+    if feature.kind == CATEGORICAL:
+        # A level's position is its code; a level unseen in training becomes missing.
+        codes = pc.index_in(column, value_set=pa.array(feature.levels or (), pa.string()))
+        return pc.fill_null(codes.cast(pa.float32()), np.nan).to_numpy(zero_copy_only=False)
+    return pc.fill_null(column.cast(pa.float32()), np.nan).to_numpy(zero_copy_only=False)
+
+
+def encode_features(table: pa.Table, manifest: Manifest) -> np.ndarray:
+    """Rows as XGBoost reads them: float32, features in manifest order, categories as codes, NaN missing."""
+    encoded = np.empty((table.num_rows, len(manifest.features)), dtype=np.float32)
+    for position, feature in enumerate(manifest.features):
+        encoded[:, position] = _encoded_column(table.column(feature.name), feature)
+    return encoded
+
+
+def feature_matrix(table: pa.Table, manifest: Manifest, with_labels: bool = True) -> xgb.DMatrix:
+    return xgb.DMatrix(
+        encode_features(table, manifest),
+        label=labels(table, manifest) if with_labels else None,
+        feature_names=manifest.feature_names,
+        feature_types=manifest.xgboost_feature_types,
+        enable_categorical=True,
+    )
+
+
+def load_booster(model_dir: Path) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(model_dir / MODEL_FILE_NAME)
+    return booster
+
+
+def extract_model_archive(model_dir: Path) -> Path:
+    """A folder holding the model files: `model_dir` itself, or its model.tar.gz extracted to a temp dir."""
+    archive = model_dir / MODEL_ARCHIVE_NAME
+    if (model_dir / MODEL_FILE_NAME).exists() or not archive.exists():
+        return model_dir
+    target = Path(tempfile.mkdtemp(prefix="model-"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target

@@ -1,0 +1,387 @@
+"""Processing job: validate and clean the uploaded CSVs, split them train / validation / test, and write
+the splits plus the feature manifest.
+
+    python3 preprocess.py [--input-dir DIR] [--output-dir DIR] [--validation-ratio 0.15]
+        [--test-ratio 0.15] [--seed 42] [--min-rows 100] [--contract FILE]
+        [--target-column NAME] [--positive-label VALUE]
+
+Everything is validated in memory before anything is written, and the outputs are moved into place only
+when complete, so a failed job leaves its output folders empty. Bad data ends the job with exit code 1
+and one sentence in /opt/ml/output/message (the job's ExitMessage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+import artifacts
+from artifacts import Feature, Manifest
+from contract import CATEGORICAL, NUMERIC, ContractError, DataContract, load_contract
+from job_output import PROCESSING_MESSAGE_FILE, JobFailure, run_job
+
+log = logging.getLogger("preprocess")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+# A column with no values at all in one file fits either kind.
+_EMPTY = "empty"
+
+
+def csv_files(input_dir: Path) -> list[Path]:
+    """Every CSV (plain or gzip) under the input folder, in a stable order."""
+    if not input_dir.is_dir():
+        raise JobFailure(f"input folder {input_dir} does not exist")
+    files = sorted(path for path in input_dir.rglob("*") if path.is_file() and path.name.endswith(CSV_SUFFIXES))
+    if not files:
+        raise JobFailure(f"no .csv or .csv.gz file under {input_dir}")
+    return files
+
+
+def _binary_lines(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as file:
+        yield from file
+
+
+def _first_non_utf8_line(path: Path) -> int | None:
+    for number, line in enumerate(_binary_lines(path), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return None
+
+
+def _first_ragged_line(path: Path, n_columns: int) -> tuple[int, int] | None:
+    """(line number, field count) of the first row whose field count differs from the header's."""
+    with (gzip.open if path.name.endswith(".gz") else open)(path, "rt", encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text)
+        for row in reader:
+            if row and len(row) != n_columns:
+                return reader.line_num, len(row)
+    return None
+
+
+def read_header(path: Path) -> list[str]:
+    """The header's column names; fails on an empty, non-UTF-8 or malformed header."""
+    first_line = next(_binary_lines(path), b"")
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JobFailure(f"{path.name} is not UTF-8 text (line 1)") from None
+    if not text.strip():
+        raise JobFailure(f"{path.name} is empty: expected a header row and data rows")
+    names = [name.strip() for name in next(csv.reader([text]))]
+    if any(not name for name in names):
+        raise JobFailure(f"{path.name}: the header has an empty column name (column {names.index('') + 1})")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise JobFailure(f"{path.name}: column '{duplicates[0]}' appears more than once in the header")
+    return names
+
+
+def check_columns(path: Path, names: list[str], contract: DataContract, expected: list[str] | None) -> None:
+    """The header against the contract, or (features inferred) against the first file's header."""
+    if contract.target_column not in names:
+        raise JobFailure(f"{path.name} has no target column '{contract.target_column}'")
+    allowed = contract.allowed_columns() or expected
+    if allowed is None:
+        return
+    source = "the data contract" if contract.features is not None else "the first file"
+    for name in names:
+        if name not in allowed:
+            raise JobFailure(f"{path.name}: unexpected column '{name}' (not in {source})")
+    for name in allowed:
+        if name not in names:
+            raise JobFailure(f"{path.name}: column '{name}' is missing (required by {source})")
+
+
+def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
+    # Text columns are read as text so that "007" stays "007"; numeric ones are inferred and checked later.
+    text_columns = [contract.target_column]
+    if contract.features is not None:
+        text_columns += [name for name, kind in contract.features.items() if kind == CATEGORICAL]
+    try:
+        table = pa_csv.read_csv(
+            path,
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in text_columns},
+                null_values=list(contract.missing_values),
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as error:
+        raise JobFailure(_parse_problem(path, len(names))) from error
+    if table.num_rows == 0:
+        raise JobFailure(f"{path.name} has a header but no data rows")
+    return table
+
+
+def _parse_problem(path: Path, n_columns: int) -> str:
+    """Why pyarrow could not read the file, found by a slower line-by-line pass (arrow's text quotes rows)."""
+    bad_line = _first_non_utf8_line(path)
+    if bad_line is not None:
+        return f"{path.name} is not UTF-8 text (line {bad_line})"
+    ragged = _first_ragged_line(path, n_columns)
+    if ragged is not None:
+        line, fields = ragged
+        return f"{path.name}, line {line}: {fields} fields where the header has {n_columns}"
+    return f"{path.name} could not be parsed as CSV (check quoting and line endings)"
+
+
+def _cleaned_text(column: pa.ChunkedArray, missing_values: tuple[str, ...]) -> pa.ChunkedArray:
+    """Text with surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls."""
+    trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing_values)), pa.scalar(None, pa.string()), trimmed)
+
+
+def _as_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The column as float64, or None when some value is not a number."""
+    try:
+        return column.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _first_non_number_line(column: pa.ChunkedArray) -> int:
+    for row, value in enumerate(column.to_pylist()):
+        if value is not None:
+            try:
+                float(value)
+            except ValueError:
+                return row + 2  # the header is line 1
+    raise AssertionError("called only for a column that failed to convert")
+
+
+def typed_column(path: Path, name: str, column: pa.ChunkedArray, declared: str | None, contract: DataContract):
+    """(kind, column as float64 or string) for one feature of one file."""
+    if column.null_count == len(column):
+        return _EMPTY, column
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        # Declared categorical columns were read as text, so a column typed as numbers is numeric.
+        return NUMERIC, column.cast(pa.float64())
+    text = _cleaned_text(column, contract.missing_values)
+    if declared == CATEGORICAL:
+        return CATEGORICAL, text
+    numbers = _as_numbers(text)
+    if numbers is not None:
+        return NUMERIC, numbers
+    if declared == NUMERIC:
+        line = _first_non_number_line(text)
+        raise JobFailure(f"{path.name}, line {line}: column '{name}' must be numeric but holds text")
+    return CATEGORICAL, text
+
+
+def read_file(path: Path, contract: DataContract, expected: list[str] | None) -> tuple[list[str], pa.Table, dict]:
+    """(header, table with typed feature columns and cleaned target, kind per feature) for one CSV."""
+    names = read_header(path)
+    check_columns(path, names, contract, expected)
+    raw = _read_csv(path, names, contract)
+    features = contract.features or {}
+    columns, kinds = {}, {}
+    for name in names:
+        if name == contract.target_column:
+            columns[name] = _cleaned_text(raw.column(name), contract.missing_values)
+            continue
+        kinds[name], columns[name] = typed_column(path, name, raw.column(name), features.get(name), contract)
+    return names, pa.table(columns), kinds
+
+
+def unified_kinds(per_file: list[tuple[Path, dict[str, str]]], contract: DataContract) -> dict[str, str]:
+    """One kind per feature across files; a column numeric in one file and text in another is an error."""
+    if contract.features is not None:
+        return dict(contract.features)
+    unified: dict[str, tuple[str, Path]] = {}
+    for path, kinds in per_file:
+        for name, kind in kinds.items():
+            if kind == _EMPTY:
+                continue
+            seen = unified.setdefault(name, (kind, path))
+            if seen[0] != kind:
+                raise JobFailure(
+                    f"column '{name}' is {seen[0]} in {seen[1].name} but {kind} in {path.name}: "
+                    "a column must have one type in all files"
+                )
+    first_kinds = per_file[0][1]
+    # A column with no value anywhere carries no information but keeps the declared shape: numeric.
+    return {name: unified.get(name, (NUMERIC, None))[0] for name in first_kinds}
+
+
+def combined_table(tables: list[pa.Table], kinds: dict[str, str], target: str) -> pa.Table:
+    wanted = {name: pa.float64() if kind == NUMERIC else pa.string() for name, kind in kinds.items()}
+    wanted[target] = pa.string()
+    schema = pa.schema([(name, wanted[name]) for name in [*kinds, target]])
+    return pa.concat_tables([table.select(schema.names).cast(schema) for table in tables])
+
+
+def binary_labels(target: pa.ChunkedArray, contract: DataContract) -> tuple[np.ndarray, str]:
+    """(1 for the positive label else 0, the negative label) after checking the target is binary."""
+    name = contract.target_column
+    classes = [value for value in pc.unique(target).to_pylist() if value is not None]
+    if contract.positive_label not in classes:
+        raise JobFailure(f"the positive label '{contract.positive_label}' never occurs in target column '{name}'")
+    if len(classes) == 1:
+        raise JobFailure(f"target column '{name}' has only the positive class; both classes are needed")
+    if len(classes) > 2:
+        raise JobFailure(f"target column '{name}' has {len(classes)} distinct values; a binary target has 2")
+    negative = next(value for value in classes if value != contract.positive_label)
+    return pc.equal(target, contract.positive_label).to_numpy(zero_copy_only=False).astype(np.int8), negative
+
+
+def split_counts(n: int, validation_ratio: float, test_ratio: float) -> tuple[int, int, int]:
+    """(train, validation, test) sizes for n rows of one class; each split gets at least one row."""
+    n_validation = max(1, round(n * validation_ratio))
+    n_test = max(1, round(n * test_ratio))
+    return n - n_validation - n_test, n_validation, n_test
+
+
+def stratified_split(y: np.ndarray, validation_ratio: float, test_ratio: float, seed: int) -> dict[str, np.ndarray]:
+    """Row indices per split, each class divided in the same ratios, reproducible for a seed."""
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {split: [] for split in artifacts.SPLITS}
+    for cls, class_name in ((1, "positive"), (0, "negative")):
+        rows = rng.permutation(np.flatnonzero(y == cls))
+        n_train, n_validation, _ = split_counts(len(rows), validation_ratio, test_ratio)
+        if n_train < 1:
+            raise JobFailure(f"only {len(rows)} rows of the {class_name} class: too few to split three ways")
+        parts[artifacts.TRAIN].append(rows[:n_train])
+        parts[artifacts.VALIDATION].append(rows[n_train : n_train + n_validation])
+        parts[artifacts.TEST].append(rows[n_train + n_validation :])
+    # Sorted: the splits keep the files' row order, which makes them easier to inspect.
+    return {split: np.sort(np.concatenate(indices)) for split, indices in parts.items()}
+
+
+def category_levels(column: pa.ChunkedArray) -> tuple[str, ...]:
+    return tuple(sorted(value for value in pc.unique(column).to_pylist() if value is not None))
+
+
+def check_ratios(validation_ratio: float, test_ratio: float) -> None:
+    if not (0 < validation_ratio < 1 and 0 < test_ratio < 1 and validation_ratio + test_ratio < 1):
+        raise JobFailure(
+            f"--validation-ratio {validation_ratio} and --test-ratio {test_ratio} must each be in (0, 1) "
+            "and leave rows for training"
+        )
+
+
+def preprocess(
+    input_dir: Path,
+    output_dir: Path,
+    contract: DataContract,
+    validation_ratio: float,
+    test_ratio: float,
+    seed: int,
+    min_rows: int,
+) -> Manifest:
+    check_ratios(validation_ratio, test_ratio)
+    files = csv_files(input_dir)
+    tables, per_file_kinds = [], []
+    expected: list[str] | None = None
+    for path in files:
+        names, table, kinds = read_file(path, contract, expected)
+        expected = expected or names
+        tables.append(table)
+        per_file_kinds.append((path, kinds))
+        log.info("read %s: %d rows, %d columns", path.name, table.num_rows, len(names))
+    kinds = unified_kinds(per_file_kinds, contract)
+    table = combined_table(tables, kinds, contract.target_column)
+    del tables  # the combined table holds the only copy we need
+
+    with_target = pc.is_valid(table.column(contract.target_column))
+    dropped = table.num_rows - pc.sum(with_target).as_py()
+    if dropped:
+        log.info("dropped %d rows without a target value", dropped)
+        table = table.filter(with_target)
+    if table.num_rows < min_rows:
+        raise JobFailure(f"{table.num_rows} rows with a target value; at least {min_rows} are needed (--min-rows)")
+    y, negative_label = binary_labels(table.column(contract.target_column), contract)
+    table = table.set_column(
+        table.schema.get_field_index(contract.target_column), contract.target_column, pa.array(y, pa.int8())
+    )
+    indices = stratified_split(y, validation_ratio, test_ratio, seed)
+    splits = {split: table.take(rows) for split, rows in indices.items()}
+    features = tuple(
+        Feature(name, kind, category_levels(splits[artifacts.TRAIN].column(name)) if kind == CATEGORICAL else None)
+        for name, kind in kinds.items()
+    )
+    manifest = Manifest(
+        target_column=contract.target_column,
+        positive_label=contract.positive_label,
+        negative_label=negative_label,
+        features=features,
+        missing_values=contract.missing_values,
+        rows={split: part.num_rows for split, part in splits.items()},
+        positives={split: int(y[rows].sum()) for split, rows in indices.items()},
+    )
+    write_outputs(splits, manifest, output_dir)
+    log.info("wrote splits %s to %s", manifest.rows, output_dir)
+    return manifest
+
+
+def write_outputs(splits: dict[str, pa.Table], manifest: Manifest, output_dir: Path) -> None:
+    """Write into a temp folder beside the outputs, then move each split folder into place."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".preprocess-", dir=output_dir))
+    try:
+        for split, table in splits.items():
+            (staging / split).mkdir()
+            pq.write_table(table, staging / split / artifacts.split_file_name(split))
+        manifest.save(staging / artifacts.TRAIN)
+        for split in splits:
+            destination = output_dir / split
+            if destination.exists():
+                shutil.rmtree(destination)
+            (staging / split).rename(destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Validate, clean and split the uploaded CSVs.")
+    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--validation-ratio", type=float, default=0.15)
+    parser.add_argument("--test-ratio", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--min-rows", type=int, default=100)
+    parser.add_argument("--contract", type=Path, default=None, help="data contract JSON (default: the shipped one)")
+    parser.add_argument("--target-column", default=None, help="override the contract's target column")
+    parser.add_argument("--positive-label", default=None, help="override the contract's positive label")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> Manifest:
+    try:
+        contract = load_contract(args.contract).with_target(args.target_column, args.positive_label)
+    except ContractError as error:
+        raise JobFailure(str(error)) from None
+    return preprocess(
+        args.input_dir,
+        args.output_dir,
+        contract,
+        args.validation_ratio,
+        args.test_ratio,
+        args.seed,
+        args.min_rows,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args()
+    sys.exit(run_job("preprocess", lambda: run(args), PROCESSING_MESSAGE_FILE))
+
+
+if __name__ == "__main__":
+    main()

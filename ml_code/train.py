@@ -1,0 +1,165 @@
+"""Training job (SageMaker script mode): XGBoost binary:logistic with hist, native categorical features and
+early stopping on validation AUC.
+
+    python3 train.py [--num-round 1000] [--early-stopping-rounds 50] [--eta 0.1] [--max-depth 6]
+        [--min-child-weight 1] [--subsample 0.8] [--colsample-bytree 0.8] [--reg-lambda 1]
+        [--reg-alpha 0] [--max-cat-to-onehot 4] [--scale-pos-weight 1|auto] [--seed 42] [--nthread 0]
+
+Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model and
+the manifest to SM_MODEL_DIR. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
+`validation-auc:([0-9.]+)` captures. Hyperparameters are accepted in kebab-case or snake_case.
+A failure writes one sentence to /opt/ml/output/failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import xgboost as xgb
+
+import artifacts
+from artifacts import Manifest
+from job_output import TRAINING_FAILURE_FILE, JobArgumentParser, JobFailure, run_job
+
+log = logging.getLogger("train")
+VALIDATION_EVAL_NAME = "validation"  # the metric regex depends on this name: validation-auc
+AUTO = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameters:
+    num_round: int = 1000
+    early_stopping_rounds: int = 50
+    eta: float = 0.1
+    max_depth: int = 6
+    min_child_weight: float = 1.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 1.0
+    reg_alpha: float = 0.0
+    max_cat_to_onehot: int = 4
+    scale_pos_weight: str = "1"  # a number, or "auto": negatives / positives in the training split
+    seed: int = 42
+    nthread: int = 0  # 0: all cores
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    train: Path
+    validation: Path
+    model: Path
+
+
+def _positive_weight(value: str, manifest: Manifest) -> float:
+    if value == AUTO:
+        positives = manifest.positives[artifacts.TRAIN]
+        return (manifest.rows[artifacts.TRAIN] - positives) / positives
+    try:
+        weight = float(value)
+    except ValueError:
+        raise JobFailure(f"--scale-pos-weight must be a positive number or '{AUTO}', got {value!r}") from None
+    if weight <= 0:
+        raise JobFailure(f"--scale-pos-weight must be a positive number or '{AUTO}', got {value!r}")
+    return weight
+
+
+def xgboost_params(hyperparameters: Hyperparameters, manifest: Manifest) -> dict[str, object]:
+    return {
+        "objective": "binary:logistic",
+        "tree_method": "hist",
+        "eval_metric": "auc",
+        "eta": hyperparameters.eta,
+        "max_depth": hyperparameters.max_depth,
+        "min_child_weight": hyperparameters.min_child_weight,
+        "subsample": hyperparameters.subsample,
+        "colsample_bytree": hyperparameters.colsample_bytree,
+        "lambda": hyperparameters.reg_lambda,
+        "alpha": hyperparameters.reg_alpha,
+        "max_cat_to_onehot": hyperparameters.max_cat_to_onehot,
+        "scale_pos_weight": _positive_weight(hyperparameters.scale_pos_weight, manifest),
+        "seed": hyperparameters.seed,
+        "nthread": hyperparameters.nthread,
+    }
+
+
+def quantile_matrix(table, manifest: Manifest, reference: xgb.QuantileDMatrix | None = None) -> xgb.QuantileDMatrix:
+    """XGBoost's hist input, built straight from the encoded rows (no intermediate DMatrix)."""
+    return xgb.QuantileDMatrix(
+        artifacts.encode_features(table, manifest),
+        label=artifacts.labels(table, manifest),
+        feature_names=manifest.feature_names,
+        feature_types=manifest.xgboost_feature_types,
+        enable_categorical=True,
+        ref=reference,
+    )
+
+
+def train_booster(paths: Paths, hyperparameters: Hyperparameters) -> tuple[xgb.Booster, Manifest]:
+    """The booster cut to its best round, and the manifest it was trained with."""
+    manifest = Manifest.load(paths.train)
+    train_matrix = quantile_matrix(artifacts.read_split(paths.train), manifest)
+    validation_matrix = quantile_matrix(artifacts.read_split(paths.validation), manifest, reference=train_matrix)
+    booster = xgb.train(
+        xgboost_params(hyperparameters, manifest),
+        train_matrix,
+        num_boost_round=hyperparameters.num_round,
+        evals=[(validation_matrix, VALIDATION_EVAL_NAME)],
+        early_stopping_rounds=hyperparameters.early_stopping_rounds,
+        verbose_eval=True,
+    )
+    log.info("best_iteration=%d best_score=%.6f", booster.best_iteration, booster.best_score)
+    # Keep only the rounds up to the best one, so every consumer predicts with the model that was chosen.
+    return booster[: booster.best_iteration + 1], manifest
+
+
+def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> None:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(model_dir / artifacts.MODEL_FILE_NAME)
+    manifest.save(model_dir)
+
+
+def channel_paths() -> Paths:
+    """The channels and model folder SageMaker passes in the environment."""
+    names = {"train": "SM_CHANNEL_TRAIN", "validation": "SM_CHANNEL_VALIDATION", "model": "SM_MODEL_DIR"}
+    missing = [variable for variable in names.values() if not os.environ.get(variable)]
+    if missing:
+        raise JobFailure(f"environment variable(s) {', '.join(missing)} not set: is a channel missing?")
+    paths = Paths(**{field: Path(os.environ[variable]) for field, variable in names.items()})
+    for channel in (paths.train, paths.validation):
+        if not channel.is_dir():
+            raise JobFailure(f"channel folder {channel} does not exist")
+    if not (paths.train / artifacts.MANIFEST_FILE_NAME).exists():
+        raise JobFailure(f"the train channel has no {artifacts.MANIFEST_FILE_NAME}: is it preprocess's output?")
+    return paths
+
+
+def parse_hyperparameters(argv: list[str] | None = None) -> Hyperparameters:
+    parser = JobArgumentParser(description="Train the XGBoost model (SageMaker script mode).")
+    for field in dataclasses.fields(Hyperparameters):
+        kebab = field.name.replace("_", "-")
+        options = [f"--{kebab}"] if kebab == field.name else [f"--{kebab}", f"--{field.name}"]
+        parser.add_argument(*options, dest=field.name, type=type(field.default), default=field.default)
+    return Hyperparameters(**vars(parser.parse_args(argv)))
+
+
+def run(argv: list[str] | None = None) -> None:
+    hyperparameters = parse_hyperparameters(argv)
+    paths = channel_paths()
+    log.info("hyperparameters %s", json.dumps(dataclasses.asdict(hyperparameters)))
+    booster, manifest = train_booster(paths, hyperparameters)
+    save_model(booster, manifest, paths.model)
+    log.info("saved %s and %s to %s", artifacts.MODEL_FILE_NAME, artifacts.MANIFEST_FILE_NAME, paths.model)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    sys.exit(run_job("train", run, TRAINING_FAILURE_FILE))
+
+
+if __name__ == "__main__":
+    main()
