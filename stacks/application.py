@@ -1,0 +1,16 @@
+"""Builds the whole CDK app from its context: one stage per environment, cdk-nag on everything."""
+
+from __future__ import annotations
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import load_environments
+from stacks.stage import MlopsStage
+
+
+def build_app(app: App) -> list[MlopsStage]:
+    stages = [MlopsStage(app, config) for config in load_environments(app.node.get_all_context())]
+    # cdk-nag 3 is a validation plugin: any unacknowledged finding fails synth, so `make synth` enforces it too.
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stages

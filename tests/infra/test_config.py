@@ -1,0 +1,122 @@
+"""Bad configuration fails with one message naming the environment and the key."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, load_environments
+from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+
+
+def context_with(change: dict[str, Any] | None = None, **top_level: Any) -> dict[str, Any]:
+    """cdk.json's context with `change` applied to environments.dev (dotted keys; None deletes)."""
+    context = copy.deepcopy(cdk_json_context())
+    for dotted, value in (change or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = context["environments"]["dev"]
+        for parent in parents:
+            node = node[parent]
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    context.update(top_level)
+    return context
+
+
+def config_error(context: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_environments(context)
+    return str(raised.value)
+
+
+def test_shipped_configuration_loads_every_environment() -> None:
+    assert [config.name for config in load_environments(cdk_json_context())] == ["dev", "stg", "prod"]
+
+
+def test_env_context_selects_one_environment() -> None:
+    assert [config.name for config in load_environments(context_with(env="stg"))] == ["stg"]
+
+
+def test_unknown_environment() -> None:
+    message = config_error(context_with(env="qa"))
+    assert message == "unknown environment 'qa' (-c env=...): known environments are dev, prod, stg"
+
+
+def test_missing_region() -> None:
+    assert config_error(context_with({"region": None})) == "environment 'dev': missing key 'region'"
+
+
+def test_region_that_is_not_a_region() -> None:
+    message = config_error(context_with({"region": "Ireland"}))
+    assert message == "environment 'dev': key 'region' is not an AWS region: 'Ireland'"
+
+
+def test_account_that_is_not_an_account_id() -> None:
+    message = config_error(context_with({"account": "12345"}))
+    assert message == "environment 'dev': key 'account' must be a 12-digit account id or null"
+
+
+def test_wrong_type() -> None:
+    message = config_error(context_with({"data.noncurrent_version_expiration_days": "7"}))
+    assert message == (
+        "environment 'dev': key 'data.noncurrent_version_expiration_days' must be of type int, got str '7'"
+    )
+
+
+def test_boolean_is_not_a_number() -> None:
+    message = config_error(context_with({"data.noncurrent_version_expiration_days": True}))
+    assert "key 'data.noncurrent_version_expiration_days' must be of type int, got bool True" in message
+
+
+def test_value_out_of_range() -> None:
+    message = config_error(context_with({"data.access_log_retention_days": 0}))
+    assert message == "environment 'dev': key 'data.access_log_retention_days' must be between 1 and 3650, got 0"
+
+
+def test_value_not_among_the_allowed_ones() -> None:
+    message = config_error(context_with({"removal_policy": "keep"}))
+    assert message == "environment 'dev': key 'removal_policy' must be one of 'destroy', 'retain', got 'keep'"
+
+
+def test_unknown_key_is_a_typo_not_ignored() -> None:
+    message = config_error(context_with({"data.noncurrent_version_expiry_days": 7}))
+    assert message.startswith("environment 'dev': unknown key 'data.noncurrent_version_expiry_days' (known keys here:")
+
+
+def test_unknown_top_level_key() -> None:
+    assert config_error(context_with({"regoin": "eu-west-1"})).startswith("environment 'dev': unknown key 'regoin'")
+
+
+def test_section_that_is_not_an_object() -> None:
+    assert config_error(context_with({"data": 7})) == "environment 'dev': key 'data' must be an object"
+
+
+def test_no_environments() -> None:
+    message = config_error({"environments": {}})
+    assert message == "cdk.json context 'environments' must map environment names to settings"
+
+
+def test_synth_reports_a_bad_configuration_in_one_line(tmp_path: Path) -> None:
+    context = context_with({"removal_policy": "keep"})
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Configuration error in cdk.json: environment 'dev': key 'removal_policy' must be one of"
+        " 'destroy', 'retain', got 'keep'"
+    )
