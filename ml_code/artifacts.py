@@ -5,6 +5,7 @@ to turn rows into XGBoost's input that train, evaluate and inference all use.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tarfile
 import tempfile
@@ -38,6 +39,11 @@ class Feature:
     kind: str  # contract.NUMERIC or contract.CATEGORICAL
     # Categorical only: the levels seen in the training split; their positions are XGBoost's category codes.
     levels: tuple[str, ...] | None = None
+
+    @functools.cached_property
+    def level_array(self) -> pa.Array:
+        """The levels as an arrow array, built once (it is looked up for every request)."""
+        return pa.array(self.levels or (), pa.string())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +102,11 @@ def labels(table: pa.Table, manifest: Manifest) -> np.ndarray:
 
 
 def _encoded_column(column: pa.ChunkedArray | pa.Array, feature: Feature) -> np.ndarray:
+    """One feature as numbers; arrow turns nulls into NaN when it converts to numpy."""
     if feature.kind == CATEGORICAL:
         # A level's position is its code; a level unseen in training becomes missing.
-        codes = pc.index_in(column, value_set=pa.array(feature.levels or (), pa.string()))
-        return pc.fill_null(codes.cast(pa.float32()), np.nan).to_numpy(zero_copy_only=False)
-    return pc.fill_null(column.cast(pa.float32()), np.nan).to_numpy(zero_copy_only=False)
+        return pc.index_in(column, value_set=feature.level_array).to_numpy(zero_copy_only=False)
+    return column.to_numpy(zero_copy_only=False)
 
 
 def encode_features(table: pa.Table, manifest: Manifest) -> np.ndarray:

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import artifacts
 from artifacts import Feature, Manifest
 from contract import CATEGORICAL, NUMERIC, ContractError, DataContract, load_contract
-from job_output import PROCESSING_MESSAGE_FILE, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
 
 log = logging.getLogger("preprocess")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -348,7 +348,7 @@ def write_outputs(splits: dict[str, pa.Table], manifest: Manifest, output_dir: P
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Validate, clean and split the uploaded CSVs.")
+    parser = JobArgumentParser(description="Validate, clean and split the uploaded CSVs.")
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--validation-ratio", type=float, default=0.15)
@@ -361,7 +361,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> Manifest:
+def run(argv: list[str] | None = None) -> Manifest:
+    args = parse_args(argv)
     try:
         contract = load_contract(args.contract).with_target(args.target_column, args.positive_label)
     except ContractError as error:
@@ -379,8 +380,7 @@ def run(args: argparse.Namespace) -> Manifest:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    args = parse_args()
-    sys.exit(run_job("preprocess", lambda: run(args), PROCESSING_MESSAGE_FILE))
+    sys.exit(run_job("preprocess", run, PROCESSING_MESSAGE_FILE))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,227 @@
+"""The endpoint's request handling: parse a body, check it against the manifest, predict, serialise.
+
+These are the classic input_fn / predict_fn / output_fn, kept out of inference.py on purpose: the XGBoost
+image refuses to start when the entry script defines transform_fn together with any of them, and only
+transform_fn can answer a bad request with 400 instead of 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import xgboost as xgb
+
+import artifacts
+from artifacts import Feature, Manifest
+from contract import CATEGORICAL
+
+CSV = "text/csv"
+JSON = "application/json"
+ANY = "*/*"
+THRESHOLD_ENV = "PREDICTION_THRESHOLD"
+DEFAULT_THRESHOLD = 0.5
+
+
+class BadRequest(ValueError):
+    """The request cannot be scored; the message says what to fix. Never quotes the request's values."""
+
+    status = 400
+
+
+class UnsupportedContentType(BadRequest):
+    status = 415
+
+
+class UnsupportedAccept(BadRequest):
+    status = 406
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    booster: xgb.Booster
+    manifest: Manifest
+    threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedBody:
+    """A request body as rows: CSV rows of text (maybe with a header) or JSON records."""
+
+    csv_rows: list[list[str]] | None = None
+    records: list[dict] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray
+    labels: list[str]
+
+
+def threshold_from_env(environ: dict[str, str]) -> float:
+    raw = environ.get(THRESHOLD_ENV, str(DEFAULT_THRESHOLD))
+    try:
+        threshold = float(raw)
+    except ValueError:
+        raise ValueError(f"{THRESHOLD_ENV}={raw!r} is not a number") from None
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{THRESHOLD_ENV}={raw!r} must be between 0 and 1")
+    return threshold
+
+
+def load_model(model_dir: Path, threshold: float) -> Model:
+    return Model(artifacts.load_booster(model_dir), Manifest.load(model_dir), threshold)
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
+    media_type = _media_type(content_type)
+    if media_type not in (CSV, JSON):
+        raise UnsupportedContentType(f"content type {media_type or 'none'!r} is not supported; use {CSV} or {JSON}")
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("the request body is not UTF-8 text") from None
+    if not body.strip():
+        raise BadRequest("the request body is empty")
+    if media_type == CSV:
+        return ParsedBody(csv_rows=[row for row in csv.reader(io.StringIO(body.strip())) if row])
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"the body is not valid JSON (line {error.lineno}, column {error.colno})") from None
+    records = [document] if isinstance(document, dict) else document
+    if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
+        raise BadRequest("a JSON body must be an object or a non-empty list of objects, one per row")
+    return ParsedBody(records=records)
+
+
+def _known_columns(manifest: Manifest) -> set[str]:
+    # The target may come along (e.g. rows copied from the training file): it is ignored.
+    return {*manifest.feature_names, manifest.target_column}
+
+
+def _check_names(names: list[str], manifest: Manifest, where: str) -> None:
+    unknown = [name for name in names if name not in _known_columns(manifest)]
+    if unknown:
+        raise BadRequest(f"{where}: unknown column '{unknown[0]}'; the model expects {manifest.feature_names}")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise BadRequest(f"{where}: column '{duplicated[0]}' appears more than once")
+    missing = [name for name in manifest.feature_names if name not in names]
+    if missing:
+        raise BadRequest(f"{where}: missing column(s) {missing}")
+
+
+def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, list]:
+    """Columns by name; the first row is a header when any of its fields is a known column name."""
+    known = _known_columns(manifest)
+    has_header = any(field.strip() in known for field in rows[0])
+    names = [field.strip() for field in rows[0]] if has_header else manifest.feature_names
+    if has_header:
+        _check_names(names, manifest, "CSV header")
+    data = rows[1:] if has_header else rows
+    if not data:
+        raise BadRequest("the CSV body has a header but no rows")
+    for number, row in enumerate(data, start=1):
+        if len(row) != len(names):
+            expected = "the header's" if has_header else f"the model's {len(names)} features"
+            raise BadRequest(f"row {number} has {len(row)} values; expected {len(names)} ({expected})")
+    return {name: [row[position] for row in data] for position, name in enumerate(names)}
+
+
+def _record_columns(records: list[dict], manifest: Manifest) -> dict[str, list]:
+    for number, record in enumerate(records, start=1):
+        _check_names(list(record), manifest, f"record {number}")
+    return {name: [record[name] for record in records] for name in manifest.feature_names}
+
+
+def _number(value: object, feature: Feature, row: int, missing: tuple[str, ...]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text in missing:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            return None if math.isnan(number) else number
+    raise BadRequest(f"row {row}, column '{feature.name}': expected a number")
+
+
+def _category(value: object, feature: Feature, row: int, missing: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return None if text in missing else text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise BadRequest(f"row {row}, column '{feature.name}': expected a text category")
+
+
+def request_table(columns: dict[str, list], manifest: Manifest) -> pa.Table:
+    """The request's features typed as preprocess writes them, for artifacts.encode_features."""
+    typed = {}
+    for feature in manifest.features:
+        if feature.kind == CATEGORICAL:
+            parse, arrow_type = _category, pa.string()
+        else:
+            parse, arrow_type = _number, pa.float64()
+        values = columns[feature.name]
+        typed[feature.name] = pa.array(
+            [parse(value, feature, row, manifest.missing_values) for row, value in enumerate(values, start=1)],
+            arrow_type,
+        )
+    return pa.table(typed)
+
+
+def predict_fn(data: ParsedBody, model: Model) -> Prediction:
+    manifest = model.manifest
+    if data.csv_rows is not None:
+        columns = _csv_columns(data.csv_rows, manifest)
+    else:
+        columns = _record_columns(data.records or [], manifest)
+    encoded = artifacts.encode_features(request_table(columns, manifest), manifest)
+    probabilities = model.booster.inplace_predict(encoded)
+    labels = [manifest.positive_label if p >= model.threshold else manifest.negative_label for p in probabilities]
+    return Prediction(probabilities, labels)
+
+
+def response_type(accept: str | None) -> str:
+    """The first supported media type in the Accept header; JSON when the client takes anything."""
+    for part in (accept or ANY).split(","):
+        media_type = _media_type(part)
+        if media_type in (JSON, ANY, ""):
+            return JSON
+        if media_type == CSV:
+            return CSV
+    raise UnsupportedAccept(f"accept {accept!r} is not supported; use {CSV} or {JSON}")
+
+
+def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
+    """(body, media type): JSON {"predictions": [{"probability", "label"}]} or CSV rows `probability,label`."""
+    media_type = response_type(accept)
+    # float() of a float32 prints its exact value, so clients get what Booster.predict returned.
+    probabilities = [float(p) for p in prediction.probabilities]
+    if media_type == JSON:
+        rows = [{"probability": p, "label": label} for p, label in zip(probabilities, prediction.labels, strict=True)]
+        return json.dumps({"predictions": rows}), JSON
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(zip(probabilities, prediction.labels, strict=True))
+    return buffer.getvalue(), CSV
