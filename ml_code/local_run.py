@@ -1,0 +1,179 @@
+"""Run preprocess -> train -> evaluate on this machine, as the SageMaker jobs would, without AWS or Docker.
+
+    python ml_code/local_run.py [--data FILE_OR_DIR] [--target-column NAME] [--positive-label VALUE]
+        [--runs-dir DIR]
+
+Each step is the same script with the same arguments and SageMaker environment variables as in its
+container, with the container paths mapped into a new run folder:
+
+    runs/<timestamp>/input/data/          the data (a link to --data when it is a file)
+    runs/<timestamp>/preprocess/output/   train/, validation/, test/ and train/manifest.json
+    runs/<timestamp>/train/model/         SM_MODEL_DIR
+    runs/<timestamp>/model/model.tar.gz   the model as SageMaker packs it
+    runs/<timestamp>/evaluation/          evaluation.json, report.html, roc.png, pr.png
+    runs/<timestamp>/logs/                each step's output
+
+The last line printed is `evaluation: <path to evaluation.json>`. A failing step ends the run with exit
+code 1 and the step's own message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tarfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import artifacts
+import evaluate
+from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
+
+CODE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = CODE_DIR.parent
+DEFAULT_DATA = CODE_DIR / "data" / "adult.csv.gz"
+DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
+LOCAL_HOST = "algo-1"  # SageMaker's name for the first training host
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    name: str
+    script: str
+    args: list[str]
+    env: dict[str, str]
+    reason_file: str  # where the script writes why it failed, under its SM_OUTPUT_DIR
+
+
+def new_run_dir(runs_dir: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_dir / f"{stamp}-{secrets.token_hex(2)}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def input_folder(data: Path, run_dir: Path) -> Path:
+    """Preprocess reads a folder: a data folder as is, a single file through a link in a new folder."""
+    if data.is_dir():
+        return data
+    if not data.is_file():
+        raise SystemExit(f"--data {data} is neither a file nor a folder")
+    folder = run_dir / "input" / "data"
+    folder.mkdir(parents=True)
+    (folder / data.name).symlink_to(data.resolve())
+    return folder
+
+
+def pack_model(model_dir: Path, archive: Path) -> Path:
+    """model.tar.gz with the model files at its root, as SageMaker packs SM_MODEL_DIR."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    return archive
+
+
+def plan(run_dir: Path, data_dir: Path, target_column: str | None, positive_label: str | None) -> list[Step]:
+    processed = run_dir / "preprocess" / "output"
+    overrides = []
+    if target_column:
+        overrides += ["--target-column", target_column]
+    if positive_label:
+        overrides += ["--positive-label", positive_label]
+    training_env = {
+        "SM_MODEL_DIR": str(run_dir / "train" / "model"),
+        "SM_CHANNEL_TRAIN": str(processed / artifacts.TRAIN),
+        "SM_CHANNEL_VALIDATION": str(processed / artifacts.VALIDATION),
+        "SM_HOSTS": json.dumps([LOCAL_HOST]),
+        "SM_CURRENT_HOST": LOCAL_HOST,
+    }
+    return [
+        Step(
+            "preprocess",
+            "preprocess.py",
+            ["--input-dir", str(data_dir), "--output-dir", str(processed), *overrides],
+            {},
+            PROCESSING_MESSAGE_FILE,
+        ),
+        Step("train", "train.py", [], training_env, TRAINING_FAILURE_FILE),
+        Step(
+            "evaluate",
+            "evaluate.py",
+            [
+                "--model-dir",
+                str(run_dir / "model"),
+                "--test-dir",
+                str(processed / artifacts.TEST),
+                "--output-dir",
+                str(run_dir / "evaluation"),
+            ],
+            {},
+            PROCESSING_MESSAGE_FILE,
+        ),
+    ]
+
+
+def run_step(step: Step, run_dir: Path) -> None:
+    """Run one script as its container would; on failure print its message and exit 1."""
+    output_dir = run_dir / step.name / "sm-output"
+    log_path = run_dir / "logs" / f"{step.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **step.env, OUTPUT_DIR_ENV: str(output_dir), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(CODE_DIR / step.script), *step.args]
+    with log_path.open("w", encoding="utf-8") as log:
+        completed = subprocess.run(command, env=env, cwd=CODE_DIR, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if completed.returncode != 0:
+        reason_path = output_dir / step.reason_file
+        reason = reason_path.read_text(encoding="utf-8") if reason_path.exists() else f"{step.name} failed"
+        print(f"error: {reason}", file=sys.stderr)
+        print(f"log: {log_path}", file=sys.stderr)
+        sys.exit(completed.returncode)
+
+
+def step_summary(name: str, run_dir: Path) -> str:
+    if name == "preprocess":
+        manifest = artifacts.Manifest.load(run_dir / "preprocess" / "output" / artifacts.TRAIN)
+        return ", ".join(f"{split} {rows} rows" for split, rows in manifest.rows.items())
+    if name == "train":
+        found = re.search(r"best_iteration=(\d+) best_score=([0-9.]+)", (run_dir / "logs" / "train.log").read_text())
+        return f"best validation AUC {float(found[2]):.4f} at round {found[1]}" if found else "no best round logged"
+    document = json.loads((run_dir / "evaluation" / evaluate.EVALUATION_FILE).read_text(encoding="utf-8"))
+    auc = document["binary_classification_metrics"]["auc"]
+    return f"test ROC-AUC {auc['value']:.4f} (bootstrap std {auc['standard_deviation']:.4f})"
+
+
+def local_run(data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path) -> Path:
+    run_dir = new_run_dir(runs_dir)
+    print(f"run folder: {run_dir}")
+    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label)
+    for number, step in enumerate(steps, start=1):
+        print(f"[{number}/{len(steps)}] {step.name} ...", flush=True)
+        started = time.monotonic()
+        run_step(step, run_dir)
+        if step.name == "train":
+            pack_model(run_dir / "train" / "model", run_dir / "model" / artifacts.MODEL_ARCHIVE_NAME)
+        print(f"      done in {time.monotonic() - started:.1f} s: {step_summary(step.name, run_dir)}", flush=True)
+    print(f"report: {run_dir / 'evaluation' / evaluate.REPORT_FILE}")
+    return run_dir / "evaluation" / evaluate.EVALUATION_FILE
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a CSV file or a folder of CSVs")
+    parser.add_argument("--target-column", default=None, help="default: the data contract's")
+    parser.add_argument("--positive-label", default=None, help="default: the data contract's")
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    args = parser.parse_args()
+    evaluation = local_run(args.data, args.target_column, args.positive_label, args.runs_dir)
+    print(f"evaluation: {evaluation}")
+
+
+if __name__ == "__main__":
+    main()
