@@ -124,6 +124,9 @@ def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
         )
     except (pa.ArrowInvalid, OSError) as error:
         raise JobFailure(_parse_problem(path, len(names))) from error
+    if any(pa.types.is_binary(field.type) for field in table.schema):
+        # Arrow infers bytes that are not UTF-8 as a binary column instead of failing.
+        raise JobFailure(_parse_problem(path, len(names)))
     if table.num_rows == 0:
         raise JobFailure(f"{path.name} has a header but no data rows")
     return table

@@ -1,0 +1,72 @@
+"""Shared fixtures for ml_code's tests. ml_code's modules are flat siblings, as in the containers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+# ml_code's scripts import each other as siblings; the helpers live beside this file.
+sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "ml_code"), str(Path(__file__).resolve().parent)]
+
+from ml_helpers import (  # noqa: E402
+    SAMPLE_DATA,
+    SMALL_POSITIVE,
+    SMALL_TARGET,
+    TrainedRun,
+    preprocess_and_train,
+    small_frame,
+)
+
+from job_output import OUTPUT_DIR_ENV  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def sm_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Failure and message files go to a temp folder, never /opt/ml/output."""
+    folder = tmp_path / "sm-output"
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(folder))
+    return folder
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write a frame (or raw text/bytes) as a CSV into a fresh input folder; returns the file."""
+
+    def write(content: pd.DataFrame | str | bytes, name: str = "data.csv", folder: str = "input") -> Path:
+        path = tmp_path / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, pd.DataFrame):
+            content.to_csv(path, index=False)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            path.write_bytes(content)
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def adult_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+    """The shipped sample preprocessed and trained once with default settings, shared by many tests."""
+    work = tmp_path_factory.mktemp("adult")
+    input_dir = work / "input"
+    input_dir.mkdir()
+    (input_dir / SAMPLE_DATA.name).symlink_to(SAMPLE_DATA)
+    return preprocess_and_train(input_dir, work, [])
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+    """A generated frame preprocessed (target overridden, features inferred) and trained."""
+    work = tmp_path_factory.mktemp("small")
+    input_dir = work / "input"
+    input_dir.mkdir()
+    small_frame(800).to_csv(input_dir / "small.csv", index=False)
+    return preprocess_and_train(
+        input_dir, work, ["--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE], ["--num-round", "50"]
+    )

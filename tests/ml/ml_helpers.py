@@ -1,0 +1,61 @@
+"""Helpers shared by ml_code's tests (importable: conftest puts this folder and ml_code on sys.path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import artifacts
+import preprocess
+import train
+
+ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
+SAMPLE_DATA = ML_CODE / "data" / "adult.csv.gz"
+SMALL_TARGET = "churned"
+SMALL_POSITIVE = "yes"
+
+
+def small_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A generated binary problem: two numeric and two categorical features with a real signal, and gaps."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, rows).astype(float)
+    spend = rng.normal(50, 15, rows).round(2)
+    plan = rng.choice(["basic", "plus", "pro"], rows)
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    score = -0.05 * tenure + 0.03 * spend + (plan == "basic") * 1.0 + rng.normal(0, 0.7, rows)
+    frame = pd.DataFrame(
+        {
+            "tenure": tenure,
+            "plan": plan,
+            "spend": spend,
+            "region": region,
+            SMALL_TARGET: np.where(score > np.quantile(score, 0.7), SMALL_POSITIVE, "no"),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.05, "spend"] = np.nan
+    frame.loc[rng.random(rows) < 0.05, "region"] = None
+    return frame
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    splits: Path
+    model: Path
+    manifest: artifacts.Manifest
+
+
+def preprocess_and_train(
+    input_dir: Path, work: Path, preprocess_args: list[str], train_args: list[str] | None = None
+) -> TrainedRun:
+    """Preprocess then train in-process with the scripts' own argument parsing."""
+    splits = work / "splits"
+    manifest = preprocess.run(["--input-dir", str(input_dir), "--output-dir", str(splits), *preprocess_args])
+    booster, manifest = train.train_booster(
+        train.Paths(splits / artifacts.TRAIN, splits / artifacts.VALIDATION, work / "model"),
+        train.parse_hyperparameters(train_args or []),
+    )
+    train.save_model(booster, manifest, work / "model")
+    return TrainedRun(splits, work / "model", manifest)

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from ml_helpers import SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
+
+import artifacts
+import preprocess
+from contract import load_contract
+from job_output import PROCESSING_MESSAGE_FILE, run_job
+
+SMALL_TARGET_ARGS = ["--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE]
+
+
+def run_preprocess(input_dir: Path, output_dir: Path, *args: str) -> int:
+    """The script's exit code, going through the same failure handling as `python3 preprocess.py`."""
+    argv = ["--input-dir", str(input_dir), "--output-dir", str(output_dir), *args]
+    return run_job("preprocess", lambda: preprocess.run(argv), PROCESSING_MESSAGE_FILE)
+
+
+def adult_rows(rows: int = 300) -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_DATA, nrows=rows, dtype=str, keep_default_na=False)
+
+
+def test_real_sample_is_split_stratified_and_complete(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / SAMPLE_DATA.name).symlink_to(SAMPLE_DATA)
+    manifest = preprocess.run(["--input-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")])
+
+    contract = load_contract()
+    assert manifest.feature_names == list(contract.features)
+    assert [feature.kind for feature in manifest.features] == list(contract.features.values())
+    assert manifest.negative_label == "<=50K"
+    splits = {split: pq.read_table(tmp_path / "out" / split / f"{split}.parquet") for split in artifacts.SPLITS}
+    total = sum(table.num_rows for table in splits.values())
+    assert total == 48842 == sum(manifest.rows.values())
+    assert splits["test"].num_rows == pytest.approx(0.15 * total, abs=2)
+    assert splits["validation"].num_rows == pytest.approx(0.15 * total, abs=2)
+    rates = [np.mean(artifacts.labels(table, manifest)) for table in splits.values()]
+    assert max(rates) - min(rates) < 0.001  # stratified
+    assert rates[0] == pytest.approx(11687 / 48842, abs=0.001)
+    workclass = next(feature for feature in manifest.features if feature.name == "workclass")
+    assert workclass.levels == tuple(sorted(workclass.levels or ())) and "?" not in workclass.levels
+    # "?" became missing: occupation has 2,809 of them in the full data set.
+    missing = sum(table.column("occupation").null_count for table in splits.values())
+    assert missing == 2809
+    assert (tmp_path / "out" / "train" / artifacts.MANIFEST_FILE_NAME).exists()
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(artifacts.SPLITS)
+
+
+def test_same_seed_same_split_other_seed_other_split(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    source = write_csv(small_frame(500)).parent
+    outputs = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        assert run_preprocess(source, tmp_path / name, *SMALL_TARGET_ARGS, "--seed", str(seed)) == 0
+        outputs[name] = pq.read_table(tmp_path / name / "test" / "test.parquet")
+    assert outputs["a"].equals(outputs["b"])
+    assert not outputs["a"].equals(outputs["c"])
+
+
+def test_many_files_are_combined_whatever_their_column_order(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    frame = small_frame(600)
+    write_csv(frame.iloc[:300], "part-1.csv")
+    write_csv(frame.iloc[300:, ::-1], "z-later/part-2.csv")
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
+    manifest = artifacts.Manifest.load(tmp_path / "out" / "train")
+    assert sum(manifest.rows.values()) == 600
+    assert manifest.feature_names == ["tenure", "plan", "spend", "region"]
+    assert [feature.kind for feature in manifest.features] == ["numeric", "categorical", "numeric", "categorical"]
+    assert manifest.features[1].levels == ("basic", "plus", "pro")
+
+
+def test_cleaning_trims_spaces_maps_missing_markers_and_drops_rows_without_target(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    frame = small_frame(300).astype(str)
+    frame.loc[0:9, "plan"] = " ?"
+    frame.loc[10:19, "plan"] = "  pro "
+    frame.loc[20:24, SMALL_TARGET] = ""
+    write_csv(frame.to_csv(index=False).replace(",nan,", ",,"))
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
+    manifest = artifacts.Manifest.load(tmp_path / "out" / "train")
+    assert sum(manifest.rows.values()) == 295
+    assert manifest.features[1].levels == ("basic", "plus", "pro")
+    tables = [artifacts.read_split(tmp_path / "out" / split) for split in artifacts.SPLITS]
+    assert sum(table.column("plan").null_count for table in tables) == 10
+
+
+def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> None:
+    frame = small_frame(300)
+    frame["plan"] = np.where(frame["plan"] == "basic", "007", "008")  # digits, but a category
+    contract = tmp_path / "contract.json"
+    contract.write_text(
+        '{"target_column": "churned", "positive_label": "yes", "features": {"tenure": "numeric", '
+        '"plan": "categorical", "spend": "numeric", "region": "categorical"}}',
+        encoding="utf-8",
+    )
+    (tmp_path / "in").mkdir()
+    with gzip.open(tmp_path / "in" / "data.csv.gz", "wt", encoding="utf-8") as file:
+        frame.to_csv(file, index=False)
+    assert run_preprocess(tmp_path / "in", tmp_path / "out", "--contract", str(contract)) == 0
+    manifest = artifacts.Manifest.load(tmp_path / "out" / "train")
+    assert manifest.features[1].levels == ("007", "008")
+
+
+ADULT_HEADER = ",".join(adult_rows(1).columns)
+
+
+def _adult_text(rows: int = 300) -> str:
+    return adult_rows(rows).to_csv(index=False)
+
+
+def _small_text(rows: int = 300) -> str:
+    return small_frame(rows).to_csv(index=False)
+
+
+def _replace_line(text: str, line: int, new: str) -> str:
+    lines = text.splitlines()
+    lines[line - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+def _adult_with_text_age() -> str:
+    frame = adult_rows()
+    frame.loc[2, "age"] = "forty"
+    return frame.to_csv(index=False)
+
+
+def _not_utf8() -> bytes:
+    return _small_text().encode("utf-8").replace(b"north", b"n\xf6rth", 1)
+
+
+BAD_DATA = {
+    "empty file": ({"data.csv": ""}, [], "data.csv is empty"),
+    "header only": ({"data.csv": "tenure,plan,spend,region,churned\n"}, [], "data.csv has a header but no data rows"),
+    "not utf-8": ({"data.csv": _not_utf8()}, [], "data.csv is not UTF-8 text (line "),
+    "ragged row": (
+        {"data.csv": _replace_line(_small_text(), 4, "1,basic,2")},
+        [],
+        "data.csv, line 4: 3 fields where the header has 5",
+    ),
+    "no target column": (
+        {"data.csv": small_frame().drop(columns=[SMALL_TARGET])},
+        [],
+        "has no target column 'churned'",
+    ),
+    "positive label absent": (
+        {"data.csv": small_frame().assign(churned="no")},
+        [],
+        "the positive label 'yes' never occurs in target column 'churned'",
+    ),
+    "one class only": (
+        {"data.csv": small_frame().assign(churned="yes")},
+        [],
+        "target column 'churned' has only the positive class",
+    ),
+    "three classes": (
+        {"data.csv": small_frame().assign(churned=["yes", "no", "maybe"] * 200)},
+        [],
+        "target column 'churned' has 3 distinct values",
+    ),
+    "too few rows": ({"data.csv": small_frame(50)}, [], "50 rows with a target value; at least 100 are needed"),
+    "duplicate column": (
+        {"data.csv": _small_text().replace("region", "plan", 1)},
+        [],
+        "data.csv: column 'plan' appears more than once in the header",
+    ),
+    "unexpected column (contract)": (
+        {"adult.csv": adult_rows().assign(extra="1")},
+        None,
+        "adult.csv: unexpected column 'extra' (not in the data contract)",
+    ),
+    "missing column (contract)": (
+        {"adult.csv": adult_rows().drop(columns=["age"])},
+        None,
+        "adult.csv: column 'age' is missing (required by the data contract)",
+    ),
+    "text in a numeric column (contract)": (
+        {"adult.csv": _adult_with_text_age()},
+        None,
+        "adult.csv, line 4: column 'age' must be numeric but holds text",
+    ),
+    "columns differ between files": (
+        {"a.csv": small_frame(), "b.csv": small_frame().rename(columns={"spend": "spent"})},
+        [],
+        "b.csv: unexpected column 'spent' (not in the first file)",
+    ),
+    "types differ between files": (
+        {"a.csv": small_frame(), "b.csv": small_frame().assign(tenure="long")},
+        [],
+        "column 'tenure' is numeric in a.csv but categorical in b.csv",
+    ),
+    "no csv files": ({"notes.txt": "hello"}, [], "no .csv or .csv.gz file under"),
+    "bad ratios": ({"data.csv": small_frame()}, ["--test-ratio", "0.6", "--validation-ratio", "0.5"], "leave rows"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATA, ids=list(BAD_DATA))
+def test_bad_data_fails_with_one_clear_message_and_writes_nothing(
+    case: str, tmp_path: Path, write_csv: Callable[..., Path], sm_output_dir: Path
+) -> None:
+    files, extra_args, expected = BAD_DATA[case]
+    for name, content in files.items():
+        write_csv(content, name)
+    args = extra_args if extra_args is not None else []
+    if (extra_args is not None and "--test-ratio" not in extra_args) or extra_args == []:
+        args = [*SMALL_TARGET_ARGS, *args]
+    output = tmp_path / "out"
+
+    assert run_preprocess(tmp_path / "input", output, *args) == 1
+
+    message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text(encoding="utf-8")
+    assert message.startswith("preprocess failed: ")
+    assert expected in message
+    assert "\n" not in message
+    assert not output.exists() or list(output.iterdir()) == []
