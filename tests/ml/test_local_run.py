@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+from ml_helpers import ML_CODE, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
+
+import artifacts
+
+
+def local_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ML_CODE / "local_run.py"), *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(tmp_path: Path) -> None:
+    subset = tmp_path / "adult-subset.csv"
+    pd.read_csv(SAMPLE_DATA, nrows=3000, dtype=str, keep_default_na=False).to_csv(subset, index=False)
+
+    result = local_run("--data", str(subset), "--runs-dir", str(tmp_path / "runs"))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(" ...")[0] for line in lines if " ..." in line] == ["[1/3] preprocess", "[2/3] train",
+                                                                           "[3/3] evaluate"]  # fmt: skip
+    assert lines[-1].startswith("evaluation: ")
+    evaluation = Path(lines[-1].removeprefix("evaluation: "))
+    run_dir = evaluation.parent.parent
+    assert run_dir.parent == tmp_path / "runs"
+    auc = json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"]
+    assert 0.8 < auc <= 1.0
+    assert (evaluation.parent / "report.html").exists()
+    with tarfile.open(run_dir / "model" / artifacts.MODEL_ARCHIVE_NAME) as archive:
+        assert sorted(archive.getnames()) == sorted([artifacts.MANIFEST_FILE_NAME, artifacts.MODEL_FILE_NAME])
+    manifest = artifacts.Manifest.load(run_dir / "preprocess" / "output" / "train")
+    assert sum(manifest.rows.values()) == 3000
+
+
+def test_local_run_on_any_csv_with_a_target_override(tmp_path: Path) -> None:
+    data = tmp_path / "churn.csv"
+    small_frame(1000).to_csv(data, index=False)
+    result = local_run("--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
+                       "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    evaluation = Path(result.stdout.strip().splitlines()[-1].removeprefix("evaluation: "))
+    assert json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"] > 0.7
+
+
+def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Path) -> None:
+    data = tmp_path / "header-only.csv"
+    data.write_text(",".join(small_frame(1).columns) + "\n", encoding="utf-8")
+    result = local_run("--data", str(data), "--target-column", SMALL_TARGET, "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
+    assert "evaluation:" not in result.stdout
