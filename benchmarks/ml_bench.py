@@ -1,0 +1,191 @@
+"""Benchmarks for ml_code, measured side by side in one run and printed as JSON (reported, not asserted).
+
+    .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000]
+
+1. train.py end to end (a subprocess, as in the container: read parquet, encode, train, save) vs a bare
+   xgboost.train on the same rows already in memory, with the same parameters and evaluation set.
+2. preprocess.py on the generated CSV vs reading that CSV alone with pyarrow (each in its own process):
+   wall time, and peak memory (the process's max RSS) as a multiple of the CSV's size.
+3. inference: one-row request latency through transform_fn (input_fn -> predict_fn -> output_fn) vs a bare
+   Booster.predict on that row, and rows per second for a 1,000-row request.
+
+The data is generated: `--rows` rows of 30 features (20 numeric, 10 categorical, 2% missing) and a binary
+target from a noisy logistic signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+ML_CODE = Path(__file__).resolve().parent.parent / "ml_code"
+sys.path.insert(0, str(ML_CODE))
+
+import xgboost as xgb  # noqa: E402
+
+import artifacts  # noqa: E402
+import inference  # noqa: E402
+import train  # noqa: E402
+
+TARGET, POSITIVE = "label", "yes"
+NUMERIC_FEATURES, CATEGORICAL_FEATURES = 20, 10
+MISSING_SHARE = 0.02
+
+
+def generate_csv(path: Path, rows: int, seed: int = 0) -> int:
+    """Write the benchmark CSV; returns its size in bytes."""
+    rng = np.random.default_rng(seed)
+    columns: dict[str, pa.Array] = {}
+    signal = np.zeros(rows)
+    for index in range(NUMERIC_FEATURES):
+        values = rng.normal(0, 1, rows).round(4)
+        signal += values * rng.normal(0, 0.5)
+        columns[f"num_{index:02d}"] = pa.array(values, mask=rng.random(rows) < MISSING_SHARE)
+    for index in range(CATEGORICAL_FEATURES):
+        levels = np.array([f"level_{level}" for level in range(5 + 5 * index)])
+        codes = rng.integers(0, len(levels), rows)
+        signal += rng.normal(0, 0.5, len(levels))[codes]
+        columns[f"cat_{index:02d}"] = pa.array(levels[codes], mask=rng.random(rows) < MISSING_SHARE)
+    probability = 1 / (1 + np.exp(-(signal - np.quantile(signal, 0.75)) * 1.5))
+    columns[TARGET] = pa.array(np.where(rng.random(rows) < probability, POSITIVE, "no"))
+    pa_csv.write_csv(pa.table(columns), path)
+    return path.stat().st_size
+
+
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Wall seconds and peak RSS (bytes) of one child process, which must succeed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)  # fmt: skip
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[1]} failed:\n{stderr[-2000:]}")
+    return {"seconds": round(seconds, 3), "peak_rss_bytes": usage.ru_maxrss * 1024}
+
+
+def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path) -> dict:
+    read_alone = run_measured([sys.executable, "-c", f"import pyarrow.csv as c; c.read_csv({str(csv_path)!r})"])
+    preprocess = run_measured(
+        [sys.executable, str(ML_CODE / "preprocess.py"), "--input-dir", str(csv_path.parent), "--output-dir",
+         str(output_dir), "--target-column", TARGET, "--positive-label", POSITIVE],
+        env={"SM_OUTPUT_DIR": str(output_dir.parent / "sm-output")},
+    )  # fmt: skip
+    return {
+        "csv_megabytes": round(csv_bytes / 1e6, 1),
+        "preprocess_seconds": preprocess["seconds"],
+        "pyarrow_read_csv_seconds": read_alone["seconds"],
+        "time_ratio": round(preprocess["seconds"] / read_alone["seconds"], 2),
+        "preprocess_peak_memory_x_csv": round(preprocess["peak_rss_bytes"] / csv_bytes, 2),
+        "pyarrow_read_csv_peak_memory_x_csv": round(read_alone["peak_rss_bytes"] / csv_bytes, 2),
+    }
+
+
+def bench_train(splits: Path, model_dir: Path, rounds: int) -> dict:
+    # Same rounds for both: early stopping can not trigger when its patience equals the round count.
+    args = ["--num-round", str(rounds), "--early-stopping-rounds", str(rounds)]
+    script = run_measured(
+        [sys.executable, str(ML_CODE / "train.py"), *args],
+        env={"SM_CHANNEL_TRAIN": str(splits / artifacts.TRAIN), "SM_CHANNEL_VALIDATION":
+             str(splits / artifacts.VALIDATION), "SM_MODEL_DIR": str(model_dir),
+             "SM_OUTPUT_DIR": str(model_dir.parent / "sm-output")},
+    )  # fmt: skip
+    manifest = artifacts.Manifest.load(splits / artifacts.TRAIN)
+    params = train.xgboost_params(train.parse_hyperparameters(args), manifest)
+    matrices = {}
+    for split in (artifacts.TRAIN, artifacts.VALIDATION):
+        table = artifacts.read_split(splits / split)
+        matrices[split] = (artifacts.encode_features(table, manifest), artifacts.labels(table, manifest))
+    started = time.perf_counter()
+    dtrain, dvalidation = (
+        xgb.DMatrix(features, label=y, feature_names=manifest.feature_names,
+                    feature_types=manifest.xgboost_feature_types, enable_categorical=True)
+        for features, y in matrices.values()
+    )  # fmt: skip
+    xgb.train(params, dtrain, num_boost_round=rounds, evals=[(dvalidation, "validation")], verbose_eval=False)
+    bare = time.perf_counter() - started
+    return {
+        "rounds": rounds,
+        "train_py_end_to_end_seconds": script["seconds"],
+        "bare_xgboost_train_seconds": round(bare, 3),
+        "ratio": round(script["seconds"] / bare, 3),
+    }
+
+
+def _percentiles_ms(samples: list[float]) -> dict[str, float]:
+    return {"p50": round(float(np.percentile(samples, 50)) * 1e3, 4),
+            "p99": round(float(np.percentile(samples, 99)) * 1e3, 4)}  # fmt: skip
+
+
+def bench_inference(splits: Path, model_dir: Path, requests: int) -> dict:
+    model = inference.model_fn(str(model_dir))
+    manifest = model.manifest
+    test = artifacts.read_split(splits / artifacts.TEST).slice(0, 1000)
+    bodies = test.select(manifest.feature_names).to_pandas().to_csv(index=False, header=False).splitlines()
+    encoded = artifacts.encode_features(test, manifest)
+
+    bare, handled = [], []
+    for index in range(requests):
+        row = index % len(bodies)
+        matrix = xgb.DMatrix(encoded[row : row + 1], feature_names=manifest.feature_names,
+                             feature_types=manifest.xgboost_feature_types, enable_categorical=True)  # fmt: skip
+        started = time.perf_counter()
+        model.booster.predict(matrix)
+        bare.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        response = inference.transform_fn(model, bodies[row] + "\n", "text/csv", "application/json")
+        handled.append(time.perf_counter() - started)
+        assert response.status_code == 200
+    batch_body = "\n".join(bodies) + "\n"
+    batch = []
+    for _ in range(20):
+        started = time.perf_counter()
+        inference.transform_fn(model, batch_body, "text/csv", "text/csv")
+        batch.append(time.perf_counter() - started)
+    bare_ms, handled_ms = _percentiles_ms(bare), _percentiles_ms(handled)
+    return {
+        "requests": requests,
+        "one_row_transform_fn_ms": handled_ms,
+        "one_row_bare_booster_predict_ms": bare_ms,
+        "one_row_overhead_ms": {key: round(handled_ms[key] - bare_ms[key], 4) for key in ("p50", "p99")},
+        "rows_per_second_1000_row_request": round(len(bodies) / float(np.median(batch))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=50, help="boosting rounds for the training comparison")
+    parser.add_argument("--requests", type=int, default=2000, help="one-row requests for the latency figures")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ml-bench-") as folder:
+        work = Path(folder)
+        (work / "input").mkdir()
+        csv_path = work / "input" / "bench.csv"
+        csv_bytes = generate_csv(csv_path, args.rows)
+        splits, model_dir = work / "splits", work / "model"
+        results = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "xgboost": xgb.__version__},
+            "rows": args.rows,
+            "features": NUMERIC_FEATURES + CATEGORICAL_FEATURES,
+            "preprocess": bench_preprocess(csv_path, csv_bytes, splits),
+            "train": bench_train(splits, model_dir, args.rounds),
+            "inference": bench_inference(splits, model_dir, args.requests),
+        }
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
