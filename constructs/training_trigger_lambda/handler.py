@@ -1,0 +1,400 @@
+"""Upload trigger: validates a CSV dropped under `incoming/`, pins that object version and starts the pipeline.
+
+Invoked by an EventBridge rule on S3 "Object Created" events of the data bucket. Bad input is answered
+here (tagged, notified, never retried); AWS errors raise so Lambda retries and the dead-letter queue
+keeps what keeps failing. Runs on Lambda's Python 3.12 with only the standard library and boto3.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import boto3
+
+REJECTED_TAG = "mlops:rejected"
+# Marks a source version whose execution started, so a redelivery after SageMaker has forgotten the
+# ClientRequestToken still cannot start a second execution.
+EXECUTION_TAG = "mlops:pipeline-execution"
+MAX_TAGS = 10
+MAX_TAG_VALUE_CHARS = 256
+TAG_VALUE_PUNCTUATION = frozenset(" +-=._:/@")
+HEADER_RANGE_BYTES = 64 * 1024
+MAX_SUBJECT_CHARS = 100
+MAX_NAMES_IN_MESSAGE = 3
+MAX_NAME_CHARS = 40
+
+
+class Rejected(Exception):
+    """The upload is bad input: reported and tagged, never retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Config:
+    pipeline_name: str
+    topic_arn: str
+    max_upload_bytes: int
+    target_column: str
+    allowed_columns: frozenset[str] | None  # None: any columns allowed
+    pinned_input_bucket: str
+    pinned_input_prefix: str  # empty, or ends with "/"
+    environment_name: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def version_args(self) -> dict[str, str]:
+        return {"VersionId": self.version_id} if self.version_id else {}
+
+    @property
+    def where(self) -> str:
+        return f"{self.uri}, version {self.version_id}" if self.version_id else f"{self.uri}, etag {self.etag}"
+
+
+class Clients(NamedTuple):
+    s3: Any
+    sagemaker: Any
+    sns: Any
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: level, message and the record's structured `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _logger() -> logging.Logger:
+    log = logging.getLogger("training_trigger")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        # Lambda's runtime puts its own plain-text handler on the root logger: keep each record single.
+        log.propagate = False
+    return log
+
+
+log = _logger()
+
+
+def load_config(environ: Mapping[str, str]) -> Config:
+    """The function's settings; a misconfiguration raises (every event retried, then dead-lettered)."""
+    missing = [
+        name
+        for name in (
+            "PIPELINE_NAME",
+            "TOPIC_ARN",
+            "MAX_UPLOAD_BYTES",
+            "TARGET_COLUMN",
+            "ALLOWED_COLUMNS",
+            "PINNED_INPUT_BUCKET",
+            "PINNED_INPUT_PREFIX",
+            "ENVIRONMENT_NAME",
+        )
+        if name not in environ
+    ]
+    if missing:
+        raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
+    allowed = json.loads(environ["ALLOWED_COLUMNS"])
+    if allowed is not None and not (isinstance(allowed, list) and all(isinstance(name, str) for name in allowed)):
+        raise RuntimeError("ALLOWED_COLUMNS must be a JSON list of column names or null")
+    target = environ["TARGET_COLUMN"]
+    if allowed is not None and target not in allowed:
+        raise RuntimeError(f"ALLOWED_COLUMNS does not include the target column '{target}'")
+    prefix = environ["PINNED_INPUT_PREFIX"].strip("/")
+    return Config(
+        pipeline_name=environ["PIPELINE_NAME"],
+        topic_arn=environ["TOPIC_ARN"],
+        max_upload_bytes=int(environ["MAX_UPLOAD_BYTES"]),
+        target_column=target,
+        allowed_columns=None if allowed is None else frozenset(allowed),
+        pinned_input_bucket=environ["PINNED_INPUT_BUCKET"],
+        pinned_input_prefix=f"{prefix}/" if prefix else "",
+        environment_name=environ["ENVIRONMENT_NAME"],
+    )
+
+
+def parse_event(event: Mapping[str, Any]) -> Upload:
+    """The uploaded object version from an EventBridge "Object Created" event.
+
+    Unlike S3's own notifications, EventBridge carries the key as is (not URL-encoded).
+    """
+    try:
+        detail = event["detail"]
+        obj = detail["object"]
+        version_id = obj.get("version-id")
+        return Upload(
+            bucket=detail["bucket"]["name"],
+            key=obj["key"],
+            size=int(obj["size"]),
+            etag=obj.get("etag", ""),
+            # "null" names the one unversioned object, which an overwrite replaces: not an identity.
+            version_id=version_id if version_id and version_id != "null" else None,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not an S3 Object Created event (missing or invalid {error})") from error
+
+
+def derive_token(upload: Upload) -> str:
+    """SageMaker ClientRequestToken (32-128 chars) and pinned-input folder: 64 hex digits, one per object version."""
+    identity = f"version:{upload.version_id}" if upload.version_id else f"etag:{upload.etag}"
+    return hashlib.sha256(json.dumps([upload.bucket, upload.key, identity]).encode()).hexdigest()
+
+
+def pinned_input_uri(config: Config, token: str) -> str:
+    """The pipeline's InputDataUri: a folder of its own per object version."""
+    return f"s3://{config.pinned_input_bucket}/{config.pinned_input_prefix}{token}/"
+
+
+def check_object(upload: Upload, max_upload_bytes: int) -> None:
+    """What the event alone tells: suffix and size."""
+    if not upload.key.lower().endswith(".csv"):
+        raise Rejected("wrong suffix: only .csv files are accepted")
+    if upload.size == 0:
+        raise Rejected("empty file: 0 bytes")
+    if upload.size > max_upload_bytes:
+        raise Rejected(f"too large: {upload.size} bytes, the maximum is {max_upload_bytes} bytes")
+
+
+def parse_header(data: bytes, whole_object: bool) -> list[str]:
+    """Column names (stripped, as preprocess reads them) from the first bytes of the file."""
+    line_end = data.find(b"\n")
+    if line_end < 0:
+        if not whole_object:
+            raise Rejected(f"unreadable header: no line break in the first {HEADER_RANGE_BYTES // 1024} KiB")
+        line_end = len(data)
+    line = data[:line_end].removesuffix(b"\r")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise Rejected(f"unreadable header: not UTF-8 (invalid byte at offset {error.start})") from None
+    names = [name.strip() for name in next(csv.reader([text]), [])]
+    if not any(names):
+        raise Rejected("unreadable header: the first line is empty")
+    return names
+
+
+def _quoted(names: list[str]) -> str:
+    shown = [f"'{name[:MAX_NAME_CHARS]}'" for name in names[:MAX_NAMES_IN_MESSAGE]]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
+
+
+def check_columns(names: list[str], target: str, allowed: frozenset[str] | None) -> None:
+    """The header against the contract; every problem in one reason."""
+    if not ({target} | (allowed or set())).intersection(names):
+        # Without a single known name the first line may be a data row: never echo its values.
+        raise Rejected(
+            f"missing target column '{target}': the first line has {len(names)} fields and no known column name"
+            " (is the header row missing?)"
+        )
+    problems = []
+    empty = [str(position) for position, name in enumerate(names, start=1) if not name]
+    if empty:
+        problems.append(f"empty column name at position {', '.join(empty)}")
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicates:
+        problems.append(f"duplicate column names {_quoted(duplicates)}")
+    if target not in names:
+        problems.append(f"missing target column '{target}'")
+    if allowed is not None:
+        unknown = list(dict.fromkeys(name for name in names if name and name not in allowed))
+        if unknown:
+            problems.append(f"unknown columns {_quoted(unknown)} (not in the data contract)")
+    if problems:
+        raise Rejected("; ".join(problems))
+
+
+def sanitize_tag_value(text: str) -> str:
+    """S3 tag rules: at most 256 letters, digits, spaces and `+ - = . _ : / @`."""
+    kept = "".join(char if char.isalnum() or char in TAG_VALUE_PUNCTUATION else " " for char in text)
+    return " ".join(kept.split())[:MAX_TAG_VALUE_CHARS].rstrip()
+
+
+def merge_tag(tags: Mapping[str, str], key: str, value: str) -> dict[str, str] | None:
+    """The object's tags plus (or with a new value for) one tag; None when that would break S3's limits."""
+    if len(value) > MAX_TAG_VALUE_CHARS or (key not in tags and len(tags) >= MAX_TAGS):
+        return None
+    return {**tags, key: value}
+
+
+def notification_subject(environment: str, key: str) -> str:
+    prefix = f"[{environment}] Upload rejected: "
+    room = MAX_SUBJECT_CHARS - len(prefix)
+    # The end of the key (the file name) says most; SNS refuses control characters in subjects.
+    shown = key if len(key) <= room else "..." + key[-(room - 3) :]
+    return "".join(char if char.isprintable() else " " for char in prefix + shown)
+
+
+def notification_body(upload: Upload, reason: str, tagged: bool, details: Mapping[str, Any]) -> str:
+    if tagged:
+        kept = f"It was left in place and tagged {REJECTED_TAG}."
+    else:
+        kept = f"It was left in place, untagged: it already has {MAX_TAGS} tags."
+    return (
+        f"The upload {upload.where} was rejected before training: {reason}.\n"
+        f"{kept} Fix the file and upload it again.\n\n{json.dumps(details, indent=2, ensure_ascii=False)}\n"
+    )
+
+
+@functools.cache
+def clients() -> Clients:
+    """Created on first use (not at import) and reused by later invocations of a warm function."""
+    return Clients(s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker"), sns=boto3.client("sns"))
+
+
+def _read_tags(s3: Any, upload: Upload) -> dict[str, str]:
+    response = s3.get_object_tagging(Bucket=upload.bucket, Key=upload.key, **upload.version_args)
+    return {tag["Key"]: tag["Value"] for tag in response["TagSet"]}
+
+
+def _write_tags(s3: Any, upload: Upload, tags: Mapping[str, str]) -> None:
+    s3.put_object_tagging(
+        Bucket=upload.bucket,
+        Key=upload.key,
+        **upload.version_args,
+        Tagging={"TagSet": [{"Key": key, "Value": value} for key, value in tags.items()]},
+    )
+
+
+def _read_header(s3: Any, upload: Upload) -> list[str]:
+    response = s3.get_object(
+        Bucket=upload.bucket, Key=upload.key, Range=f"bytes=0-{HEADER_RANGE_BYTES - 1}", **upload.version_args
+    )
+    data = response["Body"].read()
+    return parse_header(data, whole_object=len(data) >= upload.size)
+
+
+def _reject(
+    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], reason: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    tag_value = sanitize_tag_value(reason)
+    if tags.get(REJECTED_TAG) == tag_value:
+        # The tag is written after the notification: this version was already reported.
+        log.info(
+            "rejected upload delivered again; already reported", extra={"fields": {**fields, "outcome": "duplicate"}}
+        )
+        return {"status": "rejected", "reason": reason}
+    merged = merge_tag(tags, REJECTED_TAG, tag_value)
+    details = {
+        "environment": config.environment_name,
+        "outcome": "rejected",
+        "reason": reason,
+        "s3_uri": upload.uri,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "version_id": upload.version_id,
+        "etag": upload.etag,
+        "size": upload.size,
+    }
+    aws.sns.publish(
+        TopicArn=config.topic_arn,
+        Subject=notification_subject(config.environment_name, upload.key),
+        Message=notification_body(upload, reason, merged is not None, details),
+    )
+    if merged is None:
+        log.warning(f"cannot tag {REJECTED_TAG}: the object has {MAX_TAGS} tags", extra={"fields": fields})
+    else:
+        _write_tags(aws.s3, upload, merged)
+    log.info(f"upload rejected: {reason} ({upload.where})", extra={"fields": {**fields, "outcome": "rejected"}})
+    return {"status": "rejected", "reason": reason}
+
+
+def _start(
+    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], token: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    input_data_uri = pinned_input_uri(config, token)
+    # Always copy, even when a copy exists: a crash between copy and start must still start on redelivery.
+    # Copying the same version again writes the same bytes; the managed copy goes multipart above 5 GB.
+    aws.s3.copy(
+        CopySource={"Bucket": upload.bucket, "Key": upload.key, **upload.version_args},
+        Bucket=config.pinned_input_bucket,
+        Key=f"{config.pinned_input_prefix}{token}/{upload.key.rsplit('/', 1)[-1]}",
+        # The uploader's tags stay on the source: copying them would also need s3:PutObjectTagging on the copy.
+        ExtraArgs={"TaggingDirective": "REPLACE"},
+    )
+    response = aws.sagemaker.start_pipeline_execution(
+        PipelineName=config.pipeline_name,
+        ClientRequestToken=token,  # SageMaker answers a repeated token with the execution it started
+        PipelineParameters=[{"Name": "InputDataUri", "Value": input_data_uri}],
+        PipelineExecutionDisplayName=f"upload-{token[:24]}",
+        PipelineExecutionDescription=f"{upload.uri} version {upload.version_id}"
+        if upload.version_id
+        else f"{upload.uri} etag {upload.etag}",
+    )
+    execution_arn = response["PipelineExecutionArn"]
+    fields = {**fields, "outcome": "started", "pipeline_execution_arn": execution_arn, "input_data_uri": input_data_uri}
+    merged = merge_tag(tags, EXECUTION_TAG, execution_arn)
+    if merged is None:
+        log.warning(f"cannot tag {EXECUTION_TAG}: redeliveries rely on the request token", extra={"fields": fields})
+    else:
+        _write_tags(aws.s3, upload, merged)
+    log.info("pipeline execution started", extra={"fields": fields})
+    return {"status": "started", "pipeline_execution_arn": execution_arn, "input_data_uri": input_data_uri}
+
+
+def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate, then reject or start. Fills `fields` (the log context) so the caller can log a failure."""
+    upload = parse_event(event)
+    token = derive_token(upload)
+    fields.update(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag, token=token)
+    tags = _read_tags(aws.s3, upload)
+    if EXECUTION_TAG in tags:
+        log.info(
+            "upload delivered again; execution already started", extra={"fields": {**fields, "outcome": "duplicate"}}
+        )
+        return {
+            "status": "started",
+            "pipeline_execution_arn": tags[EXECUTION_TAG],
+            "input_data_uri": pinned_input_uri(config, token),
+        }
+    try:
+        check_object(upload, config.max_upload_bytes)
+        check_columns(_read_header(aws.s3, upload), config.target_column, config.allowed_columns)
+    except Rejected as rejection:
+        return _reject(aws, config, upload, tags, rejection.reason, fields)
+    return _start(aws, config, upload, tags, token, fields)
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"event_id": event.get("id"), "aws_request_id": getattr(context, "aws_request_id", None)}
+    try:
+        return process(event, load_config(os.environ), clients(), fields)
+    except Exception:
+        # Only bad input is answered without raising; anything else is retried, then dead-lettered.
+        log.exception("upload not processed; raising for a retry", extra={"fields": {**fields, "outcome": "error"}})
+        raise

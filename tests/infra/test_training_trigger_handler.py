@@ -1,0 +1,459 @@
+"""The upload-trigger Lambda against moto's S3, SNS, SQS and SageMaker (botocore's Stubber where moto falls short)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from constructs.training_trigger_lambda import handler as trigger
+
+REGION = "eu-west-1"
+DATA_BUCKET = "mlops-test-data"
+PINNED_BUCKET = "mlops-test-artifacts"
+PINNED_PREFIX = "pipeline-inputs/"
+PIPELINE = "mlops-test-training"
+TARGET = "income-per-year"
+MAX_UPLOAD_BYTES = 100_000
+# A data value that must never reach a tag, a notification or a log line.
+ROW = b"39,SECRET-ROW-VALUE,>50K\n"
+GOOD_CSV = b"age,workclass,income-per-year\n" + ROW
+OWNER_TAG = {"Key": "owner", "Value": "feature-export"}
+TAG_VALUE = re.compile(r"[\w +\-=.:/@]{1,256}")
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sagemaker: Any
+    sqs: Any
+    queue_url: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3")
+        for bucket in (DATA_BUCKET, PINNED_BUCKET):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        sagemaker = boto3.client("sagemaker")
+        sagemaker.create_pipeline(
+            PipelineName=PIPELINE,
+            PipelineDefinition=json.dumps(
+                {"Version": "2020-12-01", "Parameters": [{"Name": "InputDataUri", "Type": "String"}], "Steps": []}
+            ),
+            RoleArn="arn:aws:iam::123456789012:role/mlops-test-pipeline",
+        )
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic_arn = sns.create_topic(Name="mlops-test-notifications")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notifications-reader")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)  # raw delivery off: the SNS envelope
+        for name, value in {
+            "PIPELINE_NAME": PIPELINE,
+            "TOPIC_ARN": topic_arn,
+            "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "TARGET_COLUMN": TARGET,
+            "ALLOWED_COLUMNS": json.dumps(["age", "workclass", TARGET]),
+            "PINNED_INPUT_BUCKET": PINNED_BUCKET,
+            "PINNED_INPUT_PREFIX": PINNED_PREFIX,
+            "ENVIRONMENT_NAME": "test",
+        }.items():
+            monkeypatch.setenv(name, value)
+        trigger.clients.cache_clear()  # the handler's clients are created inside this mock
+        yield Aws(s3=s3, sagemaker=sagemaker, sqs=sqs, queue_url=queue_url)
+        trigger.clients.cache_clear()
+
+
+def upload(aws: Aws, key: str, body: bytes, tags: str = "owner=feature-export") -> dict[str, Any]:
+    """PUT the object and return the EventBridge event S3 sends for it."""
+    response = aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body, Tagging=tags)
+    return object_created_event(key, len(body), response["ETag"].strip('"'), response["VersionId"])
+
+
+def object_created_event(key: str, size: int, etag: str, version_id: str) -> dict[str, Any]:
+    """Shaped as AWS's documented example "Object Created" event (S3 user guide, EventBridge event message structure)."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2021-11-12T00:00:00Z",
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{DATA_BUCKET}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": DATA_BUCKET},
+            "object": {
+                "key": key,
+                "size": size,
+                "etag": etag,
+                "version-id": version_id,
+                "sequencer": "617f08299329d189",
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "1.2.3.4",
+            "reason": "PutObject",
+        },
+    }
+
+
+def version_id(event: dict[str, Any]) -> str:
+    return event["detail"]["object"]["version-id"]
+
+
+def tags_of(aws: Aws, key: str, version: str) -> dict[str, str]:
+    tag_set = aws.s3.get_object_tagging(Bucket=DATA_BUCKET, Key=key, VersionId=version)["TagSet"]
+    return {tag["Key"]: tag["Value"] for tag in tag_set}
+
+
+def notifications(aws: Aws) -> list[dict[str, Any]]:
+    """Every message published to the topic so far, read from its SQS subscriber."""
+    messages = []
+    while batch := aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in batch:
+            messages.append(json.loads(message["Body"]))
+            aws.sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+def executions(aws: Aws) -> list[dict[str, Any]]:
+    return aws.sagemaker.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+
+
+def pinned_keys(aws: Aws) -> list[str]:
+    return [item["Key"] for item in aws.s3.list_objects_v2(Bucket=PINNED_BUCKET).get("Contents", [])]
+
+
+def pinned_body(aws: Aws, input_data_uri: str, file_name: str) -> bytes:
+    prefix = input_data_uri.removeprefix(f"s3://{PINNED_BUCKET}/")
+    return aws.s3.get_object(Bucket=PINNED_BUCKET, Key=prefix + file_name)["Body"].read()
+
+
+def token_of(input_data_uri: str) -> str:
+    match = re.fullmatch(rf"s3://{PINNED_BUCKET}/{PINNED_PREFIX}([0-9a-f]{{64}})/", input_data_uri)
+    assert match, input_data_uri
+    return match.group(1)
+
+
+def test_good_upload_starts_the_pipeline_on_a_pinned_copy_of_that_version(aws: Aws) -> None:
+    # EventBridge passes the key as is: a space and a plus stay what they are (no URL decoding).
+    key = "incoming/2024-06 adult+sample.csv"
+    event = upload(aws, key, GOOD_CSV)
+
+    result = trigger.handler(event, None)
+
+    assert result["status"] == "started"
+    token = token_of(result["input_data_uri"])
+    assert pinned_keys(aws) == [f"{PINNED_PREFIX}{token}/2024-06 adult+sample.csv"]
+    assert pinned_body(aws, result["input_data_uri"], "2024-06 adult+sample.csv") == GOOD_CSV
+    pinned_tags = aws.s3.get_object_tagging(Bucket=PINNED_BUCKET, Key=pinned_keys(aws)[0])["TagSet"]
+    assert pinned_tags == []
+    [execution] = executions(aws)
+    assert execution["PipelineExecutionArn"] == result["pipeline_execution_arn"]
+    assert execution["PipelineExecutionDescription"] == f"s3://{DATA_BUCKET}/{key} version {version_id(event)}"
+    assert execution["PipelineExecutionDisplayName"] == f"upload-{token[:24]}"
+    parameters = aws.sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=result["pipeline_execution_arn"]
+    )["PipelineParameters"]
+    assert parameters == [{"Name": "InputDataUri", "Value": result["input_data_uri"]}]
+    # The source version is marked as started, its own tags kept; nothing is notified on success.
+    assert tags_of(aws, key, version_id(event)) == {
+        "owner": "feature-export",
+        "mlops:pipeline-execution": result["pipeline_execution_arn"],
+    }
+    assert notifications(aws) == []
+
+
+BAD_UPLOADS = {
+    "wrong suffix": ("incoming/adult.txt", GOOD_CSV, "wrong suffix: only .csv files are accepted"),
+    "empty": ("incoming/empty.csv", b"", "empty file: 0 bytes"),
+    "too large": (
+        "incoming/big.csv",
+        GOOD_CSV + ROW * (MAX_UPLOAD_BYTES // len(ROW)),
+        f"too large: {len(GOOD_CSV) + len(ROW) * (MAX_UPLOAD_BYTES // len(ROW))} bytes, the maximum is 100000 bytes",
+    ),
+    "missing target column": (
+        "incoming/no-target.csv",
+        b"age,workclass,income\n" + ROW,
+        f"missing target column '{TARGET}'; unknown columns 'income' (not in the data contract)",
+    ),
+    "unknown columns": (
+        "incoming/extra.csv",
+        b"age,workclass,income-per-year,ssn,email,phone,zip\n" + ROW,
+        "unknown columns 'ssn', 'email', 'phone' and 1 more (not in the data contract)",
+    ),
+    "duplicate column": (
+        "incoming/dup.csv",
+        b"age,age,income-per-year\n" + ROW,
+        "duplicate column names 'age'",
+    ),
+    "empty column name": (
+        "incoming/blank.csv",
+        b"age,,income-per-year\n" + ROW,
+        "empty column name at position 2",
+    ),
+    "not UTF-8": (
+        "incoming/latin1.csv",
+        b"age,workclass,income-per-year,ann\xe9e\n" + ROW,
+        "unreadable header: not UTF-8 (invalid byte at offset 33)",
+    ),
+    "no line break in range": (
+        "incoming/one-line.csv",
+        b"age," + b"x" * trigger.HEADER_RANGE_BYTES + b"\n" + ROW,
+        "unreadable header: no line break in the first 64 KiB",
+    ),
+    "header row missing": (
+        "incoming/headerless.csv",
+        ROW + ROW,
+        f"missing target column '{TARGET}': the first line has 3 fields and no known column name"
+        " (is the header row missing?)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("key", "body", "reason"), BAD_UPLOADS.values(), ids=BAD_UPLOADS.keys())
+def test_bad_upload_is_tagged_notified_kept_and_not_trained(aws: Aws, key: str, body: bytes, reason: str) -> None:
+    event = upload(aws, key, body)
+    version = version_id(event)
+
+    result = trigger.handler(event, None)
+
+    assert result == {"status": "rejected", "reason": reason}
+    tags = tags_of(aws, key, version)
+    assert tags == {"owner": "feature-export", "mlops:rejected": trigger.sanitize_tag_value(reason)}
+    assert TAG_VALUE.fullmatch(tags["mlops:rejected"])
+    [notification] = notifications(aws)
+    assert notification["Subject"] == f"[test] Upload rejected: {key}"
+    text, details = notification["Message"].split("\n\n", 1)
+    assert f"s3://{DATA_BUCKET}/{key}, version {version}" in text
+    assert reason in text
+    assert json.loads(details) | {"environment": "test", "outcome": "rejected"} == {
+        "environment": "test",
+        "outcome": "rejected",
+        "reason": reason,
+        "s3_uri": f"s3://{DATA_BUCKET}/{key}",
+        "bucket": DATA_BUCKET,
+        "key": key,
+        "version_id": version,
+        "etag": event["detail"]["object"]["etag"],
+        "size": len(body),
+    }
+    assert b"SECRET-ROW-VALUE" not in notification["Message"].encode() + tags["mlops:rejected"].encode()
+    # Nothing deleted, nothing copied, nothing started.
+    versions = aws.s3.list_object_versions(Bucket=DATA_BUCKET, Prefix=key)
+    assert [v["VersionId"] for v in versions["Versions"]] == [version]
+    assert "DeleteMarkers" not in versions
+    assert aws.s3.get_object(Bucket=DATA_BUCKET, Key=key, VersionId=version)["Body"].read() == body
+    assert pinned_keys(aws) == []
+    assert executions(aws) == []
+
+
+def test_rejection_tag_is_sanitised_to_s3_tag_rules() -> None:
+    reason = "unknown columns 'a;b', 'ünïcode' (not in the data contract)\nnext" + "x" * 300
+    value = trigger.sanitize_tag_value(reason)
+    assert value.startswith("unknown columns a b ünïcode not in the data contract next")
+    assert len(value) == 256
+    assert TAG_VALUE.fullmatch(value)
+
+
+def test_duplicate_delivery_starts_one_execution(aws: Aws) -> None:
+    event = upload(aws, "incoming/adult.csv", GOOD_CSV)
+
+    results = [trigger.handler(event, None) for _ in range(3)]
+
+    assert results[1] == results[0] == results[2]
+    assert [e["PipelineExecutionArn"] for e in executions(aws)] == [results[0]["pipeline_execution_arn"]]
+    assert len(pinned_keys(aws)) == 1
+
+
+def test_duplicate_delivery_of_a_rejected_upload_notifies_once(aws: Aws) -> None:
+    event = upload(aws, "incoming/extra.csv", b"age,workclass,income-per-year,ssn\n" + ROW)
+
+    first, second = trigger.handler(event, None), trigger.handler(event, None)
+
+    assert first == second == {"status": "rejected", "reason": "unknown columns 'ssn' (not in the data contract)"}
+    assert len(notifications(aws)) == 1
+
+
+def test_a_second_version_of_the_same_key_is_a_second_execution_on_its_own_bytes(aws: Aws) -> None:
+    key = "incoming/adult.csv"
+    second_csv = GOOD_CSV + b"50,Private,<=50K\n"
+    first_event = upload(aws, key, GOOD_CSV)
+    second_event = upload(aws, key, second_csv)  # overwritten before the first event is handled
+
+    first = trigger.handler(first_event, None)
+    second = trigger.handler(second_event, None)
+
+    assert first["status"] == second["status"] == "started"
+    assert first["pipeline_execution_arn"] != second["pipeline_execution_arn"]
+    assert token_of(first["input_data_uri"]) != token_of(second["input_data_uri"])
+    assert len(executions(aws)) == 2
+    # Each execution reads the bytes of its own version, whatever the key holds now.
+    assert pinned_body(aws, first["input_data_uri"], "adult.csv") == GOOD_CSV
+    assert pinned_body(aws, second["input_data_uri"], "adult.csv") == second_csv
+
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=b"age,workclass,income-per-year\n1,later,x\n")
+    assert pinned_body(aws, first["input_data_uri"], "adult.csv") == GOOD_CSV
+    assert pinned_body(aws, second["input_data_uri"], "adult.csv") == second_csv
+
+
+def test_a_bad_version_is_judged_on_its_own_bytes_and_only_it_is_tagged(aws: Aws) -> None:
+    key = "incoming/adult.csv"
+    bad_event = upload(aws, key, b"age,workclass,income-per-year,ssn\n" + ROW)
+    good_event = upload(aws, key, GOOD_CSV)
+
+    assert trigger.handler(bad_event, None)["status"] == "rejected"
+    assert trigger.handler(good_event, None)["status"] == "started"
+
+    assert "mlops:rejected" in tags_of(aws, key, version_id(bad_event))
+    assert "mlops:rejected" not in tags_of(aws, key, version_id(good_event))
+    assert len(executions(aws)) == 1
+
+
+def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aws) -> None:
+    key = "incoming/adult.csv"
+    event = upload(aws, key, GOOD_CSV)
+    sagemaker = trigger.clients().sagemaker
+    with Stubber(sagemaker) as stubber:
+        stubber.add_client_error("start_pipeline_execution", "ThrottlingException", "Rate exceeded", 400)
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            trigger.handler(event, None)
+        # The pinned copy exists now; the redelivery must still start the pipeline.
+        assert len(pinned_keys(aws)) == 1
+        assert "mlops:pipeline-execution" not in tags_of(aws, key, version_id(event))
+
+        arn = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPELINE}/execution/abcdef123456"
+        token = token_of(f"s3://{PINNED_BUCKET}/{pinned_keys(aws)[0].rsplit('/', 1)[0]}/")
+        stubber.add_response(
+            "start_pipeline_execution",
+            {"PipelineExecutionArn": arn},
+            expected_params={
+                "PipelineName": PIPELINE,
+                "ClientRequestToken": token,
+                "PipelineParameters": [
+                    {"Name": "InputDataUri", "Value": f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"}
+                ],
+                "PipelineExecutionDisplayName": f"upload-{token[:24]}",
+                "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{key} version {version_id(event)}",
+            },
+        )
+        result = trigger.handler(event, None)
+        stubber.assert_no_pending_responses()
+
+    assert result["pipeline_execution_arn"] == arn
+    assert tags_of(aws, key, version_id(event))["mlops:pipeline-execution"] == arn
+    assert notifications(aws) == []
+
+
+def test_without_room_for_the_marker_tag_redelivery_relies_on_the_request_token(aws: Aws) -> None:
+    # moto starts a new execution for every call, repeated token or not; real SageMaker returns the first one.
+    # The Stubber checks both calls carry the same token (and validates them against the service model).
+    key = "incoming/adult.csv"
+    full_tags = "&".join(f"t{i}=v{i}" for i in range(10))
+    event = upload(aws, key, GOOD_CSV, tags=full_tags)
+    arn = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPELINE}/execution/abcdef123456"
+    with Stubber(trigger.clients().sagemaker) as stubber:
+        stubber.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn})
+        first = trigger.handler(event, None)
+        token = token_of(first["input_data_uri"])
+        stubber.add_response(
+            "start_pipeline_execution",
+            {"PipelineExecutionArn": arn},
+            expected_params={
+                "PipelineName": PIPELINE,
+                "ClientRequestToken": token,
+                "PipelineParameters": [{"Name": "InputDataUri", "Value": first["input_data_uri"]}],
+                "PipelineExecutionDisplayName": f"upload-{token[:24]}",
+                "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{key} version {version_id(event)}",
+            },
+        )
+        second = trigger.handler(event, None)
+        stubber.assert_no_pending_responses()
+
+    assert (
+        first
+        == second
+        == {"status": "started", "pipeline_execution_arn": arn, "input_data_uri": first["input_data_uri"]}
+    )
+    assert tags_of(aws, key, version_id(event)) == {f"t{i}": f"v{i}" for i in range(10)}
+
+
+def test_token_is_per_object_version_and_fits_sagemaker() -> None:
+    base = trigger.Upload(bucket=DATA_BUCKET, key="incoming/a.csv", size=1, etag="e1", version_id="v1")
+    token = trigger.derive_token(base)
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    limits = model.operation_model("StartPipelineExecution").input_shape.members["ClientRequestToken"].metadata
+    assert limits["min"] <= len(token) <= limits["max"]
+    assert trigger.derive_token(base) == token
+    assert trigger.derive_token(trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", "v2")) != token
+    assert trigger.derive_token(trigger.Upload(DATA_BUCKET, "incoming/b.csv", 1, "e1", "v1")) != token
+    # Without a version id the etag tells uploads apart.
+    unversioned = trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", None)
+    assert trigger.derive_token(unversioned) != trigger.derive_token(
+        trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e2", None)
+    )
+
+
+def test_header_parsing_strips_a_bom_and_accepts_crlf_and_a_cut_after_the_first_line() -> None:
+    data = "\ufeffage, workclass ,income-per-year\r\n39,Sélect".encode()[:-1]  # the range cut a character in two
+    assert trigger.parse_header(data, whole_object=False) == ["age", "workclass", "income-per-year"]
+    assert trigger.parse_header(b"age,income-per-year", whole_object=True) == ["age", "income-per-year"]
+
+
+def test_any_columns_are_allowed_when_allowed_columns_is_null(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_COLUMNS", "null")
+    event = upload(aws, "incoming/wide.csv", b"age,anything,else,income-per-year\n" + ROW)
+
+    assert trigger.handler(event, None)["status"] == "started"
+
+
+def test_logs_are_one_json_object_per_line_without_row_contents(aws: Aws) -> None:
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(trigger.JsonFormatter())
+    trigger.log.addHandler(capture)
+    try:
+        started = trigger.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+        trigger.handler(upload(aws, "incoming/extra.csv", b"age,workclass,income-per-year,ssn\n" + ROW), None)
+    finally:
+        trigger.log.removeHandler(capture)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["level"], line["outcome"]) for line in lines] == [("INFO", "started"), ("INFO", "rejected")]
+    assert lines[0]["pipeline_execution_arn"] == started["pipeline_execution_arn"]
+    assert lines[0]["token"] == token_of(started["input_data_uri"])
+    assert {"bucket", "key", "version_id", "token", "event_id", "time", "message"} <= lines[1].keys()
+    assert "SECRET-ROW-VALUE" not in stream.getvalue()
+
+
+def test_a_malformed_event_or_missing_setting_raises(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="not an S3 Object Created event"):
+        trigger.handler({"detail": {"bucket": {"name": DATA_BUCKET}}}, None)
+    monkeypatch.delenv("TOPIC_ARN")
+    with pytest.raises(RuntimeError, match="TOPIC_ARN"):
+        trigger.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+    assert executions(aws) == []
