@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 
 INCOMING_PREFIX = "incoming/"
+
+
+def bucket_name(environment_name: str, purpose: str) -> str:
+    """A predictable, globally unique name. Other stacks refer to buckets by it, not by export: IAM
+    statements then read `mlops-dev-data-<account>-<region>/incoming/*`, reviewable in a diff."""
+    return f"mlops-{environment_name}-{purpose}-{Aws.ACCOUNT_ID}-{Aws.REGION}"
 
 
 class DataStorage(Construct):
@@ -23,6 +29,7 @@ class DataStorage(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        environment_name: str,
         destroy_on_removal: bool,
         noncurrent_version_expiration_days: int,
         access_log_retention_days: int,
@@ -57,8 +64,15 @@ class DataStorage(Construct):
             auto_delete_objects=destroy_on_removal,
         )
 
+        self.data_bucket_name = bucket_name(environment_name, "data")
+        self.artifacts_bucket_name = bucket_name(environment_name, "artifacts")
         self.data_bucket = self._encrypted_bucket(
-            "DataBucket", "data/", removal_policy, destroy_on_removal, noncurrent_version_expiration_days
+            "DataBucket",
+            self.data_bucket_name,
+            "data/",
+            removal_policy,
+            destroy_on_removal,
+            noncurrent_version_expiration_days,
         )
         data_bucket_resource = self.data_bucket.node.default_child
         assert isinstance(data_bucket_resource, s3.CfnBucket)
@@ -67,12 +81,18 @@ class DataStorage(Construct):
         )
 
         self.artifacts_bucket = self._encrypted_bucket(
-            "ArtifactsBucket", "artifacts/", removal_policy, destroy_on_removal, noncurrent_version_expiration_days
+            "ArtifactsBucket",
+            self.artifacts_bucket_name,
+            "artifacts/",
+            removal_policy,
+            destroy_on_removal,
+            noncurrent_version_expiration_days,
         )
 
     def _encrypted_bucket(
         self,
         construct_id: str,
+        name: str,
         log_prefix: str,
         removal_policy: RemovalPolicy,
         destroy_on_removal: bool,
@@ -81,6 +101,7 @@ class DataStorage(Construct):
         return s3.Bucket(
             self,
             construct_id,
+            bucket_name=name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,

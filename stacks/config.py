@@ -11,7 +11,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
@@ -23,14 +23,124 @@ class ConfigError(ValueError):
     """A setting in cdk.json is missing, misspelt, of the wrong type or out of range."""
 
 
-def _range(minimum: float | None = None, maximum: float | None = None) -> dict[str, float | None]:
+def _range(minimum: float | None = None, maximum: float | None = None) -> dict[str, Any]:
     return {"min": minimum, "max": maximum}
+
+
+_INSTANCE_TYPE = {"pattern": r"ml\.[a-z0-9-]+\.[a-z0-9]+"}
 
 
 @dataclass(frozen=True)
 class DataConfig:
     noncurrent_version_expiration_days: int = field(metadata=_range(1, 3650))
     access_log_retention_days: int = field(metadata=_range(1, 3650))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    auc_threshold: float = field(metadata=_range(0.5, 1.0))
+    processing_instance_type: str = field(metadata=_INSTANCE_TYPE)
+    training_instance_type: str = field(metadata=_INSTANCE_TYPE)
+    # More than one training instance shards the input by S3 key: how data larger than one machine scales out.
+    training_instance_count: int = field(metadata=_range(1, 20))
+    training_volume_size_gb: int = field(metadata=_range(1, 16384))
+    max_runtime_seconds: int = field(metadata=_range(60, 432000))
+    enable_step_caching: bool
+    encrypt_inter_container_traffic: bool
+    max_upload_megabytes: int = field(metadata=_range(1, 5 * 1024 * 1024))
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    email_addresses: tuple[str, ...] = field(metadata={"pattern": r"[^@\s]+@[^@\s]+\.[^@\s]+"})
+    # Chat webhooks and other HTTPS endpoints that accept SNS deliveries.
+    https_endpoints: tuple[str, ...] = field(metadata={"pattern": r"https://\S+"})
+
+
+@dataclass(frozen=True)
+class AutoscalingConfig:
+    min_instances: int = field(metadata=_range(1, 100))
+    max_instances: int = field(metadata=_range(1, 100))
+    target_invocations_per_instance: int = field(metadata=_range(1, 1_000_000))
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if self.max_instances < self.min_instances:
+            yield "max_instances", f"must be at least min_instances ({self.min_instances}), got {self.max_instances}"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    instance_type: str = field(metadata=_INSTANCE_TYPE)
+    instance_count: int = field(metadata=_range(1, 100))
+    # Blue/green needs the same production variant name in the old and the new endpoint config.
+    variant_name: str = field(metadata={"pattern": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"})
+    container_startup_health_check_timeout_seconds: int = field(metadata=_range(60, 3600))
+    model_data_download_timeout_seconds: int = field(metadata=_range(60, 3600))
+    data_capture_percent: int = field(metadata=_range(0, 100))  # 0: off
+    # null keys never reach the app (CDK drops them from context), so every optional key defaults to None.
+    autoscaling: AutoscalingConfig | None = None
+    # Serverless endpoints have no blue/green updates; kept as a key so the mistake gets a clear message.
+    serverless_memory_mb: int | None = field(default=None, metadata=_range(1024, 6144))
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if self.serverless_memory_mb is not None:
+            yield "serverless_memory_mb", "must be null: serverless endpoints do not support blue/green deployments"
+        if self.autoscaling is not None and not (
+            self.autoscaling.min_instances <= self.instance_count <= self.autoscaling.max_instances
+        ):
+            yield (
+                "instance_count",
+                (
+                    f"must be within autoscaling min_instances..max_instances "
+                    f"({self.autoscaling.min_instances}..{self.autoscaling.max_instances}), got {self.instance_count}"
+                ),
+            )
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    endpoint: EndpointSettings
+    traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
+    # CANARY: the first slice; LINEAR: each step. Percent of the new fleet's capacity.
+    traffic_step_percent: int = field(metadata=_range(1, 100))
+    traffic_wait_seconds: int = field(metadata=_range(0, 3600))
+    linear_steps: int = field(metadata=_range(1, 100))
+    termination_wait_seconds: int = field(metadata=_range(0, 3600))
+    max_execution_timeout_seconds: int = field(metadata=_range(600, 28800))
+    model_latency_alarm_microseconds: int = field(metadata=_range(1, 60_000_000))
+    invocation_5xx_alarm_count: int = field(metadata=_range(1, 1_000_000))
+    model_error_alarm_count: int = field(metadata=_range(1, 1_000_000))
+    # Older endpoint configs and models kept for rolling back by re-approving an older version.
+    previous_versions_kept: int = field(metadata=_range(1, 20))
+
+    @property
+    def total_wait_seconds(self) -> int:
+        steps = {"ALL_AT_ONCE": 0, "CANARY": 1, "LINEAR": self.linear_steps}[self.traffic_routing]
+        return steps * self.traffic_wait_seconds + self.termination_wait_seconds
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        instances = self.endpoint.instance_count
+        if self.traffic_routing == "CANARY":
+            if instances < 2:
+                yield "endpoint.instance_count", f"must be at least 2 for CANARY traffic routing, got {instances}"
+            if self.traffic_step_percent > 50:
+                yield (
+                    "traffic_step_percent",
+                    (f"must be at most 50 (% of capacity) for CANARY traffic routing, got {self.traffic_step_percent}"),
+                )
+        if self.traffic_routing == "LINEAR" and self.traffic_step_percent * self.linear_steps < 100:
+            yield (
+                "linear_steps",
+                (f"times traffic_step_percent must reach 100%, got {self.linear_steps} x {self.traffic_step_percent}%"),
+            )
+        if self.max_execution_timeout_seconds <= self.total_wait_seconds:
+            yield (
+                "max_execution_timeout_seconds",
+                (
+                    f"must be longer than all waits together ({self.total_wait_seconds} s), "
+                    f"got {self.max_execution_timeout_seconds}"
+                ),
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +151,9 @@ class EnvironmentConfig:
     account: str | None = None
     removal_policy: Literal["destroy", "retain"]
     data: DataConfig
+    training: TrainingConfig
+    notifications: NotificationsConfig
+    deployment: DeploymentConfig
 
     @property
     def destroy_on_removal(self) -> bool:
@@ -109,7 +222,11 @@ def _parse_dataclass(cls: type, raw: Mapping[str, Any], path: str) -> Any:
                 continue
             raise ConfigError(f"environment '{_environment(path)}': missing key '{_key(key_path)}'")
         values[name] = _parse_value(hints[name], raw[name], key_path, spec.metadata)
-    return cls(**values)
+    parsed = cls(**values)
+    # Rules across keys (e.g. canary size against instance count) live on the dataclass that holds the keys.
+    for key, problem in getattr(parsed, "invariant_errors", lambda: iter(()))():
+        raise ConfigError(f"environment '{_environment(path)}': key '{_key(_join(path, key))}' {problem}")
+    return parsed
 
 
 def _join(path: str, key: str) -> str:
@@ -154,6 +271,9 @@ def _parse_scalar(hint: Any, value: Any, where: str, metadata: Mapping[str, Any]
         ok = isinstance(value, hint)
     if not ok:
         raise ConfigError(f"{where} must be of type {hint.__name__}, got {type(value).__name__} {value!r}")
+    pattern = metadata.get("pattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise ConfigError(f"{where} has an invalid value {value!r} (expected the form {pattern})")
     minimum, maximum = metadata.get("min"), metadata.get("max")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ConfigError(f"{where} must be between {minimum} and {maximum}, got {value!r}")

@@ -17,6 +17,7 @@ class DataStack(Stack):
         self.storage = DataStorage(
             self,
             "Storage",
+            environment_name=config.name,
             destroy_on_removal=config.destroy_on_removal,
             noncurrent_version_expiration_days=config.data.noncurrent_version_expiration_days,
             access_log_retention_days=config.data.access_log_retention_days,

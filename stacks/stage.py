@@ -7,9 +7,16 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
+from stacks.notifications_stack import NotificationsStack
+from stacks.training_stack import TrainingStack
 
 
 class MlopsStage(Stage):
     def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
         super().__init__(scope, config.name, env=Environment(account=config.account, region=config.region))
         self.data = DataStack(self, "Data", config=config)
+        storage = self.data.storage
+        self.notifications = NotificationsStack(self, "Notifications", config=config, key=storage.key)
+        topic = self.notifications.notifications.topic
+        self.training = TrainingStack(self, "Training", config=config, storage=storage, topic=topic)
+        self.training.add_stack_dependency(self.data)  # buckets are referred to by name, not by export

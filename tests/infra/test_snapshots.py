@@ -11,7 +11,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.infra.synthesis import ENVIRONMENTS, REPO_ROOT, Synthesized, synthesize
 
-STACKS = ("Data",)
+STACKS = ("Data", "Notifications", "Training")
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""ml_code packed once, deterministically, as the `sourcedir.tar.gz` every SageMaker step runs from."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+from aws_cdk import aws_s3_assets as s3_assets
+
+from constructs import Construct
+
+ML_CODE_DIR = Path(__file__).resolve().parents[1] / "ml_code"
+BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "ml_code"
+
+
+def bundle_files(source: Path = ML_CODE_DIR) -> list[Path]:
+    """The container's modules: ml_code's top-level .py and .json files (not data, tests or requirements)."""
+    return sorted(path for pattern in ("*.py", "*.json") for path in source.glob(pattern))
+
+
+def pack(files: list[Path]) -> bytes:
+    """A tar.gz whose bytes depend only on the files' names and contents (no times, owners or modes)."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(archive.getvalue(), mtime=0)
+
+
+class MlCodeBundle(Construct):
+    """A file asset (uploaded as-is, not zipped): SageMaker's script mode extracts tar.gz only."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        packed = pack(bundle_files())
+        BUILD_DIR.mkdir(parents=True, exist_ok=True)
+        tarball = BUILD_DIR / f"sourcedir-{hashlib.sha256(packed).hexdigest()[:16]}.tar.gz"
+        if not tarball.exists():
+            tarball.write_bytes(packed)
+        self.asset = s3_assets.Asset(self, "Asset", path=str(tarball))
+        self.s3_uri = self.asset.s3_object_url

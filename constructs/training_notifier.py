@@ -1,0 +1,79 @@
+"""Tells the team when a training run fails (which step, why) and when a model awaits approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+
+from constructs import Construct
+from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.python_lambda import PythonLambda
+
+HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
+
+
+def pipeline_failed_pattern(pipeline_arn: str) -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+        detail={"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [pipeline_arn]},
+    )
+
+
+def model_registered_pattern(model_package_group_name: str) -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=["SageMaker Model Package State Change"],
+        detail={
+            "ModelPackageGroupName": [model_package_group_name],
+            "ModelApprovalStatus": ["PendingManualApproval"],
+        },
+    )
+
+
+class TrainingNotifier(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment_name: str,
+        pipeline_name: str,
+        model_package_group_name: str,
+        topic: sns.ITopic,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        pipeline_arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
+        self.notifier = PythonLambda(
+            self,
+            "Notifier",
+            code_dir=HANDLER_DIR,
+            handler="notify.handler",
+            description="Posts failed training runs and models awaiting approval to the topic",
+            environment={"ENVIRONMENT_NAME": environment_name, "TOPIC_ARN": topic.topic_arn},
+            key=key,
+        )
+        allow(self.notifier.role, ["sns:Publish"], [topic.topic_arn])
+        allow_key_use(self.notifier.role, key)
+        allow_wildcard(
+            self.notifier.role,
+            ["sagemaker:ListPipelineExecutionSteps"],
+            f"{pipeline_arn}/execution/*",
+            "Execution ids are generated per run; the function reads steps of this pipeline's runs only.",
+        )
+        target = targets.LambdaFunction(self.notifier.function, retry_attempts=3)
+        self.pipeline_failed_rule = events.Rule(
+            self, "PipelineFailedRule", event_pattern=pipeline_failed_pattern(pipeline_arn), targets=[target]
+        )
+        self.model_registered_rule = events.Rule(
+            self,
+            "ModelRegisteredRule",
+            event_pattern=model_registered_pattern(model_package_group_name),
+            targets=[target],
+        )

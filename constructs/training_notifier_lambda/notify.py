@@ -1,0 +1,79 @@
+"""Turns SageMaker's own events into short messages on the environment's SNS topic.
+
+- Pipeline execution Failed: which step failed and why (the event itself does not say; ask SageMaker).
+- Model package registered (PendingManualApproval): version, AUC, where the report is, how to approve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import boto3
+
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
+SUBJECT_LIMIT = 100
+
+
+def failed_steps(steps: list[dict[str, Any]]) -> list[str]:
+    """'Step: reason' for each failed step, in the order SageMaker lists them."""
+    return [
+        f"{step['StepName']}: {step.get('FailureReason', 'no reason given')}"
+        for step in steps
+        if step.get("StepStatus") == "Failed"
+    ]
+
+
+def pipeline_failed_message(environment: str, detail: dict[str, Any], steps: list[dict[str, Any]]) -> tuple[str, str]:
+    failures = failed_steps(steps) or ["no step reported a failure; see the execution in SageMaker Studio"]
+    first_step = failures[0].split(":", 1)[0]
+    subject = f"[{environment}] Training run failed at {first_step}"
+    body = "\n".join(
+        [
+            f"The training pipeline run {detail['pipelineExecutionArn']} failed.",
+            *(f"- {failure}" for failure in failures),
+            f"Started from: {detail.get('pipelineExecutionDescription', 'unknown input')}",
+        ]
+    )
+    return subject[:SUBJECT_LIMIT], body
+
+
+def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[str, str]:
+    metadata = detail.get("CustomerMetadataProperties", {})
+    version = detail.get("ModelPackageVersion", "?")
+    subject = f"[{environment}] Model version {version} awaits approval (ROC-AUC {metadata.get('auc', '?')})"
+    arn = detail["ModelPackageArn"]
+    body = "\n".join(
+        [
+            f"Model package {arn} was registered as PendingManualApproval.",
+            f"ROC-AUC on the test split: {metadata.get('auc', 'unknown')}",
+            f"Report: {metadata.get('report_uri', 'unknown')}",
+            f"Metrics: {metadata.get('evaluation_uri', 'unknown')}",
+            "Approve it to deploy it:",
+            f"  aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved",
+        ]
+    )
+    return subject[:SUBJECT_LIMIT], body
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, str]:
+    environment = os.environ["ENVIRONMENT_NAME"]
+    detail = event["detail"]
+    if event["detail-type"] == PIPELINE_STATUS_CHANGE:
+        steps = boto3.client("sagemaker").list_pipeline_execution_steps(
+            PipelineExecutionArn=detail["pipelineExecutionArn"]
+        )["PipelineExecutionSteps"]
+        subject, body = pipeline_failed_message(environment, detail, steps)
+    elif event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
+        subject, body = model_registered_message(environment, detail)
+    else:
+        raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
+    boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
+    logger.info(json.dumps({"message": "notified", "subject": subject}))
+    return {"subject": subject}

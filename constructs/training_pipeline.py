@@ -1,0 +1,194 @@
+"""The SageMaker Pipeline, its execution role and the Model Package Group it registers into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+
+from constructs import Construct
+from constructs.ml_code_bundle import MlCodeBundle
+from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.training_pipeline_definition import (
+    PipelineSettings,
+    build_pipeline_definition,
+    xgboost_image_repository_arn,
+)
+from stacks.config import TrainingConfig
+
+# Valid for the SDK's parsers, impossible in real values; each is swapped back for its CDK token.
+PLACEHOLDERS = {
+    "role_arn": "arn:aws:iam::000000000000:role/mlops-placeholder-role",
+    "artifacts_bucket": "mlops-placeholder-artifacts-bucket",
+    "code_uri": "s3://mlops-placeholder-code-bucket/mlops-placeholder-code.tar.gz",
+    "kms_key_arn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000",
+}
+
+
+class PlaceholderError(RuntimeError):
+    """A placeholder went missing from, or survived in, the pipeline definition."""
+
+
+# Every placeholder carries one of these, so a fragment the SDK split off one is still caught.
+PLACEHOLDER_MARKERS = ("mlops-placeholder", "000000000000")
+
+
+def substitute_tokens(text: str, tokens: Mapping[str, str]) -> str:
+    """`text` with each placeholder replaced by its CDK token, rendered by CDK as one Fn::Join."""
+    parts = [text]
+    for placeholder, token in tokens.items():
+        if placeholder not in text:
+            raise PlaceholderError(f"placeholder {placeholder!r} does not appear in the pipeline definition")
+        parts = [piece for part in parts for piece in _replace(part, placeholder, token)]
+    for part in parts:
+        if part not in tokens.values() and any(marker in part for marker in PLACEHOLDER_MARKERS):
+            raise PlaceholderError(f"a placeholder was altered and left in the pipeline definition: {part[:200]!r}")
+    return Fn.join("", parts)
+
+
+def _replace(part: str, placeholder: str, token: str) -> list[str]:
+    pieces = part.split(placeholder)
+    replaced = [pieces[0]]
+    for piece in pieces[1:]:
+        replaced += [token, piece]
+    return [piece for piece in replaced if piece]
+
+
+class TrainingPipeline(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment_name: str,
+        settings: TrainingConfig,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        code: MlCodeBundle,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        self.pipeline_name = f"mlops-{environment_name}-training"
+        self.model_package_group_name = f"mlops-{environment_name}"
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=self.model_package_group_name,
+            model_package_group_description=f"Models trained by {self.pipeline_name}; approve one to deploy it",
+        )
+        self.role = self._execution_role(artifacts_bucket, key, code, region)
+
+        definition = build_pipeline_definition(
+            PipelineSettings(
+                pipeline_name=self.pipeline_name,
+                region=region,
+                model_package_group_name=self.model_package_group_name,
+                auc_threshold=settings.auc_threshold,
+                processing_instance_type=settings.processing_instance_type,
+                training_instance_type=settings.training_instance_type,
+                training_instance_count=settings.training_instance_count,
+                training_volume_size_gb=settings.training_volume_size_gb,
+                max_runtime_seconds=settings.max_runtime_seconds,
+                enable_step_caching=settings.enable_step_caching,
+                encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+                **PLACEHOLDERS,
+            )
+        )
+        tokens = {
+            "role_arn": self.role.role_arn,
+            "artifacts_bucket": artifacts_bucket.bucket_name,
+            "code_uri": code.s3_uri,
+            "kms_key_arn": key.key_arn,
+        }
+        body = substitute_tokens(definition, {PLACEHOLDERS[name]: token for name, token in tokens.items()})
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=self.pipeline_name,
+            pipeline_description="Preprocess, train XGBoost, evaluate ROC-AUC, register if it clears the threshold",
+            role_arn=self.role.role_arn,
+            pipeline_definition={"PipelineDefinitionBody": body},
+        )
+        self.pipeline.node.add_dependency(self.model_package_group)
+        self.pipeline_arn = Stack.of(self).format_arn(
+            service="sagemaker", resource="pipeline", resource_name=self.pipeline_name
+        )
+
+    def _execution_role(self, artifacts_bucket: s3.IBucket, key: kms.IKey, code: MlCodeBundle, region: str) -> iam.Role:
+        """The pipeline's role, also passed to its jobs: what those jobs touch and nothing more."""
+        role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the training pipeline and its processing and training jobs",
+        )
+        stack = Stack.of(self)
+        allow(role, ["s3:GetObject"], [code.asset.bucket.arn_for_objects(code.asset.s3_object_key)])
+        allow(role, ["s3:ListBucket", "s3:GetBucketLocation"], [artifacts_bucket.bucket_arn])
+        allow_wildcard(
+            role,
+            ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            artifacts_bucket.arn_for_objects("*"),
+            "Jobs read pinned inputs and write each run's outputs under keys that name the run.",
+        )
+        allow_key_use(role, key)
+        for kind in ("processing-job", "training-job"):
+            allow_wildcard(
+                role,
+                [f"sagemaker:{verb}{kind.title().replace('-', '')}" for verb in ("Create", "Describe", "Stop")]
+                + ["sagemaker:AddTags"],
+                stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*"),
+                "Pipelines name each job pipelines-<execution id>-<step>-<suffix> at run time.",
+            )
+        allow(
+            role,
+            ["sagemaker:DescribeModelPackageGroup"],
+            [self.model_package_group.attr_model_package_group_arn],
+        )
+        allow_wildcard(
+            role,
+            ["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
+            ),
+            "Each registration creates a new package version in this group.",
+        )
+        allow(
+            role,
+            ["sagemaker:CreateModelPackage"],
+            [self.model_package_group.attr_model_package_group_arn],
+        )
+        allow(
+            role,
+            ["iam:PassRole"],
+            [role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        allow(
+            role,
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [xgboost_image_repository_arn(region)],
+        )
+        allow_wildcard(
+            role,
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name="/aws/sagemaker/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+            "SageMaker jobs log to /aws/sagemaker/ProcessingJobs and /TrainingJobs, one stream per job.",
+        )
+        allow_wildcard(
+            role,
+            ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"],
+            "*",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level scoping.",
+        )
+        return role

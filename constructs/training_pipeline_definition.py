@@ -1,0 +1,284 @@
+"""The SageMaker Pipeline definition, built offline at synth time with the SageMaker Python SDK 2.x.
+
+One function from explicit arguments to the definition's JSON. Everything SDK-specific stays in this
+module, so moving to SDK 3.x (which moved the workflow module) touches this file only.
+
+The SDK runs offline only if it never needs AWS: an explicit region and default bucket, scripts as
+`s3://` URIs, a full role ARN and telemetry off. CDK tokens are not valid S3 URIs or ARNs for the SDK's
+parsers, so callers pass valid placeholder strings and swap the tokens back into the JSON afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+
+# The SDK prints its v2 banner and config-file notices at import; synth output stays quiet.
+os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+logging.getLogger("sagemaker").setLevel(logging.ERROR)
+logging.getLogger("sagemaker.config").setLevel(logging.ERROR)
+
+import boto3  # noqa: E402
+from sagemaker import image_uris  # noqa: E402
+from sagemaker.inputs import TrainingInput  # noqa: E402
+from sagemaker.model import Model  # noqa: E402
+from sagemaker.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.network import NetworkConfig  # noqa: E402
+from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor  # noqa: E402
+from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.workflow.fail_step import FailStep  # noqa: E402
+from sagemaker.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.workflow.model_step import ModelStep  # noqa: E402
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
+from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
+from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig  # noqa: E402
+from sagemaker.workflow.properties import PropertyFile  # noqa: E402
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep  # noqa: E402
+from sagemaker.xgboost import XGBoost  # noqa: E402
+
+XGBOOST_FRAMEWORK_VERSION = "3.0-5"
+# The path evaluate.py writes the ROC-AUC at in evaluation.json; the condition reads exactly this.
+AUC_JSON_PATH = "binary_classification_metrics.auc.value"
+# Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
+VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
+
+PROCESSING_ROOT = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+# Processing jobs get the same code bundle as training: unpack it, then run the named script with the
+# job's arguments ("$1" is the script, the rest its arguments).
+RUN_FROM_BUNDLE = (
+    'set -euo pipefail; mkdir -p /opt/ml/code; tar -xzf "$(ls ' + CODE_DIR + '/*)" -C /opt/ml/code; '
+    'script="$1"; shift; exec python3 "/opt/ml/code/$script" "$@"'
+)
+_SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the definition depends on. Strings that are CDK tokens at synth time arrive as placeholders."""
+
+    pipeline_name: str
+    region: str
+    role_arn: str
+    artifacts_bucket: str
+    code_uri: str  # s3:// URI of the ml_code bundle (sourcedir.tar.gz)
+    kms_key_arn: str
+    model_package_group_name: str
+    auc_threshold: float
+    processing_instance_type: str
+    training_instance_type: str
+    training_instance_count: int
+    training_volume_size_gb: int
+    max_runtime_seconds: int
+    enable_step_caching: bool
+    encrypt_inter_container_traffic: bool
+
+
+def xgboost_image_uri(region: str) -> str:
+    """The SageMaker XGBoost framework image every step runs in, from the SDK's own image list."""
+    return image_uris.retrieve("xgboost", region, version=XGBOOST_FRAMEWORK_VERSION)
+
+
+def xgboost_image_repository_arn(region: str) -> str:
+    """The ECR repository of that image, for the roles that pull it."""
+    registry, repository = xgboost_image_uri(region).split(":")[0].split("/", 1)
+    account = registry.split(".")[0]
+    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+
+
+def build_pipeline_definition(settings: PipelineSettings) -> str:
+    """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check -> Register or Fail."""
+    with warnings.catch_warnings():
+        # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
+        warnings.simplefilter("ignore", UserWarning)
+        return _build(settings).definition()
+
+
+def _build(settings: PipelineSettings) -> Pipeline:
+    session = PipelineSession(
+        boto_session=boto3.Session(region_name=settings.region),
+        default_bucket=settings.artifacts_bucket,
+        sagemaker_config=_SDK_CONFIG,
+    )
+    image_uri = xgboost_image_uri(settings.region)
+
+    input_data_uri = ParameterString(name="InputDataUri")
+    auc_threshold = ParameterFloat(name="AucThreshold", default_value=settings.auc_threshold)
+    processing_instance_type = ParameterString(
+        name="ProcessingInstanceType", default_value=settings.processing_instance_type
+    )
+    training_instance_type = ParameterString(name="TrainingInstanceType", default_value=settings.training_instance_type)
+    training_instance_count = ParameterInteger(
+        name="TrainingInstanceCount", default_value=settings.training_instance_count
+    )
+    cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
+    network = NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic)
+
+    run_prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
+
+    def run_output(*parts: str) -> Join:
+        # Every execution writes under its own id, so runs never overwrite each other.
+        return Join(on="/", values=[run_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    processor = Processor(
+        role=settings.role_arn,
+        image_uri=image_uri,
+        instance_count=1,
+        instance_type=processing_instance_type,
+        entrypoint=["/bin/bash", "-c", RUN_FROM_BUNDLE, "run-ml-code"],
+        volume_kms_key=settings.kms_key_arn,
+        output_kms_key=settings.kms_key_arn,
+        max_runtime_in_seconds=settings.max_runtime_seconds,
+        network_config=network,
+        sagemaker_session=session,
+    )
+    code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
+
+    split_names = ("train", "validation", "test")
+    preprocess = ProcessingStep(
+        name="Preprocess",
+        step_args=processor.run(
+            inputs=[
+                ProcessingInput(source=input_data_uri, destination=f"{PROCESSING_ROOT}/input/data", input_name="data"),
+                code_input,
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name=split,
+                    source=f"{PROCESSING_ROOT}/output/{split}",
+                    destination=run_output("preprocess", split),
+                )
+                for split in split_names
+            ],
+            arguments=["preprocess.py", "--train-shards", training_instance_count.to_string()],
+        ),
+        cache_config=cache,
+    )
+    split_uri = {
+        split: preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri for split in split_names
+    }
+
+    estimator = XGBoost(
+        entry_point="train.py",
+        source_dir=settings.code_uri,
+        framework_version=XGBOOST_FRAMEWORK_VERSION,
+        role=settings.role_arn,
+        instance_count=training_instance_count,
+        instance_type=training_instance_type,
+        volume_size=settings.training_volume_size_gb,
+        volume_kms_key=settings.kms_key_arn,
+        output_kms_key=settings.kms_key_arn,
+        max_run=settings.max_runtime_seconds,
+        # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
+        # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
+        # and the model lands under that name.
+        output_path=f"{run_prefix}/train",
+        encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+        metric_definitions=[{"Name": "validation:auc", "Regex": VALIDATION_AUC_METRIC_REGEX}],
+        disable_profiler=True,
+        debugger_hook_config=False,
+        sagemaker_session=session,
+    )
+    train = TrainingStep(
+        name="Train",
+        step_args=estimator.fit(
+            {
+                # Each training instance reads its own shards: how data larger than one machine scales out.
+                "train": TrainingInput(s3_data=split_uri["train"], distribution="ShardedByS3Key"),
+                "validation": TrainingInput(s3_data=split_uri["validation"]),
+            }
+        ),
+        cache_config=cache,
+    )
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluation_prefix = run_output("evaluate")
+    evaluate = ProcessingStep(
+        name="Evaluate",
+        step_args=processor.run(
+            inputs=[
+                ProcessingInput(source=model_data, destination=f"{PROCESSING_ROOT}/input/model", input_name="model"),
+                ProcessingInput(
+                    source=split_uri["test"], destination=f"{PROCESSING_ROOT}/input/test", input_name="test"
+                ),
+                code_input,
+            ],
+            outputs=[
+                ProcessingOutput(
+                    output_name="evaluation",
+                    source=f"{PROCESSING_ROOT}/output/evaluation",
+                    destination=evaluation_prefix,
+                )
+            ],
+            arguments=["evaluate.py"],
+        ),
+        property_files=[evaluation_report],
+        cache_config=cache,
+    )
+    auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=AUC_JSON_PATH)
+    evaluation_uri = Join(on="/", values=[evaluation_prefix, "evaluation.json"])
+    report_uri = Join(on="/", values=[evaluation_prefix, "report.html"])
+
+    model = Model(
+        image_uri=image_uri,
+        model_data=model_data,
+        role=settings.role_arn,
+        # The serving container runs ml_code's inference.py only if these two are set
+        # (aws/sagemaker-python-sdk#2014); the code is referenced, not repacked into the model.
+        env={
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": settings.code_uri,
+            "SAGEMAKER_REGION": settings.region,
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        },
+        sagemaker_session=session,
+    )
+    register = ModelStep(
+        name="Register",
+        step_args=model.register(
+            content_types=["text/csv", "application/json"],
+            response_types=["text/csv", "application/json"],
+            model_package_group_name=settings.model_package_group_name,
+            approval_status="PendingManualApproval",
+            model_metrics=ModelMetrics(
+                model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+            ),
+            customer_metadata_properties={
+                "auc": Join(on="", values=[auc]),
+                "evaluation_uri": evaluation_uri,
+                "report_uri": report_uri,
+            },
+            description="Registered by the training pipeline; review report_uri before approving.",
+        ),
+    )
+    fail = FailStep(
+        name="AucBelowThreshold",
+        error_message=Join(on=" ", values=["ROC-AUC", auc, "is below the threshold", auc_threshold]),
+    )
+    check_auc = ConditionStep(
+        name="CheckAucThreshold",
+        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
+        if_steps=[register],
+        else_steps=[fail],
+    )
+
+    return Pipeline(
+        name=settings.pipeline_name,
+        parameters=[
+            input_data_uri,
+            auc_threshold,
+            processing_instance_type,
+            training_instance_type,
+            training_instance_count,
+        ],
+        steps=[preprocess, train, evaluate, check_auc],
+        sagemaker_session=session,
+        # No timestamped job-name prefixes: two synths give the same definition (aws/sagemaker-python-sdk#4142).
+        pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
+    )

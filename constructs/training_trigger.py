@@ -1,0 +1,135 @@
+"""Starts the training pipeline for each valid CSV uploaded under `incoming/` of the data bucket."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+from constructs.data_storage import INCOMING_PREFIX
+from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.python_lambda import PythonLambda
+
+HANDLER_DIR = Path(__file__).with_name("training_trigger_lambda")
+CONTRACT_MODULE = Path(__file__).resolve().parents[1] / "ml_code" / "contract.py"
+PINNED_INPUT_PREFIX = "pipeline-inputs/"
+
+
+def load_data_contract() -> object:
+    """ml_code's data contract, read by ml_code's own stdlib-only loader: one definition for every step."""
+    spec = importlib.util.spec_from_file_location("ml_code_contract", CONTRACT_MODULE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.load_contract()
+
+
+def upload_pattern(data_bucket_name: str) -> events.EventPattern:
+    return events.EventPattern(
+        source=["aws.s3"],
+        detail_type=["Object Created"],
+        detail={"bucket": {"name": [data_bucket_name]}, "object": {"key": [{"prefix": INCOMING_PREFIX}]}},
+    )
+
+
+class TrainingTrigger(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment_name: str,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        topic: sns.ITopic,
+        pipeline_name: str,
+        max_upload_megabytes: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        contract = load_data_contract()
+        stack = Stack.of(self)
+        pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
+
+        # Whatever the function or EventBridge cannot deliver after retries lands here, encrypted.
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is itself the dead-letter queue.")
+        )
+        self.trigger = PythonLambda(
+            self,
+            "Trigger",
+            code_dir=HANDLER_DIR,
+            handler="handler.handler",
+            description="Validates an uploaded CSV and starts the training pipeline on a pinned copy",
+            environment={
+                "ENVIRONMENT_NAME": environment_name,
+                "PIPELINE_NAME": pipeline_name,
+                "TOPIC_ARN": topic.topic_arn,
+                "MAX_UPLOAD_BYTES": str(max_upload_megabytes * 1024 * 1024),
+                "TARGET_COLUMN": contract.target_column,
+                "ALLOWED_COLUMNS": json.dumps(contract.allowed_columns()),
+                "PINNED_INPUT_BUCKET": artifacts_bucket.bucket_name,
+                "PINNED_INPUT_PREFIX": PINNED_INPUT_PREFIX,
+            },
+            key=key,
+            timeout=Duration.minutes(5),  # room for a server-side copy of a large upload
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=2,
+        )
+        role = self.trigger.role
+        allow_wildcard(
+            role,
+            [
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:GetObjectTagging",
+                "s3:GetObjectVersionTagging",
+                "s3:PutObjectTagging",
+                "s3:PutObjectVersionTagging",
+            ],
+            data_bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
+            "Uploads arrive under any key below incoming/; the function reads and tags exactly those.",
+        )
+        allow_wildcard(
+            role,
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            artifacts_bucket.arn_for_objects(f"{PINNED_INPUT_PREFIX}*"),
+            "Each accepted upload is pinned under pipeline-inputs/<token>/ before the run starts.",
+        )
+        allow(role, ["sagemaker:StartPipelineExecution"], [pipeline_arn])
+        allow(role, ["sns:Publish"], [topic.topic_arn])
+        allow_key_use(role, key)
+
+        self.rule = events.Rule(
+            self,
+            "UploadRule",
+            description="CSV uploads under incoming/ of the data bucket",
+            event_pattern=upload_pattern(data_bucket.bucket_name),
+            targets=[
+                targets.LambdaFunction(
+                    self.trigger.function,
+                    dead_letter_queue=self.dead_letter_queue,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )

@@ -1,0 +1,66 @@
+"""Training: the pipeline, the model package group, the upload trigger and the run notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+
+from constructs import Construct
+from constructs.data_storage import DataStorage
+from constructs.ml_code_bundle import MlCodeBundle
+from constructs.training_notifier import TrainingNotifier
+from constructs.training_pipeline import TrainingPipeline
+from constructs.training_trigger import TrainingTrigger
+from stacks.config import EnvironmentConfig
+
+
+class TrainingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: DataStorage,
+        topic: sns.ITopic,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # By name, not by export: see constructs.data_storage.bucket_name.
+        data_bucket = s3.Bucket.from_bucket_name(self, "DataBucket", storage.data_bucket_name)
+        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", storage.artifacts_bucket_name)
+        self.code = MlCodeBundle(self, "MlCode")
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            environment_name=config.name,
+            settings=config.training,
+            artifacts_bucket=artifacts_bucket,
+            key=storage.key,
+            code=self.code,
+        )
+        self.trigger = TrainingTrigger(
+            self,
+            "Trigger",
+            environment_name=config.name,
+            data_bucket=data_bucket,
+            artifacts_bucket=artifacts_bucket,
+            key=storage.key,
+            topic=topic,
+            pipeline_name=self.pipeline.pipeline_name,
+            max_upload_megabytes=config.training.max_upload_megabytes,
+        )
+        self.notifier = TrainingNotifier(
+            self,
+            "Notifier",
+            environment_name=config.name,
+            pipeline_name=self.pipeline.pipeline_name,
+            model_package_group_name=self.pipeline.model_package_group_name,
+            topic=topic,
+            key=storage.key,
+        )
+        CfnOutput(self, "PipelineName", value=self.pipeline.pipeline_name)
+        CfnOutput(self, "ModelPackageGroupName", value=self.pipeline.model_package_group_name)
