@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from sklearn import metrics
 
 import artifacts
+import model_io
 from artifacts import Manifest
 from contract import CATEGORICAL
 from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
@@ -321,11 +322,11 @@ def report_html(document: dict, manifest: Manifest, importance, summary, plots: 
 
 
 def evaluate(model_dir: Path, test_dir: Path, output_dir: Path, bootstrap_samples: int, seed: int) -> dict:
-    model_files = artifacts.extract_model_archive(model_dir)
-    if not (model_files / artifacts.MODEL_FILE_NAME).exists():
-        raise JobFailure(f"no {artifacts.MODEL_ARCHIVE_NAME} or {artifacts.MODEL_FILE_NAME} in {model_dir}")
+    model_files = model_io.extract_model_archive(model_dir)
+    if not (model_files / model_io.MODEL_FILE_NAME).exists():
+        raise JobFailure(f"no {model_io.MODEL_ARCHIVE_NAME} or {model_io.MODEL_FILE_NAME} in {model_dir}")
     manifest = Manifest.load(model_files)
-    booster = artifacts.load_booster(model_files)
+    booster = model_io.load_booster(model_files)
     try:
         test = artifacts.read_split(test_dir)
     except FileNotFoundError as error:

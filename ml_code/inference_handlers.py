@@ -19,6 +19,7 @@ import pyarrow as pa
 import xgboost as xgb
 
 import artifacts
+import model_io
 from artifacts import Feature, Manifest
 from contract import CATEGORICAL
 
@@ -76,7 +77,7 @@ def threshold_from_env(environ: dict[str, str]) -> float:
 
 
 def load_model(model_dir: Path, threshold: float) -> Model:
-    return Model(artifacts.load_booster(model_dir), Manifest.load(model_dir), threshold)
+    return Model(model_io.load_booster(model_dir), Manifest.load(model_dir), threshold)
 
 
 def _media_type(header: str | None) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import artifacts
 import evaluate
+import model_io
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
 
 CODE_DIR = Path(__file__).resolve().parent
@@ -158,7 +159,7 @@ def local_run(data: Path, target_column: str | None, positive_label: str | None,
         started = time.monotonic()
         run_step(step, run_dir)
         if step.name == "train":
-            pack_model(run_dir / "train" / "model", run_dir / "model" / artifacts.MODEL_ARCHIVE_NAME)
+            pack_model(run_dir / "train" / "model", run_dir / "model" / model_io.MODEL_ARCHIVE_NAME)
         print(f"      done in {time.monotonic() - started:.1f} s: {step_summary(step.name, run_dir)}", flush=True)
     print(f"report: {run_dir / 'evaluation' / evaluate.REPORT_FILE}")
     return run_dir / "evaluation" / evaluate.EVALUATION_FILE

@@ -145,8 +145,15 @@ def _parse_problem(path: Path, n_columns: int) -> str:
 
 
 def _cleaned_text(column: pa.ChunkedArray, missing_values: tuple[str, ...]) -> pa.ChunkedArray:
-    """Text with surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls."""
-    trimmed = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    """Text with surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls.
+
+    The reader already turned exact missing markers into nulls; trimming copies the column, so it is done
+    only when some value has surrounding whitespace.
+    """
+    text = column.cast(pa.string())
+    if not pc.any(pc.match_substring_regex(text, r"^\s|\s$")).as_py():
+        return text
+    trimmed = pc.utf8_trim_whitespace(text)
     return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing_values)), pa.scalar(None, pa.string()), trimmed)
 
 
@@ -313,9 +320,9 @@ def preprocess(
         table.schema.get_field_index(contract.target_column), contract.target_column, pa.array(y, pa.int8())
     )
     indices = stratified_split(y, validation_ratio, test_ratio, seed)
-    splits = {split: table.take(rows) for split, rows in indices.items()}
+    train_rows = indices[artifacts.TRAIN]
     features = tuple(
-        Feature(name, kind, category_levels(splits[artifacts.TRAIN].column(name)) if kind == CATEGORICAL else None)
+        Feature(name, kind, category_levels(table.column(name).take(train_rows)) if kind == CATEGORICAL else None)
         for name, kind in kinds.items()
     )
     manifest = Manifest(
@@ -324,24 +331,27 @@ def preprocess(
         negative_label=negative_label,
         features=features,
         missing_values=contract.missing_values,
-        rows={split: part.num_rows for split, part in splits.items()},
+        rows={split: len(rows) for split, rows in indices.items()},
         positives={split: int(y[rows].sum()) for split, rows in indices.items()},
     )
-    write_outputs(splits, manifest, output_dir)
+    write_outputs(table, indices, manifest, output_dir)
     log.info("wrote splits %s to %s", manifest.rows, output_dir)
     return manifest
 
 
-def write_outputs(splits: dict[str, pa.Table], manifest: Manifest, output_dir: Path) -> None:
-    """Write into a temp folder beside the outputs, then move each split folder into place."""
+def write_outputs(table: pa.Table, indices: dict[str, np.ndarray], manifest: Manifest, output_dir: Path) -> None:
+    """Write into a temp folder beside the outputs, then move each split folder into place.
+
+    One split is copied out of the table at a time, which keeps the peak memory near one table's size.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".preprocess-", dir=output_dir))
     try:
-        for split, table in splits.items():
+        for split, rows in indices.items():
             (staging / split).mkdir()
-            pq.write_table(table, staging / split / artifacts.split_file_name(split))
+            pq.write_table(table.take(rows), staging / split / artifacts.split_file_name(split))
         manifest.save(staging / artifacts.TRAIN)
-        for split in splits:
+        for split in indices:
             destination = output_dir / split
             if destination.exists():
                 shutil.rmtree(destination)

@@ -6,29 +6,42 @@ early stopping on validation AUC.
         [--reg-alpha 0] [--max-cat-to-onehot 4] [--scale-pos-weight 1|auto] [--seed 42] [--nthread 0]
 
 Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model and
-the manifest to SM_MODEL_DIR. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
+the manifest to SM_MODEL_DIR. With several hosts in SM_HOSTS, each trains on its shard of the rows in one
+XGBoost collective group (tracker on the first host, port XGBOOST_TRACKER_PORT or 9099), and only the
+first host saves the model. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
 `validation-auc:([0-9.]+)` captures. Hyperparameters are accepted in kebab-case or snake_case.
 A failure writes one sentence to /opt/ml/output/failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import xgboost as xgb
+from xgboost import collective
+from xgboost.tracker import RabitTracker
 
 import artifacts
+import model_io
 from artifacts import Manifest
 from job_output import TRAINING_FAILURE_FILE, JobArgumentParser, JobFailure, run_job
 
 log = logging.getLogger("train")
 VALIDATION_EVAL_NAME = "validation"  # the metric regex depends on this name: validation-auc
 AUTO = "auto"
+TRACKER_PORT_ENV = "XGBOOST_TRACKER_PORT"
+DEFAULT_TRACKER_PORT = 9099
+# Other hosts may start before the first host's tracker listens.
+TRACKER_CONNECT_RETRIES = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +59,25 @@ class Hyperparameters:
     scale_pos_weight: str = "1"  # a number, or "auto": negatives / positives in the training split
     seed: int = 42
     nthread: int = 0  # 0: all cores
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """The training hosts as SageMaker lists them; each host trains on its own shard of the rows."""
+
+    hosts: list[str]
+    current_host: str
+
+    @property
+    def rank(self) -> int:
+        return self.hosts.index(self.current_host)
+
+    @property
+    def size(self) -> int:
+        return len(self.hosts)
+
+
+SINGLE_HOST = Cluster(["algo-1"], "algo-1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +119,9 @@ def xgboost_params(hyperparameters: Hyperparameters, manifest: Manifest) -> dict
     }
 
 
-def quantile_matrix(table, manifest: Manifest, reference: xgb.QuantileDMatrix | None = None) -> xgb.QuantileDMatrix:
+def quantile_matrix(
+    table: pa.Table, manifest: Manifest, reference: xgb.QuantileDMatrix | None = None
+) -> xgb.QuantileDMatrix:
     """XGBoost's hist input, built straight from the encoded rows (no intermediate DMatrix)."""
     return xgb.QuantileDMatrix(
         artifacts.encode_features(table, manifest),
@@ -99,11 +133,27 @@ def quantile_matrix(table, manifest: Manifest, reference: xgb.QuantileDMatrix | 
     )
 
 
-def train_booster(paths: Paths, hyperparameters: Hyperparameters) -> tuple[xgb.Booster, Manifest]:
-    """The booster cut to its best round, and the manifest it was trained with."""
+def shard(table: pa.Table, cluster: Cluster) -> pa.Table:
+    """This host's contiguous share of the rows (the channels are fully replicated to every host)."""
+    start = table.num_rows * cluster.rank // cluster.size
+    stop = table.num_rows * (cluster.rank + 1) // cluster.size
+    return table.slice(start, stop - start)
+
+
+def train_booster(
+    paths: Paths, hyperparameters: Hyperparameters, cluster: Cluster = SINGLE_HOST
+) -> tuple[xgb.Booster, Manifest]:
+    """The booster cut to its best round, and the manifest it was trained with.
+
+    On several hosts, call it inside collective_group: XGBoost then merges the hosts' quantile sketches,
+    gradients and validation metrics, so every host ends with the same model.
+    """
     manifest = Manifest.load(paths.train)
-    train_matrix = quantile_matrix(artifacts.read_split(paths.train), manifest)
-    validation_matrix = quantile_matrix(artifacts.read_split(paths.validation), manifest, reference=train_matrix)
+    train_rows = shard(artifacts.read_split(paths.train), cluster)
+    log.info("host %d of %d: %d training rows", cluster.rank + 1, cluster.size, train_rows.num_rows)
+    train_matrix = quantile_matrix(train_rows, manifest)
+    validation_rows = shard(artifacts.read_split(paths.validation), cluster)
+    validation_matrix = quantile_matrix(validation_rows, manifest, reference=train_matrix)
     booster = xgb.train(
         xgboost_params(hyperparameters, manifest),
         train_matrix,
@@ -117,10 +167,35 @@ def train_booster(paths: Paths, hyperparameters: Hyperparameters) -> tuple[xgb.B
     return booster[: booster.best_iteration + 1], manifest
 
 
-def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    booster.save_model(model_dir / artifacts.MODEL_FILE_NAME)
-    manifest.save(model_dir)
+def cluster_from_env() -> Cluster:
+    hosts = json.loads(os.environ.get("SM_HOSTS", json.dumps(SINGLE_HOST.hosts)))
+    current_host = os.environ.get("SM_CURRENT_HOST", hosts[0])
+    if current_host not in hosts:
+        raise JobFailure(f"SM_CURRENT_HOST {current_host!r} is not in SM_HOSTS {hosts}")
+    return Cluster(hosts, current_host)
+
+
+@contextlib.contextmanager
+def collective_group(cluster: Cluster, port: int) -> Iterator[None]:
+    """Join the hosts into one XGBoost communication group; the first host also runs the tracker."""
+    if cluster.size == 1:
+        yield
+        return
+    tracker_address = socket.gethostbyname(cluster.hosts[0])
+    tracker = None
+    if cluster.rank == 0:
+        tracker = RabitTracker(n_workers=cluster.size, host_ip=tracker_address, port=port, sortby="task")
+        tracker.start()
+    # Zero-padded task ids sort like the ranks, so host i of SM_HOSTS becomes worker i.
+    with collective.CommunicatorContext(
+        dmlc_tracker_uri=tracker_address,
+        dmlc_tracker_port=port,
+        dmlc_task_id=f"{cluster.rank:05d}",
+        dmlc_retry=TRACKER_CONNECT_RETRIES,
+    ):
+        yield
+    if tracker is not None:
+        tracker.wait_for()
 
 
 def channel_paths() -> Paths:
@@ -150,10 +225,15 @@ def parse_hyperparameters(argv: list[str] | None = None) -> Hyperparameters:
 def run(argv: list[str] | None = None) -> None:
     hyperparameters = parse_hyperparameters(argv)
     paths = channel_paths()
+    cluster = cluster_from_env()
     log.info("hyperparameters %s", json.dumps(dataclasses.asdict(hyperparameters)))
-    booster, manifest = train_booster(paths, hyperparameters)
-    save_model(booster, manifest, paths.model)
-    log.info("saved %s and %s to %s", artifacts.MODEL_FILE_NAME, artifacts.MANIFEST_FILE_NAME, paths.model)
+    port = int(os.environ.get(TRACKER_PORT_ENV, DEFAULT_TRACKER_PORT))
+    with collective_group(cluster, port):
+        booster, manifest = train_booster(paths, hyperparameters, cluster)
+    # Every host holds the same model; one copy is the artifact.
+    if cluster.rank == 0:
+        model_io.save_model(booster, manifest, paths.model)
+        log.info("saved %s and %s to %s", model_io.MODEL_FILE_NAME, artifacts.MANIFEST_FILE_NAME, paths.model)
 
 
 def main() -> None:

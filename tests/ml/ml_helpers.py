@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 import artifacts
+import model_io
 import preprocess
 import train
 
@@ -57,5 +58,5 @@ def preprocess_and_train(
         train.Paths(splits / artifacts.TRAIN, splits / artifacts.VALIDATION, work / "model"),
         train.parse_hyperparameters(train_args or []),
     )
-    train.save_model(booster, manifest, work / "model")
+    model_io.save_model(booster, manifest, work / "model")
     return TrainedRun(splits, work / "model", manifest)

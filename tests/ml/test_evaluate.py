@@ -15,6 +15,7 @@ from sklearn import metrics
 import artifacts
 import evaluate
 import local_run
+import model_io
 from job_output import PROCESSING_MESSAGE_FILE, run_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -27,12 +28,12 @@ def independent_predictions(run: TrainedRun) -> tuple[np.ndarray, np.ndarray]:
     for feature in run.manifest.features:
         if feature.levels is not None:
             frame[feature.name] = pd.Categorical(frame[feature.name], categories=list(feature.levels))
-    booster = artifacts.load_booster(run.model)
+    booster = model_io.load_booster(run.model)
     return y, booster.predict(xgb.DMatrix(frame[run.manifest.feature_names], enable_categorical=True))
 
 
 def test_evaluation_from_model_tar_gz_matches_independent_metrics(small_run: TrainedRun, tmp_path: Path) -> None:
-    local_run.pack_model(small_run.model, tmp_path / "model" / artifacts.MODEL_ARCHIVE_NAME)
+    local_run.pack_model(small_run.model, tmp_path / "model" / model_io.MODEL_ARCHIVE_NAME)
     out = tmp_path / "evaluation"
     result = subprocess.run(
         [sys.executable, str(ML_CODE / "evaluate.py"), "--model-dir", str(tmp_path / "model"),

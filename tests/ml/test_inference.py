@@ -13,6 +13,7 @@ from ml_helpers import TrainedRun
 import artifacts
 import inference
 import inference_handlers
+import model_io
 from inference_handlers import CSV, JSON
 
 ROWS = 200
@@ -39,7 +40,7 @@ def booster_predict(run: TrainedRun, rows: pd.DataFrame) -> np.ndarray:
             frame[feature.name] = frame[feature.name].astype(float)
         else:
             frame[feature.name] = pd.Categorical(frame[feature.name], categories=list(feature.levels))
-    return artifacts.load_booster(run.model).predict(xgb.DMatrix(frame, enable_categorical=True))
+    return model_io.load_booster(run.model).predict(xgb.DMatrix(frame, enable_categorical=True))
 
 
 def invoke(model, body: str | bytes, content_type: str = CSV, accept: str = JSON):

@@ -10,6 +10,7 @@ import pandas as pd
 from ml_helpers import ML_CODE, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
 
 import artifacts
+import model_io
 
 
 def local_run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,8 +36,8 @@ def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(t
     auc = json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"]
     assert 0.8 < auc <= 1.0
     assert (evaluation.parent / "report.html").exists()
-    with tarfile.open(run_dir / "model" / artifacts.MODEL_ARCHIVE_NAME) as archive:
-        assert sorted(archive.getnames()) == sorted([artifacts.MANIFEST_FILE_NAME, artifacts.MODEL_FILE_NAME])
+    with tarfile.open(run_dir / "model" / model_io.MODEL_ARCHIVE_NAME) as archive:
+        assert sorted(archive.getnames()) == sorted([artifacts.MANIFEST_FILE_NAME, model_io.MODEL_FILE_NAME])
     manifest = artifacts.Manifest.load(run_dir / "preprocess" / "output" / "train")
     assert sum(manifest.rows.values()) == 3000
 

@@ -11,6 +11,7 @@ from ml_helpers import SAMPLE_DATA, preprocess_and_train
 from sklearn.metrics import roc_auc_score
 
 import artifacts
+import model_io
 
 SPLIT_SEEDS = (0, 1, 2, 3, 4)
 
@@ -24,7 +25,7 @@ def test_aucs(tmp_path_factory: pytest.TempPathFactory) -> list[float]:
         work: Path = tmp_path_factory.mktemp(f"quality-seed-{seed}")
         run = preprocess_and_train(input_dir, work, ["--seed", str(seed)])
         test = artifacts.read_split(run.splits / artifacts.TEST)
-        probability = artifacts.load_booster(run.model).inplace_predict(artifacts.encode_features(test, run.manifest))
+        probability = model_io.load_booster(run.model).inplace_predict(artifacts.encode_features(test, run.manifest))
         aucs.append(float(roc_auc_score(artifacts.labels(test, run.manifest), probability)))
     print(f"test ROC-AUC per split seed: {aucs}, mean {np.mean(aucs):.4f}, std {np.std(aucs, ddof=1):.4f}")
     return aucs

@@ -12,6 +12,7 @@ import xgboost as xgb
 from ml_helpers import ML_CODE, TrainedRun
 
 import artifacts
+import model_io
 import train
 from job_output import TRAINING_FAILURE_FILE, run_job
 
@@ -46,11 +47,11 @@ def test_script_mode_run_logs_auc_per_round_and_saves_the_best_model(small_run: 
     aucs = [float(value) for value in VALIDATION_AUC_REGEX.findall(result.stdout + result.stderr)]
     assert 1 <= len(aucs) <= 60
     assert all(0.5 < auc <= 1.0 for auc in aucs)
-    booster = artifacts.load_booster(model_dir)
+    booster = model_io.load_booster(model_dir)
     # Saved model stops at the best round; the log ran on for the early-stopping patience (or the last round).
     assert booster.num_boosted_rounds() == aucs.index(max(aucs)) + 1
     assert artifacts.Manifest.load(model_dir) == small_run.manifest
-    assert json.loads((model_dir / artifacts.MODEL_FILE_NAME).read_text())["learner"]["feature_types"] == (
+    assert json.loads((model_dir / model_io.MODEL_FILE_NAME).read_text())["learner"]["feature_types"] == (
         small_run.manifest.xgboost_feature_types
     )
     assert not (tmp_path / "sm-output" / TRAINING_FAILURE_FILE).exists()
@@ -109,5 +110,5 @@ def test_failures_write_a_one_sentence_reason(
 
 def test_a_saved_model_loads_with_load_model_only(small_run: TrainedRun) -> None:
     booster = xgb.Booster()
-    booster.load_model(small_run.model / artifacts.MODEL_FILE_NAME)
+    booster.load_model(small_run.model / model_io.MODEL_FILE_NAME)
     assert booster.feature_names == small_run.manifest.feature_names

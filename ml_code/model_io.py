@@ -1,0 +1,40 @@
+"""The model artifact: the file names SageMaker and every step agree on, saving and loading."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from pathlib import Path
+
+import xgboost as xgb
+
+from artifacts import Manifest
+
+# The one name of the model file: train saves it, evaluate and the endpoint's model_fn load it.
+MODEL_FILE_NAME = "xgboost-model.json"
+# What SageMaker packs SM_MODEL_DIR into.
+MODEL_ARCHIVE_NAME = "model.tar.gz"
+
+
+def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> None:
+    """The booster in XGBoost's own JSON format (save_model, not pickle) and the manifest beside it."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(model_dir / MODEL_FILE_NAME)
+    manifest.save(model_dir)
+
+
+def load_booster(model_dir: Path) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(model_dir / MODEL_FILE_NAME)
+    return booster
+
+
+def extract_model_archive(model_dir: Path) -> Path:
+    """A folder holding the model files: `model_dir` itself, or its model.tar.gz extracted to a temp dir."""
+    archive = model_dir / MODEL_ARCHIVE_NAME
+    if (model_dir / MODEL_FILE_NAME).exists() or not archive.exists():
+        return model_dir
+    target = Path(tempfile.mkdtemp(prefix="model-"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
