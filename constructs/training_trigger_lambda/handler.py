@@ -235,6 +235,10 @@ def check_columns(names: list[str], target: str, allowed: frozenset[str] | None)
         unknown = list(dict.fromkeys(name for name in names if name and name not in allowed))
         if unknown:
             problems.append(f"unknown columns {_quoted(unknown)} (not in the data contract)")
+        # Preprocess needs every contract column: reject here, before a paid run fails on it.
+        absent = [name for name in sorted(allowed) if name != target and name not in names]
+        if absent:
+            problems.append(f"missing columns {_quoted(absent)} (required by the data contract)")
     if problems:
         raise Rejected("; ".join(problems))
 

@@ -200,6 +200,11 @@ BAD_UPLOADS = {
         b"age,workclass,income\n" + ROW,
         f"missing target column '{TARGET}'; unknown columns 'income' (not in the data contract)",
     ),
+    "missing feature column": (
+        "incoming/no-workclass.csv",
+        b"age,income-per-year\n" + ROW,
+        "missing columns 'workclass' (required by the data contract)",
+    ),
     "unknown columns": (
         "incoming/extra.csv",
         b"age,workclass,income-per-year,ssn,email,phone,zip\n" + ROW,
@@ -207,12 +212,12 @@ BAD_UPLOADS = {
     ),
     "duplicate column": (
         "incoming/dup.csv",
-        b"age,age,income-per-year\n" + ROW,
+        b"age,age,workclass,income-per-year\n" + ROW,
         "duplicate column names 'age'",
     ),
     "empty column name": (
         "incoming/blank.csv",
-        b"age,,income-per-year\n" + ROW,
+        b"age,,workclass,income-per-year\n" + ROW,
         "empty column name at position 2",
     ),
     "not UTF-8": (
