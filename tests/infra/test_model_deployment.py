@@ -1,0 +1,555 @@
+"""The ModelDeployment construct in a small app wired like the stages: the real Data stack, a deployment stack.
+
+Per environment from cdk.json: the approval rule (and its pattern against AWS's documented sample event), the
+rollback alarms, the workflow definition, settings, IAM scoping, encryption, the teardown custom resource; the
+whole app under cdk-nag and cfn-lint.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import boto3
+import pytest
+from aws_cdk import Validations
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Match, Template
+from cdk_nag import AwsSolutionsChecks
+from moto import mock_aws
+
+from constructs.model_deployment import ModelDeployment
+from stacks.config import load_environments
+from stacks.data_stack import DataStack
+from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+
+CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
+ENVIRONMENTS = tuple(CONFIGS)
+PLACEHOLDER = "TOKEN"
+STEP_FUNCTIONS = {
+    "Prepare": "Prepare",
+    "StartRollout": "StartRollout",
+    "CheckEndpoint": "CheckEndpoint",
+    "Conclude": "Conclude",
+    "ReportError": "Conclude",
+}
+
+
+@dataclass(frozen=True)
+class App:
+    outdir: Path
+    deployments: dict[str, ModelDeployment]
+    templates: dict[str, dict[str, dict[str, Any]]]  # environment -> "Data" | "Deployment" -> template
+
+    def template(self, environment: str, stack: str = "Deployment") -> Template:
+        return Template.from_json(self.templates[environment][stack])
+
+    def resources(self, environment: str, resource_type: str) -> dict[str, Any]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.templates[environment]["Deployment"]["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> App:
+    outdir = tmp_path_factory.mktemp("deployment.out")
+    cdk_app = cdk.App(context=cdk_json_context(), outdir=str(outdir))
+    deployments, stacks = {}, {}
+    for name, config in CONFIGS.items():
+        stage = cdk.Stage(cdk_app, name, env=cdk.Environment(account=config.account, region=config.region))
+        data = DataStack(stage, "Data", config=config)
+        stack = cdk.Stack(stage, "Deployment")
+        topic = sns.Topic(stack, "Topic", master_key=data.storage.key, enforce_ssl=True)
+        code_bucket = s3.Bucket.from_bucket_name(stack, "AssetBucket", f"cdk-hnb659fds-assets-{name}")
+        deployments[name] = ModelDeployment(
+            stack,
+            "ModelDeployment",
+            environment_name=name,
+            settings=config.deployment,
+            model_package_group_name=f"mlops-{name}-models",
+            key=data.storage.key,
+            artifacts_bucket=data.storage.artifacts_bucket,
+            model_code_bucket=code_bucket,
+            topic=topic,
+            destroy_on_removal=config.destroy_on_removal,
+        )
+        stacks[name] = {"Data": data, "Deployment": stack}
+    Validations.of(cdk_app).add_plugins(AwsSolutionsChecks(cdk_app))
+    cdk_app.synth()  # raises on any unacknowledged cdk-nag finding
+    templates = {
+        name: {
+            stack_id: json.loads((outdir / f"assembly-{name}" / stack.template_file).read_text())
+            for stack_id, stack in pair.items()
+        }
+        for name, pair in stacks.items()
+    }
+    return App(outdir=outdir, deployments=deployments, templates=templates)
+
+
+def render(value: Any) -> str:
+    """A template string with its tokens spelt <LogicalId.Attr> / <Ref>, other intrinsics as a placeholder."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(render(part) for part in parts)
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    return PLACEHOLDER
+
+
+def definition(app: App, environment: str) -> dict[str, Any]:
+    (machine,) = app.resources(environment, "AWS::StepFunctions::StateMachine").values()
+    return json.loads(render(machine["Properties"]["DefinitionString"]))
+
+
+def settings_of(app: App, environment: str, function_description: str) -> dict[str, Any]:
+    for function in app.resources(environment, "AWS::Lambda::Function").values():
+        if function["Properties"]["Description"].endswith(function_description):
+            return json.loads(render(function["Properties"]["Environment"]["Variables"]["DEPLOY_SETTINGS"]))
+    raise AssertionError(f"no function described {function_description!r}")
+
+
+# ------------------------------------------------------------------------------------------ interface, tools
+
+
+def test_the_construct_exposes_a_fixed_endpoint_name_and_its_parts(app: App) -> None:
+    deployment = app.deployments["prod"]
+    assert deployment.endpoint_name == "mlops-prod"
+    assert len(deployment.alarms) == 3
+    assert deployment.state_machine is not None
+    assert deployment.approval_rule is not None
+
+
+def test_an_environment_name_that_makes_an_invalid_endpoint_name_is_refused() -> None:
+    stack = cdk.Stack(cdk.App(), "S")
+    key = cdk.aws_kms.Key(stack, "K")
+    bucket = s3.Bucket(stack, "B")
+    with pytest.raises(ValueError, match="not a valid SageMaker name"):
+        ModelDeployment(
+            stack,
+            "D",
+            environment_name="dev-",
+            settings=CONFIGS["dev"].deployment,
+            model_package_group_name="g",
+            key=key,
+            artifacts_bucket=bucket,
+            model_code_bucket=bucket,
+            topic=sns.Topic(stack, "T"),
+            destroy_on_removal=True,
+        )
+
+
+def test_cdk_nag_has_no_unacknowledged_findings(app: App) -> None:
+    report = json.loads((app.outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_cfn_lint_passes_on_the_templates(app: App) -> None:
+    templates = sorted(app.outdir.glob("assembly-*/*.template.json"))
+    assert len(templates) == 2 * len(ENVIRONMENTS)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *map(str, templates)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, environment: str) -> None:
+    app.template(environment).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Package State Change"],
+                "detail": {
+                    "ModelPackageGroupName": [f"mlops-{environment}-models"],
+                    "ModelApprovalStatus": ["Approved"],
+                },
+            },
+            "Targets": [
+                Match.object_like(
+                    {
+                        "Arn": {"Ref": Match.string_like_regexp("StateMachine")},
+                        "DeadLetterConfig": {"Arn": Match.any_value()},
+                        "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 86400},
+                    }
+                )
+            ],
+        },
+    )
+
+
+def sample_event(status: str, group: str = "mlops-dev-models") -> dict[str, Any]:
+    """AWS's documented sample (SageMaker developer guide, "Model package state change"), varied.
+
+    The documented sample repeats "source" (once as a list): a typo; the event EventBridge delivers has one.
+    """
+    arn = f"arn:aws:sagemaker:us-east-2:123456789012:model-package/{group}/2"
+    return {
+        "version": "0",
+        "id": "844e2571-85d4-695f-b930-0153b71dcb42",
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": "123456789012",
+        "time": "2021-02-24T17:00:14Z",
+        "region": "us-east-2",
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": group,
+            "ModelPackageVersion": 2,
+            "ModelPackageArn": arn,
+            "CreationTime": "2021-02-24T17:00:14Z",
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3",
+                        "ImageDigest": "sha256:4dc8a7e4a010a19bb9e0a6b063f355393f6e623603361bd8b105f554d4f0c004",
+                        "ModelDataUrl": f"s3://sagemaker-project-p-idy6c3e1fiqj/{group}/output/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+            "CertifyForMarketplace": False,
+            "ModelApprovalStatus": status,
+            "MetadataProperties": {
+                "GeneratedBy": f"arn:aws:sagemaker:us-east-2:123456789012:pipeline/{group}/execution/4r83jejmhorv"
+            },
+            "LastModifiedTime": "2021-02-24T17:00:14Z",
+        },
+    }
+
+
+def delivered(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether moto's EventBridge delivers `event` to a rule with `pattern` (its own matcher, end to end)."""
+    with mock_aws():
+        events = boto3.client("events", region_name="eu-west-1")
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        queue_url = sqs.create_queue(QueueName="matched")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="approved", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="approved", Targets=[{"Id": "queue", "Arn": queue_arn}])
+        result = events.put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )
+        assert result["FailedEntryCount"] == 0
+        return bool(sqs.receive_message(QueueUrl=queue_url).get("Messages"))
+
+
+@pytest.mark.parametrize(
+    ("status", "group", "matches"),
+    [
+        ("Approved", "mlops-dev-models", True),
+        ("PendingManualApproval", "mlops-dev-models", False),  # the registration event
+        ("Rejected", "mlops-dev-models", False),
+        ("Approved", "mlops-prod-models", False),  # another environment's group
+    ],
+)
+def test_the_rule_pattern_against_the_documented_sample_event(app: App, status: str, group: str, matches: bool) -> None:
+    (rule,) = app.resources("dev", "AWS::Events::Rule").values()
+    assert delivered(rule["Properties"]["EventPattern"], sample_event(status, group)) is matches
+
+
+# ------------------------------------------------------------------------------------------------ alarms
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_5xx_alarm_uses_the_environments_threshold(app: App, environment: str) -> None:
+    app.template(environment).has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"mlops-{environment}-invocation-5xx-errors",
+            "Namespace": "AWS/SageMaker",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "Threshold": CONFIGS[environment].deployment.invocation_5xx_alarm_count,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Dimensions": [
+                {"Name": "EndpointName", "Value": f"mlops-{environment}"},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_latency_alarm_uses_the_environments_bound(app: App, environment: str) -> None:
+    app.template(environment).has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"mlops-{environment}-model-latency",
+            "MetricName": "ModelLatency",
+            "Threshold": CONFIGS[environment].deployment.model_latency_alarm_microseconds,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 2,
+        },
+    )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_model_error_alarm_uses_the_environments_threshold(app: App, environment: str) -> None:
+    app.template(environment).has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "AlarmName": f"mlops-{environment}-model-errors",
+            "MetricName": "InvocationModelErrors",
+            "Threshold": CONFIGS[environment].deployment.model_error_alarm_count,
+        },
+    )
+
+
+def test_the_workflow_rolls_back_on_exactly_the_alarms_the_construct_creates(app: App) -> None:
+    template_names = sorted(
+        alarm["Properties"]["AlarmName"] for alarm in app.resources("prod", "AWS::CloudWatch::Alarm").values()
+    )
+    assert (
+        sorted(
+            settings_of(app, "prod", "Reads the approved package and decides: deploy, wait or conclude")["alarm_names"]
+        )
+        == template_names
+    )
+
+
+# ----------------------------------------------------------------------------------- settings per environment
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_steps_get_the_environments_rollout_and_endpoint_settings(app: App, environment: str) -> None:
+    config = CONFIGS[environment].deployment
+    settings = settings_of(app, environment, "Creates the Model and EndpointConfig, starts the rollout")
+    assert settings["endpoint_name"] == f"mlops-{environment}"
+    assert settings["traffic_routing"] == config.traffic_routing
+    assert settings["traffic_step_percent"] == config.traffic_step_percent
+    assert settings["termination_wait_seconds"] == config.termination_wait_seconds
+    assert settings["max_execution_timeout_seconds"] == config.max_execution_timeout_seconds
+    assert settings["instance_type"] == config.endpoint.instance_type
+    assert settings["data_capture_percent"] == config.endpoint.data_capture_percent
+    assert settings["model_package_group_name"] == f"mlops-{environment}-models"
+
+
+def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:
+    description = "Cleans up, applies autoscaling, reports the outcome on SNS"
+    assert settings_of(app, "prod", description)["autoscaling"] == {
+        "min_instances": 2,
+        "max_instances": 6,
+        "target_invocations_per_instance": 1000,
+    }
+    assert settings_of(app, "dev", description).get("autoscaling") is None  # null keys are left out
+
+
+def test_data_capture_goes_under_the_data_capture_prefix(app: App) -> None:
+    settings = settings_of(app, "prod", "Creates the Model and EndpointConfig, starts the rollout")
+    assert settings["data_capture_s3_uri"] == f"s3://{PLACEHOLDER}/data-capture/mlops-prod"
+
+
+# ------------------------------------------------------------------------------------- workflow definition
+
+
+def test_the_workflow_starts_by_preparing_and_decides_what_to_do(app: App) -> None:
+    states = definition(app, "dev")
+    assert states["StartAt"] == "Prepare"
+    assert states["States"]["Prepare"]["Next"] == "WhatToDo"
+    choices = states["States"]["WhatToDo"]
+    assert [(c["StringEquals"], c["Next"]) for c in choices["Choices"]] == [
+        ("deploy", "StartRollout"),
+        ("wait", "WaitWhileEndpointBusy"),
+    ]
+    assert choices["Default"] == "Conclude"
+
+
+def test_a_busy_endpoint_loops_through_a_wait_state_back_to_prepare(app: App) -> None:
+    states = definition(app, "dev")["States"]
+    wait = states["WaitWhileEndpointBusy"]
+    assert (wait["Type"], wait["Seconds"], wait["Next"]) == ("Wait", 60, "Prepare")
+    started = states["RolloutStarted"]
+    assert [(c["StringEquals"], c["Next"]) for c in started["Choices"]] == [("busy", "WaitWhileEndpointBusy")]
+    assert started["Default"] == "WaitForRollout"
+
+
+def test_the_rollout_is_polled_with_a_wait_state_until_it_finishes(app: App) -> None:
+    states = definition(app, "dev")["States"]
+    assert (states["WaitForRollout"]["Seconds"], states["WaitForRollout"]["Next"]) == (60, "CheckEndpoint")
+    finished = states["RolloutFinished"]
+    assert [(c["StringEquals"], c["Next"]) for c in finished["Choices"]] == [("in_progress", "WaitForRollout")]
+    assert finished["Default"] == "Conclude"
+
+
+def test_the_outcome_decides_how_the_execution_ends(app: App) -> None:
+    states = definition(app, "dev")["States"]
+    choice = states["Outcome"]
+    (succeed, rolled_back) = choice["Choices"]
+    assert sorted(c["StringEquals"] for c in succeed["Or"]) == ["deployed", "noop", "skipped"]
+    assert succeed["Next"] == "Done"
+    assert (rolled_back["StringEquals"], rolled_back["Next"]) == ("rolled_back", "RolledBack")
+    assert choice["Default"] == "DeploymentFailed"
+    assert states["Done"]["Type"] == "Succeed"
+    assert states["RolledBack"] == {"Type": "Fail", "Error": "RolledBack", "CausePath": "$.reason"}
+    assert states["DeploymentFailed"] == {"Type": "Fail", "Error": "DeploymentFailed", "CausePath": "$.reason"}
+
+
+@pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint", "Conclude", "ReportError"])
+def test_every_step_retries_lambda_service_errors_and_throttling(app: App, state: str) -> None:
+    task = definition(app, "dev")["States"][state]
+    errors = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
+    assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"} <= errors
+    # payload_response_only: the task calls the function directly (Resource = its ARN).
+    assert task["Resource"] == f"<ModelDeployment{STEP_FUNCTIONS[state]}Function{task['Resource'][-9:-5]}.Arn>"
+
+
+@pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint"])
+def test_a_failing_step_is_caught_and_reported(app: App, state: str) -> None:
+    (catch,) = definition(app, "dev")["States"][state]["Catch"]
+    assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportError"}
+
+
+def test_the_error_report_goes_through_the_outcome_choice(app: App) -> None:
+    states = definition(app, "dev")["States"]
+    assert states["ReportError"]["Next"] == "Outcome"
+    assert states["Conclude"]["Next"] == "Outcome"
+
+
+@pytest.mark.parametrize("state", ["Conclude", "ReportError"])
+def test_a_failing_report_still_reaches_the_topic_directly(app: App, state: str) -> None:
+    states = definition(app, "dev")["States"]
+    (catch,) = states[state]["Catch"]
+    assert catch["Next"] == "ReportUnreportedFailure"
+    assert states["ReportUnreportedFailure"]["Resource"].endswith(":states:::sns:publish")
+    assert states["ReportUnreportedFailure"]["Next"] == "ReportingFailed"
+
+
+def test_the_workflow_is_a_logged_traced_standard_state_machine(app: App) -> None:
+    app.template("prod").has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineName": "mlops-prod-deploy",
+            "StateMachineType": "STANDARD",
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+            "TracingConfiguration": {"Enabled": True},
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------ encryption and IAM
+
+
+def test_every_log_group_is_encrypted_with_the_environment_key(app: App) -> None:
+    groups = app.resources("dev", "AWS::Logs::LogGroup")
+    assert len(groups) == 6  # four steps, teardown, state machine
+    assert all("KmsKeyId" in group["Properties"] for group in groups.values())
+
+
+def test_lambda_environments_are_encrypted_with_the_environment_key(app: App) -> None:
+    functions = app.resources("dev", "AWS::Lambda::Function")
+    assert functions
+    assert all("KmsKeyArn" in function["Properties"] for function in functions.values())
+
+
+def test_the_dead_letter_queue_is_encrypted_with_the_environment_key(app: App) -> None:
+    app.template("dev").has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
+
+
+def test_the_key_lets_cloudwatch_logs_use_it_for_these_log_groups_only(app: App) -> None:
+    app.template("dev", "Data").has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+                                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def _statements(app: App, environment: str, policy_prefix: str) -> list[dict[str, Any]]:
+    for logical_id, policy in app.resources(environment, "AWS::IAM::Policy").items():
+        if logical_id.startswith(policy_prefix):
+            return policy["Properties"]["PolicyDocument"]["Statement"]
+    raise AssertionError(f"no policy {policy_prefix}")
+
+
+def _by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
+    return next(statement for statement in statements if statement.get("Sid") == sid)
+
+
+def test_the_workflow_passes_only_the_model_role_and_only_to_sagemaker(app: App) -> None:
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "PassModelRole")
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    (role, attribute) = statement["Resource"]["Fn::GetAtt"]
+    assert (role.startswith("ModelDeploymentModelRole"), attribute) == (True, "Arn")
+
+
+def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) -> None:
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "ManageOwnModelsConfigsEndpoint")
+    assert sorted(render(resource).rsplit(":", 1)[1] for resource in statement["Resource"]) == [
+        "endpoint-config/mlops-dev-*",
+        "endpoint/mlops-dev",
+        "model/mlops-dev-*",
+    ]
+
+
+def test_sagemaker_reads_the_rollback_alarms_with_the_updating_role(app: App) -> None:
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "ReadRollbackAlarms")
+    assert statement["Action"] == "cloudwatch:DescribeAlarms"
+    assert len(statement["Resource"]) == 3
+    assert all(":alarm:" in render(resource) for resource in statement["Resource"])
+
+
+def test_the_model_role_writes_only_under_the_data_capture_prefix(app: App) -> None:
+    statement = _by_sid(_statements(app, "prod", "ModelDeploymentModelPolicy"), "WriteDataCapture")
+    assert statement["Action"] == "s3:PutObject"
+    assert render(statement["Resource"]).endswith("/data-capture/*")
+
+
+# ------------------------------------------------------------------------------------------------ teardown
+
+
+@pytest.mark.parametrize("environment", ["dev", "stg"])
+def test_destroy_environments_tear_the_endpoint_down_with_the_stack(app: App, environment: str) -> None:
+    app.template(environment).resource_count_is("Custom::SageMakerEndpointTeardown", 1)
+
+
+def test_prod_keeps_its_endpoint_when_the_stack_is_deleted(app: App) -> None:
+    app.template("prod").resource_count_is("Custom::SageMakerEndpointTeardown", 0)
+    assert app.deployments["prod"].teardown is None
+
+
+def test_the_teardown_runs_before_the_workflow_is_deleted(app: App) -> None:
+    (teardown,) = app.template("dev").find_resources("Custom::SageMakerEndpointTeardown").values()
+    depends_on = teardown["DependsOn"]
+    assert any("StateMachine" in logical_id for logical_id in depends_on)
+    assert any("ApprovalRule" in logical_id for logical_id in depends_on)
