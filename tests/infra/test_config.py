@@ -18,18 +18,7 @@ from tests.infra.synthesis import REPO_ROOT, cdk_json_context
 
 def context_with(change: dict[str, Any] | None = None, **top_level: Any) -> dict[str, Any]:
     """cdk.json's context with `change` applied to environments.dev (dotted keys; None deletes)."""
-    context = copy.deepcopy(cdk_json_context())
-    for dotted, value in (change or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = context["environments"]["dev"]
-        for parent in parents:
-            node = node[parent]
-        if value is None:
-            del node[leaf]
-        else:
-            node[leaf] = value
-    context.update(top_level)
-    return context
+    return {**_environment_with("dev", change or {}), **top_level}
 
 
 def config_error(context: dict[str, Any]) -> str:
@@ -120,3 +109,111 @@ def test_synth_reports_a_bad_configuration_in_one_line(tmp_path: Path) -> None:
         "Configuration error in cdk.json: environment 'dev': key 'removal_policy' must be one of"
         " 'destroy', 'retain', got 'keep'"
     )
+
+
+def test_auc_threshold_out_of_range() -> None:
+    message = config_error(context_with({"training.auc_threshold": 1.5}))
+    assert message == "environment 'dev': key 'training.auc_threshold' must be between 0.5 and 1.0, got 1.5"
+
+
+def test_instance_type_that_is_not_a_sagemaker_instance_type() -> None:
+    message = config_error(context_with({"training.training_instance_type": "m5.xlarge"}))
+    assert message.startswith(
+        "environment 'dev': key 'training.training_instance_type' has an invalid value 'm5.xlarge'"
+    )
+
+
+def test_email_subscription_that_is_not_an_address() -> None:
+    message = config_error(context_with({"notifications.email_addresses": ["ops-at-example.com"]}))
+    assert message.startswith("environment 'dev': key 'notifications.email_addresses[0]' has an invalid value")
+
+
+def test_canary_needs_two_instances() -> None:
+    message = config_error(
+        context_with({"deployment.traffic_routing": "CANARY", "deployment.traffic_step_percent": 50})
+    )
+    assert message == (
+        "environment 'dev': key 'deployment.endpoint.instance_count' must be at least 2 for CANARY traffic routing, got 1"
+    )
+
+
+def test_canary_over_half_the_capacity() -> None:
+    message = config_error(_prod_with({"deployment.traffic_step_percent": 60}))
+    assert message == (
+        "environment 'prod': key 'deployment.traffic_step_percent' must be at most 50 (% of capacity)"
+        " for CANARY traffic routing, got 60"
+    )
+
+
+def test_linear_steps_must_shift_all_traffic() -> None:
+    message = config_error(_stg_with({"deployment.linear_steps": 1}))
+    assert message == (
+        "environment 'stg': key 'deployment.linear_steps' times traffic_step_percent must reach 100%, got 1 x 50%"
+    )
+
+
+def test_max_execution_timeout_out_of_the_api_range() -> None:
+    message = config_error(context_with({"deployment.max_execution_timeout_seconds": 300}))
+    assert message == (
+        "environment 'dev': key 'deployment.max_execution_timeout_seconds' must be between 600 and 28800, got 300"
+    )
+
+
+def test_termination_wait_out_of_the_api_range() -> None:
+    message = config_error(context_with({"deployment.termination_wait_seconds": 3601}))
+    assert message == (
+        "environment 'dev': key 'deployment.termination_wait_seconds' must be between 0 and 3600, got 3601"
+    )
+
+
+def test_max_execution_timeout_must_outlast_all_waits() -> None:
+    message = config_error(_stg_with({"deployment.max_execution_timeout_seconds": 900}))
+    assert message == (
+        "environment 'stg': key 'deployment.max_execution_timeout_seconds' must be longer than all waits together"
+        " (900 s), got 900"
+    )
+
+
+def test_serverless_endpoints_cannot_do_blue_green() -> None:
+    message = config_error(context_with({"deployment.endpoint.serverless_memory_mb": 2048}))
+    assert message == (
+        "environment 'dev': key 'deployment.endpoint.serverless_memory_mb' must be null:"
+        " serverless endpoints do not support blue/green deployments"
+    )
+
+
+def test_autoscaling_bounds_must_be_ordered() -> None:
+    message = config_error(_prod_with({"deployment.endpoint.autoscaling.max_instances": 1}))
+    assert message == (
+        "environment 'prod': key 'deployment.endpoint.autoscaling.max_instances' must be at least min_instances (2), got 1"
+    )
+
+
+def test_instance_count_within_autoscaling_bounds() -> None:
+    message = config_error(_prod_with({"deployment.endpoint.instance_count": 8}))
+    assert message == (
+        "environment 'prod': key 'deployment.endpoint.instance_count' must be within autoscaling"
+        " min_instances..max_instances (2..6), got 8"
+    )
+
+
+def _environment_with(name: str, change: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(cdk_json_context())
+    for dotted, value in change.items():
+        *parents, leaf = dotted.split(".")
+        node = context["environments"][name]
+        for parent in parents:
+            node = node[parent]
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return context
+
+
+def _prod_with(change: dict[str, Any]) -> dict[str, Any]:
+    return _environment_with("prod", change)
+
+
+def _stg_with(change: dict[str, Any]) -> dict[str, Any]:
+    return _environment_with("stg", change)
