@@ -14,10 +14,12 @@ Where the environment's removal policy is destroy, a custom resource deletes the
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsii
 from aws_cdk import Acknowledgment, Aws, CustomResource, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -32,7 +34,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
-from constructs import Construct
+from constructs import Construct, IValidation
 from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
 from stacks.config import DeploymentConfig
 
@@ -41,6 +43,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 # The SageMaker XGBoost framework images live in an AWS-owned account that differs per region.
 XGBOOST_REPOSITORY = "sagemaker-xgboost"
 DATA_CAPTURE_PREFIX = "data-capture/"
+ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency", "model-errors")
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -123,6 +126,8 @@ class ModelDeployment(Construct):
         self._allow_logs_and_events_to_use_key()
 
         self.alarms = self._alarms()
+        # Plain names (not tokens): the workflow's settings and its IAM policy name them without a reference.
+        self.alarm_names = [f"{self.endpoint_name}-{suffix}" for suffix in ALARM_SUFFIXES]
         self.model_role = self._model_role(artifacts_bucket, model_code_bucket)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
@@ -135,7 +140,7 @@ class ModelDeployment(Construct):
             kms_key_arn=key.key_arn,
             data_capture_s3_uri=data_capture_uri,
             topic_arn=topic.topic_arn,
-            alarm_names=[alarm.alarm_name for alarm in self.alarms],
+            alarm_names=self.alarm_names,
         )
         self.workflow_role = iam.Role(
             self,
@@ -254,7 +259,7 @@ class ModelDeployment(Construct):
         specs = (
             (
                 "Invocation5xxAlarm",
-                "invocation-5xx-errors",
+                ALARM_SUFFIXES[0],
                 metric("Invocation5XXErrors", "Sum"),
                 settings.invocation_5xx_alarm_count,
                 cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -263,7 +268,7 @@ class ModelDeployment(Construct):
             ),
             (
                 "ModelLatencyAlarm",
-                "model-latency",
+                ALARM_SUFFIXES[1],
                 metric("ModelLatency", "Average"),
                 settings.model_latency_alarm_microseconds,
                 cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -272,7 +277,7 @@ class ModelDeployment(Construct):
             ),
             (
                 "ModelErrorsAlarm",
-                "model-errors",
+                ALARM_SUFFIXES[2],
                 metric("InvocationModelErrors", "Sum"),
                 settings.model_error_alarm_count,
                 cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -368,7 +373,7 @@ class ModelDeployment(Construct):
         configs = self._arn("sagemaker", f"endpoint-config/{self._prefix}-*")
         models = self._arn("sagemaker", f"model/{self._prefix}-*")
         packages = self._arn("sagemaker", f"model-package/{group_in_arn}/*")
-        alarms = [self._arn("cloudwatch", f"alarm:{alarm.alarm_name}") for alarm in self.alarms]
+        alarms = [self._arn("cloudwatch", f"alarm:{name}") for name in self.alarm_names]
         scaling_alarms = self._arn("cloudwatch", f"alarm:TargetTracking-endpoint/{self.endpoint_name}/*")
         statements = [
             iam.PolicyStatement(
@@ -473,14 +478,10 @@ class ModelDeployment(Construct):
     ) -> None:
         for finding, reason in fixed.items():
             _acknowledge(policy, id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
-        # Findings on ARNs built from tokens are named after the rendered ARN: acknowledge each one found.
-        for statement in policy.document.to_json()["Statement"]:
-            resources = statement.get("Resource", [])
-            for resource in resources if isinstance(resources, list) else [resources]:
-                rendered = _finding_text(Stack.of(self).resolve(resource))
-                for suffix, reason in dynamic_reasons:
-                    if rendered.endswith(suffix):
-                        _acknowledge(policy, id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
+        # Findings on ARNs built from tokens are named after the ARN as rendered in the template, which for another
+        # stack's resource (a cross-stack reference) is only known once references are resolved: acknowledge them
+        # from a validation, which runs after that.
+        policy.node.add_validation(_WildcardAcknowledgements(policy, dynamic_reasons))
 
     def _log_group(self, name: str, retention: logs.RetentionDays) -> logs.LogGroup:
         return logs.LogGroup(
@@ -700,8 +701,28 @@ class ModelDeployment(Construct):
         return resource
 
 
+@jsii.implements(IValidation)
+class _WildcardAcknowledgements:
+    def __init__(self, policy: iam.Policy, reasons: list[tuple[str, str]]) -> None:
+        self._policy = policy
+        self._reasons = reasons
+
+    def validate(self) -> list[str]:
+        stack = Stack.of(self._policy)
+        cfn = self._policy.node.default_child
+        document = stack.resolve(cfn.policy_document) if cfn is not None else {"Statement": []}
+        for statement in document["Statement"]:
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                rendered = _finding_text(resource)
+                for suffix, reason in self._reasons:
+                    if rendered.endswith(suffix):
+                        _acknowledge(self._policy, id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
+        return []
+
+
 def _finding_text(value: Any) -> str:
-    """How cdk-nag spells a resource in a finding id: tokens as <Logical.Attr> / <AWS::Pseudo>."""
+    """How cdk-nag spells a resource in a finding id (its flattenCfnReference): <Logical.Attr>, <Ref>, else JSON."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -713,8 +734,9 @@ def _finding_text(value: Any) -> str:
         if "Fn::GetAtt" in value:
             return f"<{'.'.join(value['Fn::GetAtt'])}>"
         if "Fn::ImportValue" in value:
-            return f"<{_finding_text(value['Fn::ImportValue'])}>"
-    return str(value)
+            return _finding_text(value["Fn::ImportValue"])
+    # Anything else (e.g. Fn::GetStackOutput of a weak cross-stack reference) as JSON.stringify spells it.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[lambda_.Function]) -> None:

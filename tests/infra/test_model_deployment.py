@@ -8,6 +8,7 @@ whole app under cdk-nag and cfn-lint.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -420,7 +421,7 @@ def test_every_step_retries_lambda_service_errors_and_throttling(app: App, state
     errors = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
     assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"} <= errors
     # payload_response_only: the task calls the function directly (Resource = its ARN).
-    assert task["Resource"] == f"<ModelDeployment{STEP_FUNCTIONS[state]}Function{task['Resource'][-9:-5]}.Arn>"
+    assert re.fullmatch(f"<ModelDeployment{STEP_FUNCTIONS[state]}Function[0-9A-F]{{8}}.Arn>", task["Resource"])
 
 
 @pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint"])
