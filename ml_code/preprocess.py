@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -49,9 +50,13 @@ def csv_files(input_dir: Path) -> list[Path]:
     return files
 
 
-def _binary_lines(path: Path) -> Iterator[bytes]:
+def _open(path: Path, mode: str, **text_options: str) -> IO:
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as file:
+    return opener(path, mode, **text_options)
+
+
+def _binary_lines(path: Path) -> Iterator[bytes]:
+    with _open(path, "rb") as file:
         yield from file
 
 
@@ -66,7 +71,7 @@ def _first_non_utf8_line(path: Path) -> int | None:
 
 def _first_ragged_line(path: Path, n_columns: int) -> tuple[int, int] | None:
     """(line number, field count) of the first row whose field count differs from the header's."""
-    with (gzip.open if path.name.endswith(".gz") else open)(path, "rt", encoding="utf-8-sig", newline="") as text:
+    with _open(path, "rt", encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text)
         for row in reader:
             if row and len(row) != n_columns:
@@ -175,7 +180,9 @@ def _first_non_number_line(column: pa.ChunkedArray) -> int:
     raise AssertionError("called only for a column that failed to convert")
 
 
-def typed_column(path: Path, name: str, column: pa.ChunkedArray, declared: str | None, contract: DataContract):
+def typed_column(
+    path: Path, name: str, column: pa.ChunkedArray, declared: str | None, contract: DataContract
+) -> tuple[str, pa.ChunkedArray]:
     """(kind, column as float64 or string) for one feature of one file."""
     if column.null_count == len(column):
         return _EMPTY, column
@@ -194,7 +201,9 @@ def typed_column(path: Path, name: str, column: pa.ChunkedArray, declared: str |
     return CATEGORICAL, text
 
 
-def read_file(path: Path, contract: DataContract, expected: list[str] | None) -> tuple[list[str], pa.Table, dict]:
+def read_file(
+    path: Path, contract: DataContract, expected: list[str] | None
+) -> tuple[list[str], pa.Table, dict[str, str]]:
     """(header, table with typed feature columns and cleaned target, kind per feature) for one CSV."""
     names = read_header(path)
     check_columns(path, names, contract, expected)
