@@ -14,7 +14,6 @@ Where the environment's removal policy is destroy, a custom resource deletes the
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,12 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct, IValidation
 from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
+from constructs.permissions import nag_resource_text
+from constructs.training_pipeline_definition import xgboost_image_repository_arn
 from stacks.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
-# The SageMaker XGBoost framework images live in an AWS-owned account that differs per region.
-XGBOOST_REPOSITORY = "sagemaker-xgboost"
 DATA_CAPTURE_PREFIX = "data-capture/"
 ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency", "model-errors")
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -333,7 +332,7 @@ class ModelDeployment(Construct):
             iam.PolicyStatement(
                 sid="PullXgboostImage",
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[f"arn:{Aws.PARTITION}:ecr:{Stack.of(self).region}:*:repository/{XGBOOST_REPOSITORY}"],
+                resources=[xgboost_image_repository_arn(Stack.of(self).region)],
             ),
             iam.PolicyStatement(
                 sid="EndpointLogs",
@@ -354,10 +353,6 @@ class ModelDeployment(Construct):
             {
                 "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData allow no resource; "
                 "PutMetricData is limited by a namespace condition",
-                "Resource::arn:<AWS::Partition>:ecr:"
-                + Stack.of(self).region
-                + f":*:repository/{XGBOOST_REPOSITORY}": "the SageMaker XGBoost image's owner account is AWS's, "
-                "different per region; only that repository is named",
             },
             dynamic_reasons=[
                 ("/*", "model.tar.gz files sit under pipeline-run prefixes and the code tarball under an asset hash"),
@@ -714,29 +709,11 @@ class _WildcardAcknowledgements:
         for statement in document["Statement"]:
             resources = statement.get("Resource", [])
             for resource in resources if isinstance(resources, list) else [resources]:
-                rendered = _finding_text(resource)
+                rendered = nag_resource_text(resource)
                 for suffix, reason in self._reasons:
                     if rendered.endswith(suffix):
                         _acknowledge(self._policy, id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
         return []
-
-
-def _finding_text(value: Any) -> str:
-    """How cdk-nag spells a resource in a finding id (its flattenCfnReference): <Logical.Attr>, <Ref>, else JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        if "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return separator.join(_finding_text(part) for part in parts)
-        if "Ref" in value:
-            return f"<{value['Ref']}>"
-        if "Fn::GetAtt" in value:
-            return f"<{'.'.join(value['Fn::GetAtt'])}>"
-        if "Fn::ImportValue" in value:
-            return _finding_text(value["Fn::ImportValue"])
-    # Anything else (e.g. Fn::GetStackOutput of a weak cross-stack reference) as JSON.stringify spells it.
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[lambda_.Function]) -> None:
@@ -749,7 +726,7 @@ def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[l
         "narrower resource",
     )
     for function in functions:
-        rendered = _finding_text(Stack.of(machine).resolve(function.function_arn))
+        rendered = nag_resource_text(Stack.of(machine).resolve(function.function_arn))
         _acknowledge(
             scope,
             id=f"AwsSolutions-IAM5[Resource::{rendered}:*]",

@@ -8,6 +8,7 @@ each acknowledged where it is granted, with its reason.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_cdk import Acknowledgment, Stack, Validations
@@ -34,18 +35,26 @@ def allow_wildcard(role: iam.Role, actions: list[str], resource: str, reason: st
 
 
 def acknowledge_wildcard_resource(scope: IConstruct, resource: str, reason: str) -> None:
-    rendered = _as_nag_renders(Stack.of(scope).resolve(resource))
+    rendered = nag_resource_text(Stack.of(scope).resolve(resource))
     Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason))
 
 
-def _as_nag_renders(value: Any) -> str:
-    """The resource as cdk-nag names it in a finding id: `<Ref>`, `<Logical.Attr>`, joins flattened."""
+def nag_resource_text(value: Any) -> str:
+    """A resolved resource as cdk-nag spells it in a finding id: `<Ref>`, `<Logical.Attr>`, joins flattened,
+    `${X}` in Fn::Sub as `<X>`; anything else (e.g. a weak cross-stack Fn::GetStackOutput) as compact JSON."""
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return f"<{value['Ref']}>"
-    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if isinstance(value, dict) and set(value) == {"Fn::Join"} and value["Fn::Join"][0] == "":
-        return "".join(_as_nag_renders(part) for part in value["Fn::Join"][1])
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return "<{}.{}>".format(*argument)
+        if function == "Fn::Join":
+            separator, parts = argument
+            return separator.join(nag_resource_text(part) for part in parts)
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return re.sub(r"\$\{([^}]+)\}", r"<\1>", argument)
+        if function == "Fn::ImportValue":
+            return nag_resource_text(argument)
     return json.dumps(value, separators=(",", ":"))

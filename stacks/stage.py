@@ -7,6 +7,7 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
+from stacks.deployment_stack import DeploymentStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.training_stack import TrainingStack
 
@@ -20,3 +21,13 @@ class MlopsStage(Stage):
         topic = self.notifications.notifications.topic
         self.training = TrainingStack(self, "Training", config=config, storage=storage, topic=topic)
         self.training.add_stack_dependency(self.data)  # buckets are referred to by name, not by export
+        self.deployment = DeploymentStack(
+            self,
+            "Deployment",
+            config=config,
+            storage=storage,
+            topic=topic,
+            model_package_group_name=self.training.pipeline.model_package_group_name,
+            model_code_bucket_name=self.training.code.asset.s3_bucket_name,
+        )
+        self.deployment.add_stack_dependency(self.training)  # the model package group comes first

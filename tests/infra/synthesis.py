@@ -17,9 +17,23 @@ from stacks.stage import MlopsStage
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# cdk.json's CLI settings and the context keys through which the CLI hands them to the app.
+_CLI_SETTINGS = {
+    "versionReporting": "aws:cdk:version-reporting",
+    "pathMetadata": "aws:cdk:enable-path-metadata",
+    "assetMetadata": "aws:cdk:enable-asset-metadata",
+}
+
+
 def cdk_json_context() -> dict[str, Any]:
-    # `python app.py` and Template.from_stack ignore cdk.json; load it so feature flags match `cdk synth`.
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    """The context `cdk synth` gives the app: cdk.json's context (feature flags) and its CLI settings.
+
+    `python app.py` and Template.from_stack ignore cdk.json; without this the tests would check a
+    different template than the one ops deploy.
+    """
+    cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text())
+    cli_context = {key: cdk_json[setting] for setting, key in _CLI_SETTINGS.items()}
+    return {**cdk_json["context"], **cli_context}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.infra.synthesis import ENVIRONMENTS, REPO_ROOT, Synthesized, synthesize
 
-STACKS = ("Data", "Notifications", "Training")
+STACKS = ("Data", "Deployment", "Notifications", "Training")
 
 
 @pytest.fixture
