@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +156,9 @@ def bench_train(splits: Path, model_dir: Path, rounds: int, repeats: int) -> dic
                  str(splits / artifacts.VALIDATION), "SM_MODEL_DIR": str(model_dir),
                  "SM_OUTPUT_DIR": str(model_dir.parent / "sm-output")},
         )["seconds"])  # fmt: skip
-        bare.append(bare_train_seconds(splits, params, rounds))
+        # A fresh process like train.py's, not this one with the generated data and the inference imports.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+            bare.append(fresh.submit(bare_train_seconds, splits, params, rounds).result())
     return {
         "rounds": rounds,
         "train_py_end_to_end_seconds": min(script),

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xgboost as xgb
 from sklearn import metrics
 
 import artifacts
@@ -220,7 +221,7 @@ def pr_png(y: np.ndarray, probability: np.ndarray, pr_auc: float, path: Path) ->
     return _figure_png(draw, path)
 
 
-def feature_importance(booster, manifest: Manifest) -> list[tuple[str, float]]:
+def feature_importance(booster: xgb.Booster, manifest: Manifest) -> list[tuple[str, float]]:
     """Total gain per feature, largest first; features never used in a split have 0."""
     gains = booster.get_score(importance_type="total_gain")
     return sorted(((name, float(gains.get(name, 0.0))) for name in manifest.feature_names), key=lambda x: -x[1])
@@ -251,7 +252,13 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def report_html(document: dict, manifest: Manifest, importance, summary, plots: dict[str, bytes]) -> str:
+def report_html(
+    document: dict,
+    manifest: Manifest,
+    importance: list[tuple[str, float]],
+    summary: list[dict],
+    plots: dict[str, bytes],
+) -> str:
     """One HTML file with everything inline (plots as base64), readable offline and as an S3 object."""
     scores = document["binary_classification_metrics"]
     details = document["evaluation_details"]

@@ -167,12 +167,14 @@ def local_run(data: Path, target_column: str | None, positive_label: str | None,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a CSV file or a folder of CSVs")
+    # Empty values (an unset make variable) mean the defaults.
+    parser.add_argument("--data", default="", help="a CSV file or a folder of CSVs (default: the shipped sample)")
     parser.add_argument("--target-column", default=None, help="default: the data contract's")
     parser.add_argument("--positive-label", default=None, help="default: the data contract's")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
     args = parser.parse_args()
-    evaluation = local_run(args.data, args.target_column, args.positive_label, args.runs_dir)
+    data = Path(args.data) if args.data else DEFAULT_DATA
+    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir)
     print(f"evaluation: {evaluation}")
 
 

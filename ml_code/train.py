@@ -219,7 +219,10 @@ def parse_hyperparameters(argv: list[str] | None = None) -> Hyperparameters:
         kebab = field.name.replace("_", "-")
         options = [f"--{kebab}"] if kebab == field.name else [f"--{kebab}", f"--{field.name}"]
         parser.add_argument(*options, dest=field.name, type=type(field.default), default=field.default)
-    return Hyperparameters(**vars(parser.parse_args(argv)))
+    hyperparameters = Hyperparameters(**vars(parser.parse_args(argv)))
+    if hyperparameters.num_round < 1 or hyperparameters.early_stopping_rounds < 1:
+        raise JobFailure("--num-round and --early-stopping-rounds must be at least 1")
+    return hyperparameters
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -81,6 +81,7 @@ def test_auto_positive_weight_is_negatives_over_positives(small_run: TrainedRun)
         (["--eta", "fast"], {}, "invalid arguments: argument --eta: invalid float value"),
         (["--colour", "red"], {}, "invalid arguments: unrecognized arguments: --colour red"),
         (["--scale-pos-weight", "-1"], {}, "--scale-pos-weight must be a positive number or 'auto'"),
+        (["--early-stopping-rounds", "0"], {}, "--num-round and --early-stopping-rounds must be at least 1"),
         ([], {"SM_CHANNEL_TRAIN": "/nonexistent/train"}, "channel folder /nonexistent/train does not exist"),
     ],
 )
