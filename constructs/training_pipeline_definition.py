@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 # The SDK prints its v2 banner and config-file notices at import; synth output stays quiet.
@@ -21,7 +23,12 @@ logging.getLogger("sagemaker").setLevel(logging.ERROR)
 logging.getLogger("sagemaker.config").setLevel(logging.ERROR)
 
 import boto3  # noqa: E402
+import botocore.credentials  # noqa: E402
+import botocore.session  # noqa: E402
+import jsonschema  # noqa: E402
 from sagemaker import image_uris  # noqa: E402
+from sagemaker import utils as sagemaker_utils  # noqa: E402
+from sagemaker.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA  # noqa: E402
 from sagemaker.inputs import TrainingInput  # noqa: E402
 from sagemaker.model import Model  # noqa: E402
 from sagemaker.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
@@ -57,6 +64,12 @@ RUN_FROM_BUNDLE = (
 )
 _SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
+# The SDK validates its config against its JSON schema on every config lookup and re-checks the schema
+# itself each time: ~150 lookups, most of a synth's time. The same validation, with the schema checked once.
+sagemaker_utils.validate_sagemaker_config = jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)(
+    SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+).validate
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -91,17 +104,32 @@ def xgboost_image_repository_arn(region: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
+@contextmanager
+def _offline_default_session(region: str) -> Iterator[boto3.Session]:
+    """A boto3 session that never looks for credentials (env, files, instance metadata over the network),
+    also as boto3's default while the definition is built: the SDK creates some clients from the default
+    session (e.g. Estimator's TensorBoardApp). Nothing reaches AWS; a call would fail at once."""
+    core = botocore.session.Session()
+    core.register_component("credential_provider", botocore.credentials.CredentialResolver(providers=[]))
+    session = boto3.Session(botocore_session=core, region_name=region)
+    previous, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
+    try:
+        yield session
+    finally:
+        boto3.DEFAULT_SESSION = previous
+
+
 def build_pipeline_definition(settings: PipelineSettings) -> str:
     """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check -> Register or Fail."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _offline_default_session(settings.region) as boto_session:
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return _build(settings).definition()
+        return _build(settings, boto_session).definition()
 
 
-def _build(settings: PipelineSettings) -> Pipeline:
+def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     session = PipelineSession(
-        boto_session=boto3.Session(region_name=settings.region),
+        boto_session=boto_session,
         default_bucket=settings.artifacts_bucket,
         sagemaker_config=_SDK_CONFIG,
     )

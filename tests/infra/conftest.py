@@ -1,12 +1,35 @@
-"""Synthesizes the whole app once per test session."""
+"""Synthesizes the whole app once per test session, with the network switched off."""
 
 from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from tests.infra.synthesis import Synthesized, synthesize
 
 
+class NetworkUsed(RuntimeError):
+    """Synth tried to open a connection: it must run with no credentials and no network."""
+
+
+@contextmanager
+def no_network() -> Iterator[None]:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise NetworkUsed(f"synth tried to connect to {args[1:] or kwargs}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        patch.setattr(socket, "create_connection", refuse)
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+    # The SageMaker SDK builds the pipeline definition during synth: any AWS call it made would fail here.
+    with no_network():
+        return synthesize(tmp_path_factory.mktemp("cdk.out"))

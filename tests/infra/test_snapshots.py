@@ -51,3 +51,13 @@ def test_cdk_cli_synthesizes_what_the_tests_check(synthesized: Synthesized, tmp_
     from_cli = {path.relative_to(tmp_path): path.read_bytes() for path in tmp_path.glob("assembly-*/*.template.json")}
     from_tests = {path.relative_to(synthesized.outdir): path.read_bytes() for path in synthesized.template_paths()}
     assert from_cli == from_tests
+
+
+def test_synth_needs_no_network(tmp_path: Path) -> None:
+    # Proves the session fixture's guard works: a connection attempt inside it raises.
+    import socket
+
+    from tests.infra.conftest import NetworkUsed, no_network
+
+    with no_network(), pytest.raises(NetworkUsed):
+        socket.create_connection(("127.0.0.1", 9))
