@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from contract import CATEGORICAL, NUMERIC
+from job_output import JobFailure
 
 MANIFEST_FILE_NAME = "manifest.json"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -89,7 +90,7 @@ def read_split(directory: Path) -> pa.Table:
     """The one parquet file that preprocess wrote into a split's folder."""
     files = sorted(directory.glob("*.parquet"))
     if len(files) != 1:
-        raise FileNotFoundError(f"expected one .parquet file in {directory}, found {len(files)}")
+        raise JobFailure(f"expected one .parquet file in {directory}, found {len(files)}: is it preprocess's output?")
     return pq.read_table(files[0])
 
 

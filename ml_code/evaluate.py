@@ -299,7 +299,7 @@ def report_html(
         "<h2>Scores</h2>",
         _table_html(["metric", "value", "note"], headline),
         "<h2>At a threshold</h2>",
-        _table_html(["threshold", "value", "precision", "recall", "F1", "accuracy"], at_threshold),
+        _table_html(["", "threshold", "precision", "recall", "F1", "accuracy"], at_threshold),
         "<h2>Confusion matrix at 0.5</h2>",
         _table_html(
             ["", f"predicted {manifest.negative_label}", f"predicted {manifest.positive_label}"], confusion_rows
@@ -334,10 +334,7 @@ def evaluate(model_dir: Path, test_dir: Path, output_dir: Path, bootstrap_sample
         raise JobFailure(f"no {model_io.MODEL_ARCHIVE_NAME} or {model_io.MODEL_FILE_NAME} in {model_dir}")
     manifest = Manifest.load(model_files)
     booster = model_io.load_booster(model_files)
-    try:
-        test = artifacts.read_split(test_dir)
-    except FileNotFoundError as error:
-        raise JobFailure(str(error)) from None
+    test = artifacts.read_split(test_dir)
     y = artifacts.labels(test, manifest).astype(np.int8)
     if y.min() == y.max():
         raise JobFailure("the test split has only one class; ROC-AUC needs both")

@@ -97,3 +97,12 @@ def test_missing_model_fails_with_a_message(small_run: TrainedRun, tmp_path: Pat
     message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
     assert message == f"evaluate failed: no model.tar.gz or xgboost-model.json in {tmp_path}"
     assert not (tmp_path / "o").exists()
+
+
+def test_missing_test_split_fails_with_a_message(small_run: TrainedRun, tmp_path: Path, sm_output_dir: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    args = ["--model-dir", str(small_run.model), "--test-dir", str(tmp_path / "empty"), "--output-dir", str(tmp_path)]
+    assert run_job("evaluate", lambda: evaluate.run(args), PROCESSING_MESSAGE_FILE) == 1
+    message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
+    assert message.startswith(f"evaluate failed: expected one .parquet file in {tmp_path / 'empty'}, found 0")
+    assert not (tmp_path / evaluate.EVALUATION_FILE).exists()
