@@ -27,8 +27,12 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 _XGBOOST_TYPES = {NUMERIC: "q", CATEGORICAL: "c"}
 
 
-def split_file_name(split: str) -> str:
-    return f"{split}.parquet"
+def split_files(split: str, rows: np.ndarray, shards: int = 1) -> dict[str, np.ndarray]:
+    """File name -> row indices for one split. The train split may be cut into one file per training host
+    (for a ShardedByS3Key channel); rows are dealt out in turn, so every shard spans all of the data."""
+    if shards == 1:
+        return {f"{split}.parquet": rows}
+    return {f"{split}-{shard:05d}.parquet": rows[shard::shards] for shard in range(shards)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,11 +91,11 @@ class Manifest:
 
 
 def read_split(directory: Path) -> pa.Table:
-    """The one parquet file that preprocess wrote into a split's folder."""
+    """The rows of every parquet file that preprocess wrote into a split's folder (or this host's shard)."""
     files = sorted(directory.glob("*.parquet"))
-    if len(files) != 1:
-        raise JobFailure(f"expected one .parquet file in {directory}, found {len(files)}: is it preprocess's output?")
-    return pq.read_table(files[0])
+    if not files:
+        raise JobFailure(f"no .parquet file in {directory}: is it preprocess's output?")
+    return pa.concat_tables(pq.read_table(file) for file in files)
 
 
 def labels(table: pa.Table, manifest: Manifest) -> np.ndarray:

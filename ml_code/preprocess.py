@@ -3,7 +3,12 @@ the splits plus the feature manifest.
 
     python3 preprocess.py [--input-dir DIR] [--output-dir DIR] [--validation-ratio 0.15]
         [--test-ratio 0.15] [--seed 42] [--min-rows 100] [--contract FILE]
-        [--target-column NAME] [--positive-label VALUE]
+        [--target-column NAME] [--positive-label VALUE] [--train-shards 1]
+
+Writes <output-dir>/{train,validation,test}/ with the split's parquet file(s), and the feature manifest
+as validation/manifest.json and (with one train shard) train/manifest.json. With --train-shards N, the
+train split is N files, one per training host of a ShardedByS3Key channel; the manifest then stays out
+of train/ so that every host receives exactly one data file.
 
 Everything is validated in memory before anything is written, and the outputs are moved into place only
 when complete, so a failed job leaves its output folders empty. Bad data ends the job with exit code 1
@@ -302,8 +307,11 @@ def preprocess(
     test_ratio: float,
     seed: int,
     min_rows: int,
+    train_shards: int = 1,
 ) -> Manifest:
     check_ratios(validation_ratio, test_ratio)
+    if train_shards < 1:
+        raise JobFailure(f"--train-shards must be at least 1, got {train_shards}")
     files = csv_files(input_dir)
     tables, per_file_kinds = [], []
     expected: list[str] | None = None
@@ -330,6 +338,8 @@ def preprocess(
     )
     indices = stratified_split(y, validation_ratio, test_ratio, seed)
     train_rows = indices[artifacts.TRAIN]
+    if len(train_rows) < train_shards:
+        raise JobFailure(f"{len(train_rows)} training rows can not fill {train_shards} train shards")
     features = tuple(
         Feature(name, kind, category_levels(table.column(name).take(train_rows)) if kind == CATEGORICAL else None)
         for name, kind in kinds.items()
@@ -343,23 +353,30 @@ def preprocess(
         rows={split: len(rows) for split, rows in indices.items()},
         positives={split: int(y[rows].sum()) for split, rows in indices.items()},
     )
-    write_outputs(table, indices, manifest, output_dir)
+    write_outputs(table, indices, manifest, output_dir, train_shards)
     log.info("wrote splits %s to %s", manifest.rows, output_dir)
     return manifest
 
 
-def write_outputs(table: pa.Table, indices: dict[str, np.ndarray], manifest: Manifest, output_dir: Path) -> None:
+def write_outputs(
+    table: pa.Table, indices: dict[str, np.ndarray], manifest: Manifest, output_dir: Path, train_shards: int
+) -> None:
     """Write into a temp folder beside the outputs, then move each split folder into place.
 
-    One split is copied out of the table at a time, which keeps the peak memory near one table's size.
+    One file is copied out of the table at a time, which keeps the peak memory near one table's size.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".preprocess-", dir=output_dir))
     try:
         for split, rows in indices.items():
             (staging / split).mkdir()
-            pq.write_table(table.take(rows), staging / split / artifacts.split_file_name(split))
-        manifest.save(staging / artifacts.TRAIN)
+            shards = train_shards if split == artifacts.TRAIN else 1
+            for name, file_rows in artifacts.split_files(split, rows, shards).items():
+                pq.write_table(table.take(file_rows), staging / split / name)
+        # The validation channel reaches every training host whole, so train finds the manifest there.
+        manifest.save(staging / artifacts.VALIDATION)
+        if train_shards == 1:
+            manifest.save(staging / artifacts.TRAIN)
         for split in indices:
             destination = output_dir / split
             if destination.exists():
@@ -380,6 +397,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--contract", type=Path, default=None, help="data contract JSON (default: the shipped one)")
     parser.add_argument("--target-column", default=None, help="override the contract's target column")
     parser.add_argument("--positive-label", default=None, help="override the contract's positive label")
+    parser.add_argument("--train-shards", type=int, default=1, help="train files, one per training host")
     return parser.parse_args(argv)
 
 
@@ -397,6 +415,7 @@ def run(argv: list[str] | None = None) -> Manifest:
         args.test_ratio,
         args.seed,
         args.min_rows,
+        args.train_shards,
     )
 
 

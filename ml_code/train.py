@@ -6,9 +6,9 @@ early stopping on validation AUC.
         [--reg-alpha 0] [--max-cat-to-onehot 4] [--scale-pos-weight 1|auto] [--seed 42] [--nthread 0]
 
 Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model and
-the manifest to SM_MODEL_DIR. With several hosts in SM_HOSTS, each trains on its shard of the rows in one
-XGBoost collective group (tracker on the first host, port XGBOOST_TRACKER_PORT or 9099), and only the
-first host saves the model. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
+the manifest to SM_MODEL_DIR. With several hosts in SM_HOSTS, the hosts form one XGBoost collective group
+(tracker on the first host, port XGBOOST_TRACKER_PORT or 9099), each trains on its share of the train
+rows (its files when the train channel is ShardedByS3Key, else a slice) and only the first host saves. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
 `validation-auc:([0-9.]+)` captures. Hyperparameters are accepted in kebab-case or snake_case.
 A failure writes one sentence to /opt/ml/output/failure.
 """
@@ -67,6 +67,8 @@ class Cluster:
 
     hosts: list[str]
     current_host: str
+    # ShardedByS3Key: SageMaker already gave this host only its share of the train files.
+    train_sharded_by_s3: bool = False
 
     @property
     def rank(self) -> int:
@@ -134,7 +136,7 @@ def quantile_matrix(
 
 
 def shard(table: pa.Table, cluster: Cluster) -> pa.Table:
-    """This host's contiguous share of the rows (the channels are fully replicated to every host)."""
+    """This host's contiguous share of the rows of a channel that every host receives whole."""
     start = table.num_rows * cluster.rank // cluster.size
     stop = table.num_rows * (cluster.rank + 1) // cluster.size
     return table.slice(start, stop - start)
@@ -148,8 +150,11 @@ def train_booster(
     On several hosts, call it inside collective_group: XGBoost then merges the hosts' quantile sketches,
     gradients and validation metrics, so every host ends with the same model.
     """
-    manifest = Manifest.load(paths.train)
-    train_rows = shard(artifacts.read_split(paths.train), cluster)
+    # The validation channel is fully replicated: every host has the manifest there.
+    manifest = Manifest.load(paths.validation)
+    train_rows = artifacts.read_split(paths.train)
+    if not cluster.train_sharded_by_s3:
+        train_rows = shard(train_rows, cluster)
     log.info("host %d of %d: %d training rows", cluster.rank + 1, cluster.size, train_rows.num_rows)
     train_matrix = quantile_matrix(train_rows, manifest)
     validation_rows = shard(artifacts.read_split(paths.validation), cluster)
@@ -172,7 +177,10 @@ def cluster_from_env() -> Cluster:
     current_host = os.environ.get("SM_CURRENT_HOST", hosts[0])
     if current_host not in hosts:
         raise JobFailure(f"SM_CURRENT_HOST {current_host!r} is not in SM_HOSTS {hosts}")
-    return Cluster(hosts, current_host)
+    # SageMaker's training toolkit passes each channel's settings, including its S3DistributionType.
+    channels = json.loads(os.environ.get("SM_INPUT_DATA_CONFIG", "{}"))
+    distribution = channels.get(artifacts.TRAIN, {}).get("S3DistributionType", "FullyReplicated")
+    return Cluster(hosts, current_host, train_sharded_by_s3=distribution == "ShardedByS3Key")
 
 
 @contextlib.contextmanager
@@ -208,8 +216,8 @@ def channel_paths() -> Paths:
     for channel in (paths.train, paths.validation):
         if not channel.is_dir():
             raise JobFailure(f"channel folder {channel} does not exist")
-    if not (paths.train / artifacts.MANIFEST_FILE_NAME).exists():
-        raise JobFailure(f"the train channel has no {artifacts.MANIFEST_FILE_NAME}: is it preprocess's output?")
+    if not (paths.validation / artifacts.MANIFEST_FILE_NAME).exists():
+        raise JobFailure(f"the validation channel has no {artifacts.MANIFEST_FILE_NAME}: is it preprocess's output?")
     return paths
 
 

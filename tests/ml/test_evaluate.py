@@ -104,5 +104,5 @@ def test_missing_test_split_fails_with_a_message(small_run: TrainedRun, tmp_path
     args = ["--model-dir", str(small_run.model), "--test-dir", str(tmp_path / "empty"), "--output-dir", str(tmp_path)]
     assert run_job("evaluate", lambda: evaluate.run(args), PROCESSING_MESSAGE_FILE) == 1
     message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
-    assert message.startswith(f"evaluate failed: expected one .parquet file in {tmp_path / 'empty'}, found 0")
+    assert message == f"evaluate failed: no .parquet file in {tmp_path / 'empty'}: is it preprocess's output?"
     assert not (tmp_path / evaluate.EVALUATION_FILE).exists()

@@ -50,7 +50,8 @@ def test_real_sample_is_split_stratified_and_complete(tmp_path: Path) -> None:
     # "?" became missing: occupation has 2,809 of them in the full data set.
     missing = sum(table.column("occupation").null_count for table in splits.values())
     assert missing == 2809
-    assert (tmp_path / "out" / "train" / artifacts.MANIFEST_FILE_NAME).exists()
+    for split in (artifacts.TRAIN, artifacts.VALIDATION):
+        assert artifacts.Manifest.load(tmp_path / "out" / split) == manifest
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(artifacts.SPLITS)
 
 
@@ -62,6 +63,21 @@ def test_same_seed_same_split_other_seed_other_split(tmp_path: Path, write_csv: 
         outputs[name] = pq.read_table(tmp_path / name / "test" / "test.parquet")
     assert outputs["a"].equals(outputs["b"])
     assert not outputs["a"].equals(outputs["c"])
+
+
+def test_train_shards_are_one_file_per_host_without_the_manifest(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    write_csv(small_frame(600))
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS, "--train-shards", "3") == 0
+    manifest = artifacts.Manifest.load(tmp_path / "out" / "validation")
+    train_dir = tmp_path / "out" / "train"
+    assert sorted(path.name for path in train_dir.iterdir()) == [f"train-0000{shard}.parquet" for shard in range(3)]
+    shards = [pq.read_table(path) for path in sorted(train_dir.iterdir())]
+    assert [table.num_rows for table in shards] == [manifest.rows["train"] // 3 + (i < manifest.rows["train"] % 3)
+                                                    for i in range(3)]  # fmt: skip
+    assert sum(int(np.sum(artifacts.labels(table, manifest))) for table in shards) == manifest.positives["train"]
+    assert artifacts.read_split(train_dir).num_rows == manifest.rows["train"]
 
 
 def test_many_files_are_combined_whatever_their_column_order(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
@@ -198,6 +214,11 @@ BAD_DATA = {
     ),
     "no csv files": ({"notes.txt": "hello"}, [], "no .csv or .csv.gz file under"),
     "bad ratios": ({"data.csv": small_frame()}, ["--test-ratio", "0.6", "--validation-ratio", "0.5"], "leave rows"),
+    "more shards than rows": (
+        {"data.csv": small_frame(200)},
+        ["--train-shards", "500"],
+        "can not fill 500 train shards",
+    ),
 }
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from ml_helpers import ML_CODE, TrainedRun
+import pytest
+from ml_helpers import ML_CODE, SMALL_POSITIVE, SMALL_TARGET, TrainedRun
 from sklearn.metrics import roc_auc_score
 
 import artifacts
 import model_io
+import preprocess
 import train
 
 # Two names that both resolve to this machine stand in for SageMaker's algo-1 and algo-2.
@@ -28,8 +31,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_two_hosts_train_one_model_saved_by_the_first(small_run: TrainedRun, tmp_path: Path) -> None:
+def host_train_channels(small_run: TrainedRun, tmp_path: Path, distribution: str) -> dict[str, Path]:
+    """Each host's train channel: the whole split (FullyReplicated) or one file of two (ShardedByS3Key)."""
+    if distribution == "FullyReplicated":
+        return {host: small_run.splits / artifacts.TRAIN for host in HOSTS}
+    splits = tmp_path / "sharded-splits"
+    preprocess.run(["--input-dir", str(small_run.splits.parent / "input"), "--output-dir", str(splits),
+                    "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE, "--train-shards", "2"])  # fmt: skip
+    channels = {}
+    for host, shard_file in zip(HOSTS, sorted((splits / artifacts.TRAIN).iterdir()), strict=True):
+        channels[host] = tmp_path / host / "train"
+        channels[host].mkdir(parents=True)
+        shutil.copy(shard_file, channels[host])
+    return channels
+
+
+@pytest.mark.parametrize("distribution", ["FullyReplicated", "ShardedByS3Key"])
+def test_two_hosts_train_one_model_saved_by_the_first(small_run: TrainedRun, tmp_path: Path, distribution: str) -> None:
     port = free_port()
+    train_channels = host_train_channels(small_run, tmp_path, distribution)
     processes = {}
     # The second host starts first: it must wait for the first host's tracker.
     for host in reversed(HOSTS):
@@ -37,7 +57,8 @@ def test_two_hosts_train_one_model_saved_by_the_first(small_run: TrainedRun, tmp
             **os.environ,
             "SM_HOSTS": json.dumps(HOSTS),
             "SM_CURRENT_HOST": host,
-            "SM_CHANNEL_TRAIN": str(small_run.splits / artifacts.TRAIN),
+            "SM_CHANNEL_TRAIN": str(train_channels[host]),
+            "SM_INPUT_DATA_CONFIG": json.dumps({"train": {"S3DistributionType": distribution}}),
             "SM_CHANNEL_VALIDATION": str(small_run.splits / artifacts.VALIDATION),
             "SM_MODEL_DIR": str(tmp_path / host / "model"),
             "SM_OUTPUT_DIR": str(tmp_path / host / "output"),
