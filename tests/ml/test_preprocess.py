@@ -108,6 +108,19 @@ def test_cleaning_trims_spaces_maps_missing_markers_and_drops_rows_without_targe
     assert sum(table.column("plan").null_count for table in tables) == 10
 
 
+def test_a_type_that_shows_only_after_the_first_block_is_still_inferred(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    # Arrow's streaming reader types columns from the first block (1 MB): here "tenure" looks integer there.
+    frame = small_frame(150_000)
+    frame["tenure"] = frame["tenure"].astype(int).astype(object)
+    frame.loc[149_990, "tenure"] = 2.5
+    write_csv(frame)
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
+    tables = [artifacts.read_split(tmp_path / "out" / split) for split in artifacts.SPLITS]
+    assert 2.5 in {value for table in tables for value in table.column("tenure").to_pylist()}
+
+
 def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> None:
     frame = small_frame(300)
     frame["plan"] = np.where(frame["plan"] == "basic", "007", "008")  # digits, but a category
