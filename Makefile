@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint test-infra test-ml bench bench-synth local-run clean
+.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -43,6 +43,10 @@ test-infra: $(VENV)/.installed node_modules/.installed
 
 test-ml: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python -m pytest tests/ml
+
+## snapshots: rewrite the template and pipeline-definition snapshots after an intended change; commit them
+snapshots: $(VENV)/.installed node_modules/.installed
+	$(VENV)/bin/python -m pytest tests/infra --snapshot-update -q
 
 ## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv TARGET=col POSITIVE_LABEL=value)
 local-run: $(ML_VENV)/.installed
