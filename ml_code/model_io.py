@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import xgboost as xgb
 
@@ -36,5 +36,14 @@ def extract_model_archive(model_dir: Path) -> Path:
         return model_dir
     target = Path(tempfile.mkdtemp(prefix="model-"))
     with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
+        # The archive holds the flat files train.py saved; nothing else is extracted. tarfile's own "data"
+        # filter is used where it exists (Python 3.10.12+, 3.11.4+): the image's patch level may predate it.
+        members = [member for member in tar.getmembers() if _is_plain_file(member)]
+        safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(target, members=members, **safety)
     return target
+
+
+def _is_plain_file(member: tarfile.TarInfo) -> bool:
+    path = PurePosixPath(member.name)
+    return member.isfile() and not path.is_absolute() and ".." not in path.parts
