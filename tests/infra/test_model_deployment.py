@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import boto3
 import pytest
 from aws_cdk import Validations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
-from moto import mock_aws
 
 from constructs.model_deployment import ModelDeployment
 from stacks.config import load_environments
 from stacks.data_stack import DataStack
+from tests.infra.eventbridge import matches as matches_pattern
+from tests.infra.sample_events import model_package_state_change
 from tests.infra.synthesis import REPO_ROOT, cdk_json_context
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
@@ -198,72 +198,6 @@ def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, e
     )
 
 
-def sample_event(status: str, group: str = "mlops-dev-models") -> dict[str, Any]:
-    """AWS's documented sample (SageMaker developer guide, "Model package state change"), varied.
-
-    The documented sample repeats "source" (once as a list): a typo; the event EventBridge delivers has one.
-    """
-    arn = f"arn:aws:sagemaker:us-east-2:123456789012:model-package/{group}/2"
-    return {
-        "version": "0",
-        "id": "844e2571-85d4-695f-b930-0153b71dcb42",
-        "detail-type": "SageMaker Model Package State Change",
-        "source": "aws.sagemaker",
-        "account": "123456789012",
-        "time": "2021-02-24T17:00:14Z",
-        "region": "us-east-2",
-        "resources": [arn],
-        "detail": {
-            "ModelPackageGroupName": group,
-            "ModelPackageVersion": 2,
-            "ModelPackageArn": arn,
-            "CreationTime": "2021-02-24T17:00:14Z",
-            "InferenceSpecification": {
-                "Containers": [
-                    {
-                        "Image": "257758044811.dkr.ecr.us-east-2.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3",
-                        "ImageDigest": "sha256:4dc8a7e4a010a19bb9e0a6b063f355393f6e623603361bd8b105f554d4f0c004",
-                        "ModelDataUrl": f"s3://sagemaker-project-p-idy6c3e1fiqj/{group}/output/model.tar.gz",
-                    }
-                ],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["text/csv"],
-            },
-            "ModelPackageStatus": "Completed",
-            "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-            "CertifyForMarketplace": False,
-            "ModelApprovalStatus": status,
-            "MetadataProperties": {
-                "GeneratedBy": f"arn:aws:sagemaker:us-east-2:123456789012:pipeline/{group}/execution/4r83jejmhorv"
-            },
-            "LastModifiedTime": "2021-02-24T17:00:14Z",
-        },
-    }
-
-
-def delivered(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    """Whether moto's EventBridge delivers `event` to a rule with `pattern` (its own matcher, end to end)."""
-    with mock_aws():
-        events = boto3.client("events", region_name="eu-west-1")
-        sqs = boto3.client("sqs", region_name="eu-west-1")
-        queue_url = sqs.create_queue(QueueName="matched")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="approved", EventPattern=json.dumps(pattern))
-        events.put_targets(Rule="approved", Targets=[{"Id": "queue", "Arn": queue_arn}])
-        result = events.put_events(
-            Entries=[
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "Resources": event["resources"],
-                }
-            ]
-        )
-        assert result["FailedEntryCount"] == 0
-        return bool(sqs.receive_message(QueueUrl=queue_url).get("Messages"))
-
-
 @pytest.mark.parametrize(
     ("status", "group", "matches"),
     [
@@ -275,7 +209,7 @@ def delivered(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 )
 def test_the_rule_pattern_against_the_documented_sample_event(app: App, status: str, group: str, matches: bool) -> None:
     (rule,) = app.resources("dev", "AWS::Events::Rule").values()
-    assert delivered(rule["Properties"]["EventPattern"], sample_event(status, group)) is matches
+    assert matches_pattern(rule["Properties"]["EventPattern"], model_package_state_change(status, group)) is matches
 
 
 # ------------------------------------------------------------------------------------------------ alarms

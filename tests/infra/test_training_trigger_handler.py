@@ -18,6 +18,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from constructs.training_trigger_lambda import handler as trigger
+from tests.infra.sample_events import object_created
 
 REGION = "eu-west-1"
 DATA_BUCKET = "mlops-test-data"
@@ -92,32 +93,7 @@ def upload(aws: Aws, key: str, body: bytes, tags: str = "owner=feature-export") 
 
 
 def object_created_event(key: str, size: int, etag: str, version_id: str) -> dict[str, Any]:
-    """Shaped as AWS's documented example "Object Created" event (S3 user guide, EventBridge event message structure)."""
-    return {
-        "version": "0",
-        "id": "17793124-05d4-b198-2fde-7ededc63b103",
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2021-11-12T00:00:00Z",
-        "region": REGION,
-        "resources": [f"arn:aws:s3:::{DATA_BUCKET}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": DATA_BUCKET},
-            "object": {
-                "key": key,
-                "size": size,
-                "etag": etag,
-                "version-id": version_id,
-                "sequencer": "617f08299329d189",
-            },
-            "request-id": "N4N7GDK58NMKJ12R",
-            "requester": "123456789012",
-            "source-ip-address": "1.2.3.4",
-            "reason": "PutObject",
-        },
-    }
+    return object_created(bucket=DATA_BUCKET, key=key, size=size, etag=etag, version_id=version_id, region=REGION)
 
 
 def version_id(event: dict[str, Any]) -> str:
