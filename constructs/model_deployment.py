@@ -29,11 +29,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct, IValidation
+from constructs.dead_letter_queue import dead_letter_queue
 from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
 from constructs.permissions import nag_resource_text
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
@@ -160,19 +160,8 @@ class ModelDeployment(Construct):
         }
 
         self.state_machine = self._state_machine(steps, topic)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "ApprovalDeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
-        )
-        _acknowledge(
-            self.dead_letter_queue,
-            id="AwsSolutions-SQS3",
-            reason="This queue is itself the dead-letter queue of the approval rule's Step Functions target",
+        self.dead_letter_queue = dead_letter_queue(
+            self, "ApprovalDeadLetterQueue", key=key, removal_policy=removal_policy
         )
         self.approval_rule = events.Rule(
             self,

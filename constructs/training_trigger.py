@@ -7,16 +7,16 @@ import json
 import sys
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
+from constructs.dead_letter_queue import dead_letter_queue
 from constructs.permissions import allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda
 
@@ -63,17 +63,7 @@ class TrainingTrigger(Construct):
         pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
 
         # Whatever the function or EventBridge cannot deliver after retries lands here, encrypted.
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(id="AwsSolutions-SQS3", reason="This queue is itself the dead-letter queue.")
-        )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         self.trigger = PythonLambda(
             self,
             "Trigger",
