@@ -186,3 +186,20 @@ def test_an_altered_placeholder_fails_loudly() -> None:
     altered = json.dumps({"Uri": f"s3://{bucket}/x", "Upper": bucket.upper().lower() + "-copy"})
     with pytest.raises(PlaceholderError, match="altered and left"):
         substitute_tokens(altered, {f"s3://{bucket}/x": "${Token[1]}"})
+
+
+def test_pipeline_role_reads_the_code_bundle_and_nothing_else_of_the_asset_bucket(synthesized: Synthesized) -> None:
+    statements = [
+        statement
+        for resource in synthesized.templates["dev"]["Training"]["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and "PipelineExecutionRole" in json.dumps(resource["Properties"]["Roles"])
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if "cdk-hnb659fds-assets" in json.dumps(statement["Resource"])
+    ]
+    by_action = {statement["Action"]: statement for statement in statements}
+    assert set(by_action) == {"s3:GetObject", "s3:ListBucket"}
+    bundle_key = json.dumps(by_action["s3:GetObject"]["Resource"]).split("/")[-1].rstrip('"]}')
+    assert bundle_key.endswith(".gz")
+    # S3Prefix inputs list the prefix: allowed for exactly the bundle's key.
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringEquals": {"s3:prefix": [bundle_key]}}
