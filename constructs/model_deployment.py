@@ -33,7 +33,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct, IValidation
-from constructs.dead_letter_queue import dead_letter_queue
+from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
 from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
 from constructs.permissions import nag_resource_text
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
@@ -78,7 +78,6 @@ def workflow_settings(
         "traffic_routing": settings.traffic_routing,
         "traffic_step_percent": settings.traffic_step_percent,
         "traffic_wait_seconds": settings.traffic_wait_seconds,
-        "linear_steps": settings.linear_steps,
         "termination_wait_seconds": settings.termination_wait_seconds,
         "max_execution_timeout_seconds": settings.max_execution_timeout_seconds,
         "alarm_names": alarm_names,
@@ -221,14 +220,8 @@ class ModelDeployment(Construct):
                 },
             )
         )
-        self._key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"DeployDeadLetters{self._environment_name.replace('-', '')}",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"ArnEquals": {"aws:SourceArn": self._arn("events", f"rule/{self._rule_name}")}},
-            )
+        allow_rule_to_dead_letter(
+            self, self._key, self._rule_name, sid=f"DeployDeadLetters{self._environment_name.replace('-', '')}"
         )
 
     def _alarms(self) -> list[cloudwatch.Alarm]:
@@ -606,6 +599,10 @@ class ModelDeployment(Construct):
             # Execution data stays under Step Functions' own key: with the environment's key, EventBridge's
             # StartExecution and everyone reading the history would need kms:GenerateDataKey/Decrypt too.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        # ReportUnreportedFailure publishes to the topic directly; the topic is encrypted with the environment's key.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn])
         )
         _acknowledge_state_machine_role(machine, [steps[name] for name in sorted(steps)])
         return machine

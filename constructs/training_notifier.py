@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -43,13 +42,12 @@ class TrainingNotifier(Construct):
         construct_id: str,
         *,
         environment_name: str,
-        pipeline_name: str,
+        pipeline_arn: str,
         model_package_group_name: str,
         topic: sns.ITopic,
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        pipeline_arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
         self.notifier = PythonLambda(
             self,
             "Notifier",

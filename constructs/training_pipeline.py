@@ -145,6 +145,13 @@ class TrainingPipeline(Construct):
             "Jobs read pinned inputs and write each run's outputs under keys that name the run.",
         )
         allow_key_use(role, key)
+        # Jobs' encrypted volumes are attached through grants SageMaker creates on the role's behalf.
+        allow(
+            role,
+            ["kms:CreateGrant"],
+            [key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
+        )
         for kind in ("processing-job", "training-job"):
             allow_wildcard(
                 role,

@@ -307,6 +307,8 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         ],
         steps=[preprocess, train, evaluate, check_auc],
         sagemaker_session=session,
+        # No SageMaker Experiments trial per run: nothing here reads it, and it would need more permissions.
+        pipeline_experiment_config=None,
         # No timestamped job-name prefixes: two synths give the same definition (aws/sagemaker-python-sdk#4142).
         pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
     )

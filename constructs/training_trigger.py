@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
-from constructs.dead_letter_queue import dead_letter_queue
+from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
 from constructs.permissions import allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda
 
@@ -55,15 +55,16 @@ class TrainingTrigger(Construct):
         key: kms.IKey,
         topic: sns.ITopic,
         pipeline_name: str,
+        pipeline_arn: str,
         max_upload_megabytes: int,
     ) -> None:
         super().__init__(scope, construct_id)
         contract = load_data_contract()
-        stack = Stack.of(self)
-        pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
 
         # Whatever the function or EventBridge cannot deliver after retries lands here, encrypted.
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
+        rule_name = f"mlops-{environment_name}-upload"
+        allow_rule_to_dead_letter(self, key, rule_name, sid=f"UploadDeadLetters{environment_name.replace('-', '')}")
         self.trigger = PythonLambda(
             self,
             "Trigger",
@@ -112,6 +113,7 @@ class TrainingTrigger(Construct):
         self.rule = events.Rule(
             self,
             "UploadRule",
+            rule_name=rule_name,
             description="CSV uploads under incoming/ of the data bucket",
             event_pattern=upload_pattern(data_bucket.bucket_name),
             targets=[

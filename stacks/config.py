@@ -8,6 +8,7 @@ dataclasses, so a new setting is one field (with its range in `metadata`) and on
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -104,7 +105,6 @@ class DeploymentConfig:
     # CANARY: the first slice; LINEAR: each step. Percent of the new fleet's capacity.
     traffic_step_percent: int = field(metadata=_range(1, 100))
     traffic_wait_seconds: int = field(metadata=_range(0, 3600))
-    linear_steps: int = field(metadata=_range(1, 100))
     termination_wait_seconds: int = field(metadata=_range(0, 3600))
     max_execution_timeout_seconds: int = field(metadata=_range(600, 28800))
     model_latency_alarm_microseconds: int = field(metadata=_range(1, 60_000_000))
@@ -112,6 +112,11 @@ class DeploymentConfig:
     model_error_alarm_count: int = field(metadata=_range(1, 1_000_000))
     # Older endpoint configs and models kept for rolling back by re-approving an older version.
     previous_versions_kept: int = field(metadata=_range(1, 20))
+
+    @property
+    def linear_steps(self) -> int:
+        """LINEAR shifts traffic_step_percent at a time until all of it has moved."""
+        return math.ceil(100 / self.traffic_step_percent)
 
     @property
     def total_wait_seconds(self) -> int:
@@ -128,11 +133,6 @@ class DeploymentConfig:
                     "traffic_step_percent",
                     (f"must be at most 50 (% of capacity) for CANARY traffic routing, got {self.traffic_step_percent}"),
                 )
-        if self.traffic_routing == "LINEAR" and self.traffic_step_percent * self.linear_steps < 100:
-            yield (
-                "linear_steps",
-                (f"times traffic_step_percent must reach 100%, got {self.linear_steps} x {self.traffic_step_percent}%"),
-            )
         if self.max_execution_timeout_seconds <= self.total_wait_seconds:
             yield (
                 "max_execution_timeout_seconds",

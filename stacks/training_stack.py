@@ -51,13 +51,14 @@ class TrainingStack(Stack):
             key=storage.key,
             topic=topic,
             pipeline_name=self.pipeline.pipeline_name,
+            pipeline_arn=self.pipeline.pipeline_arn,
             max_upload_megabytes=config.training.max_upload_megabytes,
         )
         self.notifier = TrainingNotifier(
             self,
             "Notifier",
             environment_name=config.name,
-            pipeline_name=self.pipeline.pipeline_name,
+            pipeline_arn=self.pipeline.pipeline_arn,
             model_package_group_name=self.pipeline.model_package_group_name,
             topic=topic,
             key=storage.key,

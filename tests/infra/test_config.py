@@ -145,10 +145,12 @@ def test_canary_over_half_the_capacity() -> None:
     )
 
 
-def test_linear_steps_must_shift_all_traffic() -> None:
-    message = config_error(_stg_with({"deployment.linear_steps": 1}))
+def test_linear_waits_count_every_step() -> None:
+    # LINEAR in 5% steps is 20 waits of 300 s, plus 300 s before the old fleet goes: longer than 3600 s.
+    message = config_error(_stg_with({"deployment.traffic_step_percent": 5}))
     assert message == (
-        "environment 'stg': key 'deployment.linear_steps' times traffic_step_percent must reach 100%, got 1 x 50%"
+        "environment 'stg': key 'deployment.max_execution_timeout_seconds' must be longer than all waits together"
+        " (6300 s), got 3600"
     )
 
 

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Match
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -203,3 +204,28 @@ def test_pipeline_role_reads_the_code_bundle_and_nothing_else_of_the_asset_bucke
     assert bundle_key.endswith(".gz")
     # S3Prefix inputs list the prefix: allowed for exactly the bundle's key.
     assert by_action["s3:ListBucket"]["Condition"] == {"StringEquals": {"s3:prefix": [bundle_key]}}
+
+
+def test_runs_create_no_experiment_trials(definitions: dict[str, dict[str, Any]]) -> None:
+    assert definitions["dev"]["PipelineExperimentConfig"] is None
+
+
+def test_pipeline_role_may_create_grants_for_encrypted_volumes_only(synthesized: Synthesized) -> None:
+    synthesized.template("dev", "Training").has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "kms:CreateGrant",
+                            "Condition": {"Bool": {"kms:GrantIsForAWSResource": True}},
+                            "Effect": "Allow",
+                            "Resource": Match.any_value(),
+                        }
+                    ]
+                )
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("^PipelineExecutionRole")}],
+        },
+    )
