@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one)
 synth: $(VENV)/.installed node_modules/.installed
-	cdk synth --quiet $(if $(ENV),-c env=$(ENV))
+	cdk synth --quiet $(if $(ENV),-c env=$(ENV) '$(ENV)/*','**')
 
 ## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment
 test: lint test-infra test-ml
@@ -49,10 +49,10 @@ snapshots: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra --snapshot-update -q
 
 ## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv TARGET=col POSITIVE_LABEL=value)
+LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "$(TARGET)") \
+	$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
 local-run: $(ML_VENV)/.installed
-	$(ML_VENV)/bin/python ml_code/local_run.py \
-		$(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "$(TARGET)") \
-		$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
+	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed

@@ -2,7 +2,7 @@
 
 Invoked by an EventBridge rule on S3 "Object Created" events of the data bucket. Bad input is answered
 here (tagged, notified, never retried); AWS errors raise so Lambda retries and the dead-letter queue
-keeps what keeps failing. Runs on Lambda's Python 3.12 with only the standard library and boto3.
+keeps what keeps failing. Runs on Lambda's Python runtime (constructs/python_lambda.py) with only the standard library and boto3.
 """
 
 from __future__ import annotations
