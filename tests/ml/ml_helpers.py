@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,8 @@ import train
 
 ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
 SAMPLE_DATA = ML_CODE / "data" / "adult.csv.gz"
+# The pipeline definitions as synthesized (tests/infra keeps them equal to the templates).
+PIPELINE_DEFINITIONS = Path(__file__).resolve().parents[1] / "infra" / "__snapshots__" / "test_training_pipeline"
 SMALL_TARGET = "churned"
 SMALL_POSITIVE = "yes"
 
@@ -60,3 +65,15 @@ def preprocess_and_train(
     )
     model_io.save_model(booster, manifest, work / "model")
     return TrainedRun(splits, work / "model", manifest)
+
+
+def synthesized_pipeline(environment: str) -> dict[str, Any]:
+    path = PIPELINE_DEFINITIONS / f"test_readable_definition_snapshot[{environment}].json"
+    return json.loads(path.read_text())
+
+
+def validation_auc_regex() -> re.Pattern[str]:
+    """The metric definition the pipeline gives SageMaker for the training job's validation AUC."""
+    (train_step,) = [step for step in synthesized_pipeline("dev")["Steps"] if step["Name"] == "Train"]
+    (definition,) = train_step["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]
+    return re.compile(definition["Regex"])

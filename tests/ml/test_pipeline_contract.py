@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ml_helpers import TrainedRun
+from ml_helpers import PIPELINE_DEFINITIONS, TrainedRun
 
 import artifacts
 import evaluate
 import preprocess
 
-SNAPSHOTS = Path(__file__).resolve().parents[1] / "infra" / "__snapshots__" / "test_training_pipeline"
-DEFINITIONS = sorted(SNAPSHOTS.glob("test_readable_definition_snapshot[[]*[]].json"))
+DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
 
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -2,22 +2,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import xgboost as xgb
-from ml_helpers import ML_CODE, TrainedRun
+from ml_helpers import ML_CODE, TrainedRun, validation_auc_regex
 
 import artifacts
 import model_io
 import train
 from job_output import TRAINING_FAILURE_FILE, run_job
 
-# The metric definition the pipeline gives SageMaker for the training job.
-VALIDATION_AUC_REGEX = re.compile(r"validation-auc:([0-9.]+)")
+VALIDATION_AUC_REGEX = validation_auc_regex()
 
 
 def training_env(run: TrainedRun, model_dir: Path, output_dir: Path) -> dict[str, str]:

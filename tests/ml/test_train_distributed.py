@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ml_helpers import ML_CODE, SMALL_POSITIVE, SMALL_TARGET, TrainedRun
+from ml_helpers import ML_CODE, SMALL_POSITIVE, SMALL_TARGET, TrainedRun, validation_auc_regex
 from sklearn.metrics import roc_auc_score
 
 import artifacts
@@ -77,7 +77,7 @@ def test_two_hosts_train_one_model_saved_by_the_first(small_run: TrainedRun, tmp
 
     shard_rows = [int(re.search(r"host \d of 2: (\d+) training rows", logs[host])[1]) for host in HOSTS]
     assert sum(shard_rows) == small_run.manifest.rows["train"] and min(shard_rows) > 0
-    assert re.findall(r"validation-auc:([0-9.]+)", logs[HOSTS[0]])
+    assert validation_auc_regex().findall(logs[HOSTS[0]])
     assert not (tmp_path / HOSTS[1] / "model").exists()
     model_dir = tmp_path / HOSTS[0] / "model"
     booster = model_io.load_booster(model_dir)
