@@ -18,8 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import jsii
-from aws_cdk import Acknowledgment, Aws, CustomResource, Duration, RemovalPolicy, Stack, Token, Validations
+from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -32,15 +31,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
-from constructs import Construct, IValidation
+from constructs import Construct
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
 from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
-from constructs.permissions import nag_resource_text
+from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
+from constructs.python_lambda import PythonLambda
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
 from stacks.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
-RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 DATA_CAPTURE_PREFIX = "data-capture/"
 ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency", "model-errors")
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -454,11 +453,8 @@ class ModelDeployment(Construct):
         self, policy: iam.Policy, fixed: dict[str, str], dynamic_reasons: list[tuple[str, str]]
     ) -> None:
         for finding, reason in fixed.items():
-            _acknowledge(policy, id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
-        # Findings on ARNs built from tokens are named after the ARN as rendered in the template, which for another
-        # stack's resource (a cross-stack reference) is only known once references are resolved: acknowledge them
-        # from a validation, which runs after that.
-        policy.node.add_validation(_WildcardAcknowledgements(policy, dynamic_reasons))
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+        acknowledge_wildcards_once_resolved(policy, dynamic_reasons)
 
     def _log_group(self, name: str, retention: logs.RetentionDays) -> logs.LogGroup:
         return logs.LogGroup(
@@ -473,24 +469,18 @@ class ModelDeployment(Construct):
     def _function(
         self, name: str, handler: str, description: str, environment: dict[str, str], role: iam.Role, timeout: int
     ) -> lambda_.Function:
-        log_group = self._log_group(name, logs.RetentionDays.THREE_MONTHS)
-        function = lambda_.Function(
+        return PythonLambda(
             self,
             f"{name}Function",
-            runtime=RUNTIME,
+            code_dir=LAMBDA_DIR,
             handler=handler,
-            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["__pycache__", "*.pyc"]),
             description=f"{self.endpoint_name}: {description}",
             environment=environment,
-            environment_encryption=self._key,
-            role=role,
-            log_group=log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
+            key=self._key,
             timeout=Duration.seconds(timeout),
-            memory_size=256,
-        )
-        log_group.grant_write(role)
-        return function
+            role=role,
+            log_group=self._log_group(name, logs.RetentionDays.THREE_MONTHS),
+        ).function
 
     def _state_machine(self, steps: dict[str, lambda_.Function], topic: sns.ITopic) -> sfn.StateMachine:
         def invoke(state_name: str, function: lambda_.Function, comment: str) -> tasks.LambdaInvoke:
@@ -682,43 +672,19 @@ class ModelDeployment(Construct):
         return resource
 
 
-@jsii.implements(IValidation)
-class _WildcardAcknowledgements:
-    def __init__(self, policy: iam.Policy, reasons: list[tuple[str, str]]) -> None:
-        self._policy = policy
-        self._reasons = reasons
-
-    def validate(self) -> list[str]:
-        stack = Stack.of(self._policy)
-        cfn = self._policy.node.default_child
-        document = stack.resolve(cfn.policy_document) if cfn is not None else {"Statement": []}
-        for statement in document["Statement"]:
-            resources = statement.get("Resource", [])
-            for resource in resources if isinstance(resources, list) else [resources]:
-                rendered = nag_resource_text(resource)
-                for suffix, reason in self._reasons:
-                    if rendered.endswith(suffix):
-                        _acknowledge(self._policy, id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
-        return []
-
-
 def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[lambda_.Function]) -> None:
     policy = machine.role.node.try_find_child("DefaultPolicy")
     scope = policy if policy is not None else machine.role
-    _acknowledge(
+    acknowledge(
         scope,
-        id="AwsSolutions-IAM5[Resource::*]",
-        reason="X-Ray trace segments and CloudWatch Logs delivery management (Step Functions logging) allow no "
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray trace segments and CloudWatch Logs delivery management (Step Functions logging) allow no "
         "narrower resource",
     )
     for function in functions:
         rendered = nag_resource_text(Stack.of(machine).resolve(function.function_arn))
-        _acknowledge(
+        acknowledge(
             scope,
-            id=f"AwsSolutions-IAM5[Resource::{rendered}:*]",
-            reason="CDK grants invoke on the function's versions and aliases as well as the function",
+            f"AwsSolutions-IAM5[Resource::{rendered}:*]",
+            "CDK grants invoke on the function's versions and aliases as well as the function",
         )
-
-
-def _acknowledge(scope: Construct, *, id: str, reason: str) -> None:
-    Validations.of(scope).acknowledge(Acknowledgment(id=id, reason=reason))

@@ -11,11 +11,12 @@ import json
 import re
 from typing import Any
 
+import jsii
 from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from constructs import IConstruct
+from constructs import IConstruct, IValidation
 
 KEY_USE_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
 
@@ -34,9 +35,42 @@ def allow_wildcard(role: iam.Role, actions: list[str], resource: str, reason: st
     acknowledge_wildcard_resource(role, resource, reason)
 
 
+def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    """A cdk-nag finding on `scope` (e.g. `AwsSolutions-IAM5[Resource::*]`) accepted, with its reason."""
+    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
 def acknowledge_wildcard_resource(scope: IConstruct, resource: str, reason: str) -> None:
     rendered = nag_resource_text(Stack.of(scope).resolve(resource))
-    Validations.of(scope).acknowledge(Acknowledgment(id=f"AwsSolutions-IAM5[Resource::{rendered}]", reason=reason))
+    acknowledge(scope, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+
+
+def acknowledge_wildcards_once_resolved(policy: iam.Policy, reasons: list[tuple[str, str]]) -> None:
+    """Acknowledges each wildcard resource of `policy` that ends with one of the suffixes, with its reason.
+
+    A finding is named after the resource as the template renders it, which for another stack's resource
+    (a cross-stack reference) is only known once references are resolved: a validation runs after that.
+    """
+    policy.node.add_validation(_WildcardAcknowledgements(policy, reasons))
+
+
+@jsii.implements(IValidation)
+class _WildcardAcknowledgements:
+    def __init__(self, policy: iam.Policy, reasons: list[tuple[str, str]]) -> None:
+        self._policy = policy
+        self._reasons = reasons
+
+    def validate(self) -> list[str]:
+        cfn = self._policy.node.default_child
+        document = Stack.of(self._policy).resolve(cfn.policy_document) if cfn is not None else {"Statement": []}
+        for statement in document["Statement"]:
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                rendered = nag_resource_text(resource)
+                for suffix, reason in self._reasons:
+                    if rendered.endswith(suffix):
+                        acknowledge(self._policy, f"AwsSolutions-IAM5[Resource::{rendered}]", reason)
+        return []
 
 
 def nag_resource_text(value: Any) -> str:

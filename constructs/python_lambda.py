@@ -1,4 +1,5 @@
-"""A Python Lambda the way every function here is built: own log group, own role, nothing managed."""
+"""A Python Lambda the way every function here is built: JSON logs to its own log group, a role that
+holds only what it is granted, the environment encrypted with the environment's key."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 DEFAULT_TIMEOUT = Duration.seconds(60)
 
 
 class PythonLambda(Construct):
-    """`code_dir` is the handler's folder, beside its construct; its role gets only what callers grant.
+    """`code_dir` is the handler's folder, beside its construct.
 
-    The role holds no AWS managed policy (AWSLambdaBasicExecutionRole grants logs on every group): it may
-    write to this function's own log group only.
+    Without `role`, the function gets a role of its own holding no AWS managed policy
+    (AWSLambdaBasicExecutionRole grants logs on every group): it may write to its own log group only.
+    Functions that are steps of one workflow may share a `role` and bring a named `log_group`.
     """
 
     def __init__(
@@ -37,12 +39,14 @@ class PythonLambda(Construct):
         timeout: Duration = DEFAULT_TIMEOUT,
         dead_letter_queue: sqs.IQueue | None = None,
         retry_attempts: int | None = None,
+        role: iam.IRole | None = None,
+        log_group: logs.ILogGroup | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
+        self.log_group = log_group or logs.LogGroup(
             self, "LogGroup", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY
         )
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.role = role or iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.function = lambda_.Function(
             self,
             "Function",
@@ -54,6 +58,7 @@ class PythonLambda(Construct):
             environment_encryption=key,
             role=self.role,
             log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
             timeout=timeout,
             memory_size=256,
             dead_letter_queue=dead_letter_queue,

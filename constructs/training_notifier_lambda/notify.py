@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
@@ -75,5 +74,5 @@ def handler(event: dict[str, Any], context: object) -> dict[str, str]:
     else:
         raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
     boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
-    logger.info(json.dumps({"message": "notified", "subject": subject}))
+    logger.info("notified", extra={"subject": subject})
     return {"subject": subject}
