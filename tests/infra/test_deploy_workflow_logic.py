@@ -621,7 +621,13 @@ def _cfn_event(request_type: str) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("moto_env")
-def test_the_teardown_handler_answers_cloudformation_on_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("request_type", "answer", "endpoint_left"),
+    [("Delete", "removed 3 SageMaker resources", False), ("Create", "nothing to do", True)],
+)
+def test_the_teardown_handler_answers_cloudformation(
+    monkeypatch: pytest.MonkeyPatch, request_type: str, answer: str, endpoint_left: bool
+) -> None:
     aws = make_aws("dev")
     first_deploy(aws)
     answers: list[tuple[str, str]] = []
@@ -630,23 +636,9 @@ def test_the_teardown_handler_answers_cloudformation_on_delete(monkeypatch: pyte
     monkeypatch.setattr(
         deploy, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
     )
-    deploy.teardown(_cfn_event("Delete"), _Context())
-    assert answers == [("SUCCESS", "removed 3 SageMaker resources")]
-
-
-@pytest.mark.usefixtures("moto_env")
-def test_the_teardown_handler_does_nothing_on_create(monkeypatch: pytest.MonkeyPatch) -> None:
-    aws = make_aws("dev")
-    first_deploy(aws)
-    answers: list[tuple[str, str]] = []
-    monkeypatch.setenv("DEPLOY_SETTINGS", json.dumps(aws.settings))
-    monkeypatch.setattr(deploy, "aws_clients", aws.clients)
-    monkeypatch.setattr(
-        deploy, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
-    )
-    deploy.teardown(_cfn_event("Create"), _Context())
-    assert answers == [("SUCCESS", "nothing to do")]
-    assert deploy._describe_endpoint(aws.sagemaker, "mlops-dev") is not None
+    deploy.teardown(_cfn_event(request_type), _Context())
+    assert answers == [("SUCCESS", answer)]
+    assert (deploy._describe_endpoint(aws.sagemaker, "mlops-dev") is not None) is endpoint_left
 
 
 @pytest.mark.usefixtures("moto_env")
