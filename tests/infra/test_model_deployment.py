@@ -1,34 +1,29 @@
-"""The ModelDeployment construct in a small app wired like the stages: the real Data stack, a deployment stack.
+"""The ModelDeployment construct as the stages wire it (the session's synthesized app).
 
 Per environment from cdk.json: the approval rule (and its pattern against AWS's documented sample event), the
-rollback alarms, the workflow definition, settings, IAM scoping, encryption, the teardown custom resource; the
-whole app under cdk-nag and cfn-lint.
+rollback alarms, the workflow definition, settings, IAM scoping, encryption, the teardown custom resource.
+cdk-nag and cfn-lint cover it with the whole app (test_cdk_nag.py, test_cfn_lint.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import Validations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks
 
 from constructs.model_deployment import ModelDeployment
 from stacks.config import load_environments
-from stacks.data_stack import DataStack
 from tests.infra.eventbridge import matches as matches_pattern
 from tests.infra.sample_events import model_package_state_change
-from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+from tests.infra.synthesis import Synthesized, cdk_json_context
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
 ENVIRONMENTS = tuple(CONFIGS)
@@ -60,39 +55,16 @@ class App:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> App:
-    outdir = tmp_path_factory.mktemp("deployment.out")
-    cdk_app = cdk.App(context=cdk_json_context(), outdir=str(outdir))
-    deployments, stacks = {}, {}
-    for name, config in CONFIGS.items():
-        stage = cdk.Stage(cdk_app, name, env=cdk.Environment(account=config.account, region=config.region))
-        data = DataStack(stage, "Data", config=config)
-        stack = cdk.Stack(stage, "Deployment")
-        topic = sns.Topic(stack, "Topic", master_key=data.storage.key, enforce_ssl=True)
-        code_bucket = s3.Bucket.from_bucket_name(stack, "AssetBucket", f"cdk-hnb659fds-assets-{name}")
-        deployments[name] = ModelDeployment(
-            stack,
-            "ModelDeployment",
-            environment_name=name,
-            settings=config.deployment,
-            model_package_group_name=f"mlops-{name}-models",
-            key=data.storage.key,
-            artifacts_bucket=data.storage.artifacts_bucket,
-            model_code_bucket=code_bucket,
-            topic=topic,
-            destroy_on_removal=config.destroy_on_removal,
-        )
-        stacks[name] = {"Data": data, "Deployment": stack}
-    Validations.of(cdk_app).add_plugins(AwsSolutionsChecks(cdk_app))
-    cdk_app.synth()  # raises on any unacknowledged cdk-nag finding
-    templates = {
-        name: {
-            stack_id: json.loads((outdir / f"assembly-{name}" / stack.template_file).read_text())
-            for stack_id, stack in pair.items()
-        }
-        for name, pair in stacks.items()
-    }
-    return App(outdir=outdir, deployments=deployments, templates=templates)
+def app(synthesized: Synthesized) -> App:
+    """The session's synthesized app: each stage's Deployment stack and the Data stack whose key it uses."""
+    return App(
+        outdir=synthesized.outdir,
+        deployments={name: stage.deployment.deployment for name, stage in synthesized.stages.items()},
+        templates={
+            name: {stack_id: synthesized.templates[name][stack_id] for stack_id in ("Data", "Deployment")}
+            for name in synthesized.stages
+        },
+    )
 
 
 def render(value: Any) -> str:
@@ -151,24 +123,6 @@ def test_an_environment_name_that_makes_an_invalid_endpoint_name_is_refused() ->
         )
 
 
-def test_cdk_nag_has_no_unacknowledged_findings(app: App) -> None:
-    report = json.loads((app.outdir / "validation-report.json").read_text())
-    assert report["pluginReports"] == []
-
-
-def test_cfn_lint_passes_on_the_templates(app: App) -> None:
-    templates = sorted(app.outdir.glob("assembly-*/*.template.json"))
-    assert len(templates) == 2 * len(ENVIRONMENTS)
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *map(str, templates)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 # --------------------------------------------------------------------------------------------- the rule
 
 
@@ -181,7 +135,7 @@ def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, e
                 "source": ["aws.sagemaker"],
                 "detail-type": ["SageMaker Model Package State Change"],
                 "detail": {
-                    "ModelPackageGroupName": [f"mlops-{environment}-models"],
+                    "ModelPackageGroupName": [f"mlops-{environment}"],
                     "ModelApprovalStatus": ["Approved"],
                 },
             },
@@ -201,10 +155,10 @@ def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, e
 @pytest.mark.parametrize(
     ("status", "group", "matches"),
     [
-        ("Approved", "mlops-dev-models", True),
-        ("PendingManualApproval", "mlops-dev-models", False),  # the registration event
-        ("Rejected", "mlops-dev-models", False),
-        ("Approved", "mlops-prod-models", False),  # another environment's group
+        ("Approved", "mlops-dev", True),
+        ("PendingManualApproval", "mlops-dev", False),  # the registration event
+        ("Rejected", "mlops-dev", False),
+        ("Approved", "mlops-prod", False),  # another environment's group
     ],
 )
 def test_the_rule_pattern_against_the_documented_sample_event(app: App, status: str, group: str, matches: bool) -> None:
@@ -286,7 +240,7 @@ def test_the_steps_get_the_environments_rollout_and_endpoint_settings(app: App, 
     assert settings["max_execution_timeout_seconds"] == config.max_execution_timeout_seconds
     assert settings["instance_type"] == config.endpoint.instance_type
     assert settings["data_capture_percent"] == config.endpoint.data_capture_percent
-    assert settings["model_package_group_name"] == f"mlops-{environment}-models"
+    assert settings["model_package_group_name"] == f"mlops-{environment}"
 
 
 def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:
@@ -301,7 +255,10 @@ def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:
 
 def test_data_capture_goes_under_the_data_capture_prefix(app: App) -> None:
     settings = settings_of(app, "prod", "Creates the Model and EndpointConfig, starts the rollout")
-    assert settings["data_capture_s3_uri"] == f"s3://{PLACEHOLDER}/data-capture/mlops-prod"
+    assert (
+        settings["data_capture_s3_uri"]
+        == "s3://mlops-prod-artifacts-<AWS::AccountId>-<AWS::Region>/data-capture/mlops-prod"
+    )
 
 
 # ------------------------------------------------------------------------------------- workflow definition

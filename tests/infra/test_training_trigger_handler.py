@@ -92,6 +92,21 @@ def upload(aws: Aws, key: str, body: bytes, tags: str = "owner=feature-export") 
     return object_created_event(key, len(body), response["ETag"].strip('"'), response["VersionId"])
 
 
+STUBBED_EXECUTION_ARN = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPELINE}/execution/abcdef123456"
+
+
+def start_request(token: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The StartPipelineExecution request the trigger must send for this upload's pinned copy."""
+    obj = event["detail"]["object"]
+    return {
+        "PipelineName": PIPELINE,
+        "ClientRequestToken": token,
+        "PipelineParameters": [{"Name": "InputDataUri", "Value": f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"}],
+        "PipelineExecutionDisplayName": f"upload-{token[:24]}",
+        "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{obj['key']} version {obj['version-id']}",
+    }
+
+
 def object_created_event(key: str, size: int, etag: str, version_id: str) -> dict[str, Any]:
     return object_created(bucket=DATA_BUCKET, key=key, size=size, etag=etag, version_id=version_id, region=REGION)
 
@@ -326,20 +341,10 @@ def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aw
         assert len(pinned_keys(aws)) == 1
         assert "mlops:pipeline-execution" not in tags_of(aws, key, version_id(event))
 
-        arn = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPELINE}/execution/abcdef123456"
+        arn = STUBBED_EXECUTION_ARN
         token = token_of(f"s3://{PINNED_BUCKET}/{pinned_keys(aws)[0].rsplit('/', 1)[0]}/")
         stubber.add_response(
-            "start_pipeline_execution",
-            {"PipelineExecutionArn": arn},
-            expected_params={
-                "PipelineName": PIPELINE,
-                "ClientRequestToken": token,
-                "PipelineParameters": [
-                    {"Name": "InputDataUri", "Value": f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"}
-                ],
-                "PipelineExecutionDisplayName": f"upload-{token[:24]}",
-                "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{key} version {version_id(event)}",
-            },
+            "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
         result = trigger.handler(event, None)
         stubber.assert_no_pending_responses()
@@ -355,21 +360,14 @@ def test_without_room_for_the_marker_tag_redelivery_relies_on_the_request_token(
     key = "incoming/adult.csv"
     full_tags = "&".join(f"t{i}=v{i}" for i in range(10))
     event = upload(aws, key, GOOD_CSV, tags=full_tags)
-    arn = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPELINE}/execution/abcdef123456"
+    arn = STUBBED_EXECUTION_ARN
     with Stubber(trigger.clients().sagemaker) as stubber:
         stubber.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn})
         first = trigger.handler(event, None)
         token = token_of(first["input_data_uri"])
+        assert first["input_data_uri"] == f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"
         stubber.add_response(
-            "start_pipeline_execution",
-            {"PipelineExecutionArn": arn},
-            expected_params={
-                "PipelineName": PIPELINE,
-                "ClientRequestToken": token,
-                "PipelineParameters": [{"Name": "InputDataUri", "Value": first["input_data_uri"]}],
-                "PipelineExecutionDisplayName": f"upload-{token[:24]}",
-                "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{key} version {version_id(event)}",
-            },
+            "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
         second = trigger.handler(event, None)
         stubber.assert_no_pending_responses()
