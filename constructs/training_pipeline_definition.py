@@ -226,7 +226,6 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
-    evaluation_prefix = run_output("evaluate")
     evaluate = ProcessingStep(
         name="Evaluate",
         step_args=processor.run(
@@ -241,7 +240,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
                 ProcessingOutput(
                     output_name="evaluation",
                     source=f"{PROCESSING_ROOT}/output/evaluation",
-                    destination=evaluation_prefix,
+                    destination=run_output("evaluate"),
                 )
             ],
             arguments=["evaluate.py"],
@@ -250,8 +249,11 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         cache_config=cache,
     )
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=AUC_JSON_PATH)
-    evaluation_uri = Join(on="/", values=[evaluation_prefix, "evaluation.json"])
-    report_uri = Join(on="/", values=[evaluation_prefix, "report.html"])
+    # Where Evaluate's output really is: after a cache hit that is the earlier run's folder, and nothing is
+    # written under this execution's id (a step's cache key is its inputs, not its outputs).
+    evaluation_folder = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+    evaluation_uri = Join(on="/", values=[evaluation_folder, "evaluation.json"])
+    report_uri = Join(on="/", values=[evaluation_folder, "report.html"])
 
     model = Model(
         image_uri=image_uri,

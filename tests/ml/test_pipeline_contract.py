@@ -103,5 +103,13 @@ def test_the_gate_reads_the_auc_evaluate_writes(
         value = value[key]
     assert isinstance(value, float)
     assert 0.5 < value <= 1.0
-    # The report the registration links to is written beside it.
-    assert (tmp_path / "report.html").is_file()
+    # The files the registration links to (inside Evaluate's output folder) are the ones evaluate writes.
+    register = all_steps["Register-RegisterModel"]["Arguments"]
+    linked = [
+        register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"],
+        *(register["CustomerMetadataProperties"][name] for name in ("evaluation_uri", "report_uri")),
+    ]
+    for uri in linked:
+        folder, file_name = uri["Std:Join"]["Values"]
+        assert folder == {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+        assert (tmp_path / file_name).is_file()
