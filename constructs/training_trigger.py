@@ -100,6 +100,14 @@ class TrainingTrigger(Construct):
             data_bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
             "Uploads arrive under any key below incoming/; the function reads and tags exactly those.",
         )
+        # Which key an event names (it may arrive URL-encoded) and whether it was deleted since: the versions
+        # of exactly that key, listed with the key as prefix.
+        allow(
+            role,
+            ["s3:ListBucketVersions"],
+            [data_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*"]}},
+        )
         allow_wildcard(
             role,
             ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
