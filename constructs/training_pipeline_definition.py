@@ -53,6 +53,9 @@ XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
+# Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
+# describe and stop only jobs tagged with its own environment (aws:RequestTag / aws:ResourceTag conditions).
+ENVIRONMENT_TAG_KEY = "mlops:environment"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -76,6 +79,7 @@ class PipelineSettings:
     """What the definition depends on. Strings that are CDK tokens at synth time arrive as placeholders."""
 
     pipeline_name: str
+    environment_name: str
     region: str
     role_arn: str
     artifacts_bucket: str
@@ -146,6 +150,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     )
     cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
     network = NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic)
+    job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
 
     run_prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
 
@@ -163,6 +168,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         output_kms_key=settings.kms_key_arn,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         network_config=network,
+        tags=job_tags,
         sagemaker_session=session,
     )
     code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
@@ -210,6 +216,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         metric_definitions=[{"Name": "validation:auc", "Regex": VALIDATION_AUC_METRIC_REGEX}],
         disable_profiler=True,
         debugger_hook_config=False,
+        tags=job_tags,
         sagemaker_session=session,
     )
     train = TrainingStep(
