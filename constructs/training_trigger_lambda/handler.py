@@ -3,7 +3,8 @@
 Invoked by an EventBridge rule on S3 "Object Created" events of the data bucket. Bad input is answered
 here (tagged, notified, never retried), and so is an upload deleted before it could be handled; the
 console's folder marker is ignored. AWS errors raise so Lambda retries and the dead-letter queue keeps
-what keeps failing. Runs on Lambda's Python runtime (constructs/python_lambda.py) with only the standard library and boto3.
+what keeps failing. Runs on Lambda's Python runtime (constructs/python_lambda.py) with only the standard
+library and boto3.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ OTHER_DELIMITERS = {";": "semicolon (;)", "\t": "tab"}
 MAX_SUBJECT_CHARS = 100
 MAX_NAMES_IN_MESSAGE = 3
 MAX_NAME_CHARS = 40
-
-
 FIX_AND_UPLOAD_AGAIN = "Fix the file and upload it again."
 
 
