@@ -316,6 +316,20 @@ def test_an_upload_whose_version_is_gone_is_not_trained_and_notified(aws: Aws) -
     assert pinned_keys(aws) == []
 
 
+def test_a_failing_version_listing_raises_for_a_retry_and_reports_nothing(aws: Aws) -> None:
+    event = upload(aws, "incoming/adult.csv", GOOD_CSV)
+    with Stubber(trigger.clients().s3) as stubber:
+        stubber.add_client_error("list_object_versions", "SlowDown", "Please reduce your request rate.", 503)
+        with pytest.raises(ClientError, match="SlowDown"):
+            trigger.handler(event, None)
+        stubber.assert_no_pending_responses()
+
+    assert notifications(aws) == []
+    assert executions(aws) == []
+    # The redelivery (Lambda's retry) then starts the run.
+    assert trigger.handler(event, None)["status"] == "started"
+
+
 def test_reordered_events_each_train_their_own_version(aws: Aws) -> None:
     # EventBridge does not promise order: the newer version's event may come first.
     key = "incoming/adult.csv"
