@@ -171,7 +171,7 @@ class TrainingPipeline(Construct):
         for kind in ("processing-job", "training-job"):
             jobs = stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
             job_type = kind.title().replace("-", "")
-            # Creating a job with tags also needs sagemaker:AddTags on it (SageMaker checks both).
+            # Tags in a Create request may also be authorized as sagemaker:AddTags on the new job: same condition.
             allow(
                 role,
                 [f"sagemaker:Create{job_type}", "sagemaker:AddTags"],
