@@ -103,6 +103,7 @@ class ModelDeployment(Construct):
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
         model_code_bucket: s3.IBucket,
+        model_code_object_key: str,
         topic: sns.ITopic,
         destroy_on_removal: bool,
     ) -> None:
@@ -125,7 +126,7 @@ class ModelDeployment(Construct):
         self.alarms = self._alarms()
         # Plain names (not tokens): the workflow's settings and its IAM policy name them without a reference.
         self.alarm_names = [f"{self.endpoint_name}-{suffix}" for suffix in ALARM_SUFFIXES]
-        self.model_role = self._model_role(artifacts_bucket, model_code_bucket)
+        self.model_role = self._model_role(artifacts_bucket, model_code_bucket, model_code_object_key)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         deploy_settings = workflow_settings(
@@ -285,7 +286,9 @@ class ModelDeployment(Construct):
             )
         return alarms
 
-    def _model_role(self, artifacts_bucket: s3.IBucket, model_code_bucket: s3.IBucket) -> iam.Role:
+    def _model_role(
+        self, artifacts_bucket: s3.IBucket, model_code_bucket: s3.IBucket, model_code_object_key: str
+    ) -> iam.Role:
         role = iam.Role(
             self,
             "ModelRole",
@@ -297,7 +300,11 @@ class ModelDeployment(Construct):
             iam.PolicyStatement(
                 sid="ReadModelArtifactsAndInferenceCode",
                 actions=["s3:GetObject"],
-                resources=[artifacts_bucket.arn_for_objects("*"), model_code_bucket.arn_for_objects("*")],
+                # The code bundle only: the CDK assets bucket is shared by every environment and CDK app of the account.
+                resources=[
+                    artifacts_bucket.arn_for_objects("*"),
+                    model_code_bucket.arn_for_objects(model_code_object_key),
+                ],
             ),
             iam.PolicyStatement(
                 sid="WriteDataCapture",
@@ -336,7 +343,7 @@ class ModelDeployment(Construct):
                 "PutMetricData is limited by a namespace condition",
             },
             dynamic_reasons=[
-                ("/*", "model.tar.gz files sit under pipeline-run prefixes and the code tarball under an asset hash"),
+                ("/*", "model.tar.gz files sit under pipeline-run prefixes of this environment's artifacts bucket"),
                 (f"/{DATA_CAPTURE_PREFIX}*", "SageMaker writes data capture files under dated keys of this prefix"),
                 (":log-stream:*", "SageMaker names one log stream per instance of this endpoint"),
             ],

@@ -12,13 +12,22 @@ import re
 from typing import Any
 
 import jsii
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
 from constructs import IConstruct, IValidation
 
 KEY_USE_ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+# What CloudWatch Logs needs of a key that encrypts a log group.
+LOGS_KEY_ACTIONS = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:DescribeKey",
+]
 
 
 def allow(role: iam.IRole, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:
@@ -27,6 +36,29 @@ def allow(role: iam.IRole, actions: list[str], resources: list[str], conditions:
 
 def allow_key_use(role: iam.IRole, key: kms.IKey) -> None:
     allow(role, KEY_USE_ACTIONS, [key.key_arn])
+
+
+def allow_logs_to_use_key(scope: IConstruct, key: kms.IKey, log_group_name: str, sid: str) -> None:
+    """Lets CloudWatch Logs encrypt the log group `log_group_name` with `key`.
+
+    CloudWatch Logs uses the key as itself, so the key's policy must allow it, for this group only
+    (the kms:EncryptionContext:aws:logs:arn condition; CloudWatch Logs User Guide, "Encrypt log data in
+    CloudWatch Logs using AWS KMS"). Only names go in the condition, so the key's stack does not come to
+    depend on the log groups' stack.
+    """
+    stack = Stack.of(scope)
+    log_group = stack.format_arn(
+        service="logs", resource="log-group", resource_name=log_group_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=LOGS_KEY_ACTIONS,
+            resources=["*"],
+            conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group}},
+        )
+    )
 
 
 def allow_wildcard(role: iam.Role, actions: list[str], resource: str, reason: str) -> None:

@@ -13,9 +13,23 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from constructs.permissions import allow_logs_to_use_key
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 DEFAULT_TIMEOUT = Duration.seconds(60)
+
+
+def encrypted_log_group(scope: Construct, name: str, key: kms.IKey) -> logs.LogGroup:
+    """A named log group encrypted with `key`, whose policy then lets CloudWatch Logs use it for this group."""
+    allow_logs_to_use_key(scope, key, name, sid="Logs" + "".join(char for char in name.title() if char.isalnum()))
+    return logs.LogGroup(
+        scope,
+        "LogGroup",
+        log_group_name=name,
+        encryption_key=key,
+        retention=logs.RetentionDays.THREE_MONTHS,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
 
 
 class PythonLambda(Construct):

@@ -10,8 +10,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
+from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
 from constructs.permissions import allow, allow_key_use, allow_wildcard
-from constructs.python_lambda import PythonLambda
+from constructs.python_lambda import PythonLambda, encrypted_log_group
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
 
@@ -48,6 +49,15 @@ class TrainingNotifier(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
+        # What EventBridge cannot deliver, or the function cannot process after retries, lands here.
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
+        rule_names = {
+            "failed": f"mlops-{environment_name}-training-failed",
+            "registered": f"mlops-{environment_name}-model-registered",
+        }
+        for purpose, rule_name in rule_names.items():
+            sid = f"TrainingNotice{purpose.title()}DeadLetters{environment_name.replace('-', '')}"
+            allow_rule_to_dead_letter(self, key, rule_name, sid=sid)
         self.notifier = PythonLambda(
             self,
             "Notifier",
@@ -56,6 +66,9 @@ class TrainingNotifier(Construct):
             description="Posts failed training runs and models awaiting approval to the topic",
             environment={"ENVIRONMENT_NAME": environment_name, "TOPIC_ARN": topic.topic_arn},
             key=key,
+            dead_letter_queue=self.dead_letter_queue,
+            retry_attempts=2,
+            log_group=encrypted_log_group(self, f"/mlops/{environment_name}/training/notifier", key),
         )
         allow(self.notifier.role, ["sns:Publish"], [topic.topic_arn])
         allow_key_use(self.notifier.role, key)
@@ -65,13 +78,20 @@ class TrainingNotifier(Construct):
             f"{pipeline_arn}/execution/*",
             "Execution ids are generated per run; the function reads steps of this pipeline's runs only.",
         )
-        target = targets.LambdaFunction(self.notifier.function, retry_attempts=3)
+        target = targets.LambdaFunction(
+            self.notifier.function, retry_attempts=3, dead_letter_queue=self.dead_letter_queue
+        )
         self.pipeline_failed_rule = events.Rule(
-            self, "PipelineFailedRule", event_pattern=pipeline_failed_pattern(pipeline_arn), targets=[target]
+            self,
+            "PipelineFailedRule",
+            rule_name=rule_names["failed"],
+            event_pattern=pipeline_failed_pattern(pipeline_arn),
+            targets=[target],
         )
         self.model_registered_rule = events.Rule(
             self,
             "ModelRegisteredRule",
+            rule_name=rule_names["registered"],
             event_pattern=model_registered_pattern(model_package_group_name),
             targets=[target],
         )

@@ -12,13 +12,19 @@ from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
 from constructs.ml_code_bundle import MlCodeBundle
-from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
 from constructs.training_pipeline_definition import (
+    ENVIRONMENT_TAG_KEY,
     PipelineSettings,
     build_pipeline_definition,
     xgboost_image_repository_arn,
 )
 from stacks.config import TrainingConfig
+
+# The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
+# (the SageMaker SDK reads training metrics from /aws/sagemaker/TrainingJobs: sagemaker.analytics).
+JOB_LOG_GROUPS = ("ProcessingJobs", "TrainingJobs")
+JOB_METRIC_NAMESPACES = ("/aws/sagemaker/ProcessingJobs", "/aws/sagemaker/TrainingJobs")
 
 # Valid for the SDK's parsers, impossible in real values; each is swapped back for its CDK token.
 PLACEHOLDERS = {
@@ -81,11 +87,12 @@ class TrainingPipeline(Construct):
             model_package_group_name=self.model_package_group_name,
             model_package_group_description=f"Models trained by {self.pipeline_name}; approve one to deploy it",
         )
-        self.role = self._execution_role(artifacts_bucket, key, code, region)
+        self.role = self._execution_role(environment_name, artifacts_bucket, key, code, region)
 
         definition = build_pipeline_definition(
             PipelineSettings(
                 pipeline_name=self.pipeline_name,
+                environment_name=environment_name,
                 region=region,
                 model_package_group_name=self.model_package_group_name,
                 auc_threshold=settings.auc_threshold,
@@ -119,8 +126,16 @@ class TrainingPipeline(Construct):
             service="sagemaker", resource="pipeline", resource_name=self.pipeline_name
         )
 
-    def _execution_role(self, artifacts_bucket: s3.IBucket, key: kms.IKey, code: MlCodeBundle, region: str) -> iam.Role:
-        """The pipeline's role, also passed to its jobs: what those jobs touch and nothing more."""
+    def _execution_role(
+        self, environment_name: str, artifacts_bucket: s3.IBucket, key: kms.IKey, code: MlCodeBundle, region: str
+    ) -> iam.Role:
+        """The pipeline's role, also passed to its jobs: what those jobs touch and nothing more.
+
+        Environments may share an account. SageMaker names a pipeline's jobs pipelines-<execution id>-...,
+        the same pattern in every environment, so job permissions are narrowed by the environment tag every
+        job carries (training_pipeline_definition.ENVIRONMENT_TAG_KEY): created only with it, described and
+        stopped only when the job has it.
+        """
         role = iam.Role(
             self,
             "ExecutionRole",
@@ -152,32 +167,48 @@ class TrainingPipeline(Construct):
             [key.key_arn],
             conditions={"Bool": {"kms:GrantIsForAWSResource": True}},
         )
+        environment_tag = {ENVIRONMENT_TAG_KEY: environment_name}
         for kind in ("processing-job", "training-job"):
-            allow_wildcard(
+            jobs = stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
+            job_type = kind.title().replace("-", "")
+            # Tags in a Create request may also be authorized as sagemaker:AddTags on the new job: same condition.
+            allow(
                 role,
-                [f"sagemaker:{verb}{kind.title().replace('-', '')}" for verb in ("Create", "Describe", "Stop")]
-                + ["sagemaker:AddTags"],
-                stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*"),
-                "Pipelines name each job pipelines-<execution id>-<step>-<suffix> at run time.",
+                [f"sagemaker:Create{job_type}", "sagemaker:AddTags"],
+                [jobs],
+                conditions={"StringEquals": _tag_condition("aws:RequestTag", environment_tag)},
+            )
+            allow(
+                role,
+                [f"sagemaker:Describe{job_type}", f"sagemaker:Stop{job_type}"],
+                [jobs],
+                conditions={"StringEquals": _tag_condition("aws:ResourceTag", environment_tag)},
+            )
+            acknowledge_wildcard_resource(
+                role,
+                jobs,
+                "Pipelines name each job pipelines-<execution id>-<step>-<suffix> at run time, in every environment;"
+                f" the {ENVIRONMENT_TAG_KEY} tag condition limits the role to this environment's jobs.",
             )
         allow(
             role,
             ["sagemaker:DescribeModelPackageGroup"],
             [self.model_package_group.attr_model_package_group_arn],
         )
-        allow_wildcard(
-            role,
-            ["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
-            stack.format_arn(
-                service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
-            ),
-            "Each registration creates a new package version in this group.",
+        # Registered for review only: a job of this role can never register a package as Approved (which
+        # would start a deployment). sagemaker:ModelApprovalStatus is CreateModelPackage's condition key for it.
+        pending_approval = {"StringEquals": {"sagemaker:ModelApprovalStatus": "PendingManualApproval"}}
+        packages = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
         )
         allow(
             role,
             ["sagemaker:CreateModelPackage"],
-            [self.model_package_group.attr_model_package_group_arn],
+            [packages, self.model_package_group.attr_model_package_group_arn],
+            conditions=pending_approval,
         )
+        allow(role, ["sagemaker:AddTags"], [packages])
+        acknowledge_wildcard_resource(role, packages, "Each registration creates a new package version in this group.")
         allow(
             role,
             ["iam:PassRole"],
@@ -189,21 +220,42 @@ class TrainingPipeline(Construct):
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             [xgboost_image_repository_arn(region)],
         )
-        allow_wildcard(
-            role,
-            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        # Jobs log to SageMaker's fixed groups, shared by every job in the account and region; a stream is
+        # named <job name>/<instance>. CloudWatch Logs offers only aws:ResourceTag (on the shared group) to
+        # narrow further: the streams of pipeline jobs are as narrow as one account allows.
+        log_groups = [
             stack.format_arn(
                 service="logs",
                 resource="log-group",
-                resource_name="/aws/sagemaker/*",
+                resource_name=f"/aws/sagemaker/{group}",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            ),
-            "SageMaker jobs log to /aws/sagemaker/ProcessingJobs and /TrainingJobs, one stream per job.",
-        )
-        allow_wildcard(
+            )
+            for group in JOB_LOG_GROUPS
+        ]
+        allow(role, ["logs:CreateLogGroup", "logs:DescribeLogStreams"], log_groups)
+        job_streams = [f"{group}:log-stream:pipelines-*" for group in log_groups]
+        allow(role, ["logs:CreateLogStream", "logs:PutLogEvents"], job_streams)
+        for streams in job_streams:
+            acknowledge_wildcard_resource(
+                role,
+                streams,
+                "One log stream per job instance, named after the job SageMaker names pipelines-<execution id>-...",
+            )
+        allow(
             role,
-            ["ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"],
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": list(JOB_METRIC_NAMESPACES)}},
+        )
+        allow(role, ["ecr:GetAuthorizationToken"], ["*"])
+        acknowledge_wildcard_resource(
+            role,
             "*",
-            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level scoping.",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData allow no resource;"
+            " PutMetricData is limited to the namespaces SageMaker jobs publish under.",
         )
         return role
+
+
+def _tag_condition(key_type: str, tags: Mapping[str, str]) -> dict[str, str]:
+    return {f"{key_type}/{key}": value for key, value in tags.items()}

@@ -53,6 +53,9 @@ XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
+# Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
+# describe and stop only jobs tagged with its own environment (aws:RequestTag / aws:ResourceTag conditions).
+ENVIRONMENT_TAG_KEY = "mlops:environment"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -76,6 +79,7 @@ class PipelineSettings:
     """What the definition depends on. Strings that are CDK tokens at synth time arrive as placeholders."""
 
     pipeline_name: str
+    environment_name: str
     region: str
     role_arn: str
     artifacts_bucket: str
@@ -146,6 +150,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     )
     cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
     network = NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic)
+    job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
 
     run_prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
 
@@ -163,6 +168,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         output_kms_key=settings.kms_key_arn,
         max_runtime_in_seconds=settings.max_runtime_seconds,
         network_config=network,
+        tags=job_tags,
         sagemaker_session=session,
     )
     code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
@@ -210,6 +216,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         metric_definitions=[{"Name": "validation:auc", "Regex": VALIDATION_AUC_METRIC_REGEX}],
         disable_profiler=True,
         debugger_hook_config=False,
+        tags=job_tags,
         sagemaker_session=session,
     )
     train = TrainingStep(
@@ -226,7 +233,6 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
-    evaluation_prefix = run_output("evaluate")
     evaluate = ProcessingStep(
         name="Evaluate",
         step_args=processor.run(
@@ -241,7 +247,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
                 ProcessingOutput(
                     output_name="evaluation",
                     source=f"{PROCESSING_ROOT}/output/evaluation",
-                    destination=evaluation_prefix,
+                    destination=run_output("evaluate"),
                 )
             ],
             arguments=["evaluate.py"],
@@ -250,8 +256,11 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         cache_config=cache,
     )
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=AUC_JSON_PATH)
-    evaluation_uri = Join(on="/", values=[evaluation_prefix, "evaluation.json"])
-    report_uri = Join(on="/", values=[evaluation_prefix, "report.html"])
+    # Where Evaluate's output really is: after a cache hit that is the earlier run's folder, and nothing is
+    # written under this execution's id (a step's cache key is its inputs, not its outputs).
+    evaluation_folder = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
+    evaluation_uri = Join(on="/", values=[evaluation_folder, "evaluation.json"])
+    report_uri = Join(on="/", values=[evaluation_folder, "report.html"])
 
     model = Model(
         image_uri=image_uri,

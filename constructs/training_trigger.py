@@ -18,7 +18,7 @@ from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
 from constructs.permissions import allow, allow_key_use, allow_wildcard
-from constructs.python_lambda import PythonLambda
+from constructs.python_lambda import PythonLambda, encrypted_log_group
 
 HANDLER_DIR = Path(__file__).with_name("training_trigger_lambda")
 CONTRACT_MODULE = Path(__file__).resolve().parents[1] / "ml_code" / "contract.py"
@@ -85,6 +85,7 @@ class TrainingTrigger(Construct):
             timeout=Duration.minutes(5),  # room for a server-side copy of a large upload
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=2,
+            log_group=encrypted_log_group(self, f"/mlops/{environment_name}/training/trigger", key),
         )
         role = self.trigger.role
         allow_wildcard(
@@ -99,6 +100,14 @@ class TrainingTrigger(Construct):
             ],
             data_bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
             "Uploads arrive under any key below incoming/; the function reads and tags exactly those.",
+        )
+        # Which key an event names (it may arrive URL-encoded) and whether it was deleted since: the versions
+        # of exactly that key, listed with the key as prefix.
+        allow(
+            role,
+            ["s3:ListBucketVersions"],
+            [data_bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*"]}},
         )
         allow_wildcard(
             role,

@@ -1,8 +1,10 @@
 """Upload trigger: validates a CSV dropped under `incoming/`, pins that object version and starts the pipeline.
 
 Invoked by an EventBridge rule on S3 "Object Created" events of the data bucket. Bad input is answered
-here (tagged, notified, never retried); AWS errors raise so Lambda retries and the dead-letter queue
-keeps what keeps failing. Runs on Lambda's Python runtime (constructs/python_lambda.py) with only the standard library and boto3.
+here (tagged, notified, never retried), and so is an upload deleted before it could be handled; the
+console's folder marker is ignored. AWS errors raise so Lambda retries and the dead-letter queue keeps
+what keeps failing. Runs on Lambda's Python runtime (constructs/python_lambda.py) with only the standard
+library and boto3.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
+from urllib.parse import unquote_plus
 
 import boto3
 
@@ -29,17 +33,25 @@ MAX_TAGS = 10
 MAX_TAG_VALUE_CHARS = 256
 TAG_VALUE_PUNCTUATION = frozenset(" +-=._:/@")
 HEADER_RANGE_BYTES = 64 * 1024
+# Preprocess reads plain and gzip-compressed CSV (ml_code/preprocess.py, CSV_SUFFIXES).
+CSV_SUFFIX = ".csv"
+GZIP_SUFFIX = ".csv.gz"
+GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952: every gzip member starts with these two bytes
+# A delimiter other than the comma that an export may have used, as a notice names it.
+OTHER_DELIMITERS = {";": "semicolon (;)", "\t": "tab"}
 MAX_SUBJECT_CHARS = 100
 MAX_NAMES_IN_MESSAGE = 3
 MAX_NAME_CHARS = 40
+FIX_AND_UPLOAD_AGAIN = "Fix the file and upload it again."
 
 
 class Rejected(Exception):
-    """The upload is bad input: reported and tagged, never retried."""
+    """The upload is bad input (or deleted): reported and tagged, never retried."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, advice: str = FIX_AND_UPLOAD_AGAIN) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.advice = advice
 
 
 @dataclass(frozen=True)
@@ -149,9 +161,9 @@ def load_config(environ: Mapping[str, str]) -> Config:
 
 
 def parse_event(event: Mapping[str, Any]) -> Upload:
-    """The uploaded object version from an EventBridge "Object Created" event.
+    """The uploaded object version from an EventBridge "Object Created" event, its key as the event has it.
 
-    Unlike S3's own notifications, EventBridge carries the key as is (not URL-encoded).
+    Which key that is gets decided against S3 (`locate`): see `key_candidates`.
     """
     try:
         detail = event["detail"]
@@ -169,6 +181,58 @@ def parse_event(event: Mapping[str, Any]) -> Upload:
         raise ValueError(f"not an S3 Object Created event (missing or invalid {error})") from error
 
 
+def key_candidates(event_key: str) -> list[str]:
+    """The object keys an event's `detail.object.key` may stand for, the URL-decoded reading first.
+
+    S3's own event notifications URL-encode the key, form style: "red flower.jpg" arrives as
+    "red+flower.jpg" (Amazon S3 User Guide, "Event message structure"). The page on S3's EventBridge
+    events ("EventBridge event message structure") shows only plain keys and says nothing about encoding,
+    while AWS Lambda Powertools for Python decodes that field the same way
+    (`S3EventBridgeNotificationObject.key` returns `unquote_plus(detail.object.key)`), and encoded keys
+    have been seen to reach this function (issue 9: `NoSuchVersion`). A literal "+" in a key is ambiguous
+    between the two readings, so both are tried and S3 decides: the reading under which the event's
+    version exists is the object.
+    """
+    return list(dict.fromkeys([unquote_plus(event_key), event_key]))
+
+
+def is_folder_marker(upload: Upload) -> bool:
+    """The zero-byte object the S3 console's "Create folder" writes, e.g. `incoming/`."""
+    return upload.size == 0 and upload.key.endswith("/")
+
+
+class Located(NamedTuple):
+    key: str
+    deleted: bool  # the key's latest version is a delete marker
+
+
+def _versions_of(s3: Any, bucket: str, key: str) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every version and delete marker of exactly `key`, with whether it is a delete marker."""
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        entries = [(entry, False) for entry in page.get("Versions", [])]
+        entries += [(entry, True) for entry in page.get("DeleteMarkers", [])]
+        yield from ((entry, marker) for entry, marker in entries if entry["Key"] == key)
+        # Keys come in UTF-8 binary order: the exact key's entries precede every longer key it prefixes.
+        if any(entry["Key"] != key for entry, _ in entries):
+            return
+
+
+def locate(s3: Any, upload: Upload) -> Located | None:
+    """The key that holds the event's object version and whether it has been deleted since; None if gone."""
+    for key in key_candidates(upload.key):
+        found, deleted = False, False
+        for entry, is_delete_marker in _versions_of(s3, upload.bucket, key):
+            if upload.version_id is None:
+                # Unversioned: one object per key, the latest; a delete marker means it is gone.
+                found = found or (entry["IsLatest"] and not is_delete_marker)
+            else:
+                found = found or (not is_delete_marker and entry["VersionId"] == upload.version_id)
+            deleted = deleted or (entry["IsLatest"] and is_delete_marker)
+        if found:
+            return Located(key=key, deleted=deleted)
+    return None
+
+
 def derive_token(upload: Upload) -> str:
     """SageMaker ClientRequestToken (32-128 chars) and pinned-input folder: 64 hex digits, one per object version."""
     identity = f"version:{upload.version_id}" if upload.version_id else f"etag:{upload.etag}"
@@ -180,19 +244,54 @@ def pinned_input_uri(config: Config, token: str) -> str:
     return f"s3://{config.pinned_input_bucket}/{config.pinned_input_prefix}{token}/"
 
 
+def is_gzip(key: str) -> bool:
+    return key.lower().endswith(GZIP_SUFFIX)
+
+
+def pinned_file_name(key: str) -> str:
+    """The file name of the pinned copy: the upload's, its suffix in lower case (preprocess matches
+    `.csv` and `.csv.gz` exactly)."""
+    name = key.rsplit("/", 1)[-1]
+    suffix = GZIP_SUFFIX if is_gzip(name) else CSV_SUFFIX
+    return name[: -len(suffix)] + suffix
+
+
 def check_object(upload: Upload, max_upload_bytes: int) -> None:
-    """What the event alone tells: suffix and size."""
-    if not upload.key.lower().endswith(".csv"):
-        raise Rejected("wrong suffix: only .csv files are accepted")
+    """What the event alone tells: suffix and size (of the upload as stored, compressed or not)."""
+    if not upload.key.lower().endswith((CSV_SUFFIX, GZIP_SUFFIX)):
+        raise Rejected(f"wrong suffix: only {CSV_SUFFIX} and {GZIP_SUFFIX} files are accepted")
     if upload.size == 0:
         raise Rejected("empty file: 0 bytes")
     if upload.size > max_upload_bytes:
         raise Rejected(f"too large: {upload.size} bytes, the maximum is {max_upload_bytes} bytes")
 
 
+def decompress_head(data: bytes, whole_object: bool) -> tuple[bytes, bool]:
+    """The first (up to) 64 KiB of a gzip file's content, and whether that is all of it."""
+    if not data.startswith(GZIP_MAGIC):
+        raise Rejected(f"not gzip-compressed: a {GZIP_SUFFIX} file must start with the gzip header (bytes 1f 8b)")
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16 +: expect a gzip header and trailer
+    try:
+        content = decompressor.decompress(data, HEADER_RANGE_BYTES)
+    except zlib.error as error:
+        raise Rejected(f"corrupt gzip data ({error})") from None
+    if whole_object and not decompressor.eof and not decompressor.unconsumed_tail:
+        raise Rejected("corrupt gzip data: the compressed stream ends early (was the upload cut short?)")
+    complete = whole_object and decompressor.eof and not decompressor.unused_data
+    return content, complete
+
+
 def parse_header(data: bytes, whole_object: bool) -> list[str]:
     """Column names (stripped, as preprocess reads them) from the first bytes of the file."""
     line_end = data.find(b"\n")
+    carriage_return = data.find(b"\r", 0, line_end if line_end >= 0 else len(data))
+    if carriage_return >= 0 and line_end < 0:
+        raise Rejected("CR-only line endings (classic Mac style): save the file with LF or CRLF line endings")
+    if 0 <= carriage_return < line_end - 1:
+        raise Rejected(
+            f"a bare carriage return (CR) in the header line at byte {carriage_return}:"
+            " remove it, or save the file with LF or CRLF line endings"
+        )
     if line_end < 0:
         if not whole_object:
             raise Rejected(f"unreadable header: no line break in the first {HEADER_RANGE_BYTES // 1024} KiB")
@@ -205,7 +304,28 @@ def parse_header(data: bytes, whole_object: bool) -> list[str]:
     names = [name.strip() for name in next(csv.reader([text]), [])]
     if not any(names):
         raise Rejected("unreadable header: the first line is empty")
+    check_delimiter(names)
     return names
+
+
+def check_delimiter(names: list[str]) -> None:
+    """A header with no comma but another delimiter: the export used the wrong separator."""
+    if len(names) != 1:
+        return
+    counts = {delimiter: names[0].count(delimiter) for delimiter in OTHER_DELIMITERS}
+    delimiter = max(counts, key=lambda found: counts[found])
+    if counts[delimiter]:
+        raise Rejected(
+            f"{OTHER_DELIMITERS[delimiter]}-separated: the header has {counts[delimiter] + 1} fields separated by"
+            f" {OTHER_DELIMITERS[delimiter]} and no comma; export the file comma-separated"
+        )
+
+
+def check_data_rows(data: bytes, whole_object: bool) -> None:
+    """At least one non-blank line after the header, when the whole file has been read."""
+    line_end = data.find(b"\n")
+    if whole_object and (line_end < 0 or not data[line_end + 1 :].strip()):
+        raise Rejected("no data rows: the file has a header and nothing else")
 
 
 def _quoted(names: list[str]) -> str:
@@ -256,22 +376,24 @@ def merge_tag(tags: Mapping[str, str], key: str, value: str) -> dict[str, str] |
     return {**tags, key: value}
 
 
-def notification_subject(environment: str, key: str) -> str:
-    prefix = f"[{environment}] Upload rejected: "
+def notification_subject(environment: str, key: str, what: str = "Upload rejected") -> str:
+    prefix = f"[{environment}] {what}: "
     room = MAX_SUBJECT_CHARS - len(prefix)
     # The end of the key (the file name) says most; SNS refuses control characters in subjects.
     shown = key if len(key) <= room else "..." + key[-(room - 3) :]
     return "".join(char if char.isprintable() else " " for char in prefix + shown)
 
 
-def notification_body(upload: Upload, reason: str, tagged: bool, details: Mapping[str, Any]) -> str:
+def notification_body(
+    upload: Upload, reason: str, tagged: bool, details: Mapping[str, Any], advice: str = FIX_AND_UPLOAD_AGAIN
+) -> str:
     if tagged:
         kept = f"It was left in place and tagged {REJECTED_TAG}."
     else:
         kept = f"It was left in place, untagged: it already has {MAX_TAGS} tags."
     return (
         f"The upload {upload.where} was rejected before training: {reason}.\n"
-        f"{kept} Fix the file and upload it again.\n\n{json.dumps(details, indent=2, ensure_ascii=False)}\n"
+        f"{kept} {advice}\n\n{json.dumps(details, indent=2, ensure_ascii=False)}\n"
     )
 
 
@@ -295,17 +417,20 @@ def _write_tags(s3: Any, upload: Upload, tags: Mapping[str, str]) -> None:
     )
 
 
-def _read_header(s3: Any, upload: Upload) -> list[str]:
+def _read_head(s3: Any, upload: Upload) -> tuple[bytes, bool]:
+    """The file's first bytes (decompressed for .csv.gz) and whether they are all of it."""
     response = s3.get_object(
         Bucket=upload.bucket, Key=upload.key, Range=f"bytes=0-{HEADER_RANGE_BYTES - 1}", **upload.version_args
     )
     data = response["Body"].read()
-    return parse_header(data, whole_object=len(data) >= upload.size)
+    whole_object = len(data) >= upload.size
+    return decompress_head(data, whole_object) if is_gzip(upload.key) else (data, whole_object)
 
 
 def _reject(
-    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], reason: str, fields: dict[str, Any]
+    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], rejection: Rejected, fields: dict[str, Any]
 ) -> dict[str, Any]:
+    reason = rejection.reason
     tag_value = sanitize_tag_value(reason)
     if tags.get(REJECTED_TAG) == tag_value:
         # The tag is written after the notification: this version was already reported.
@@ -328,7 +453,7 @@ def _reject(
     aws.sns.publish(
         TopicArn=config.topic_arn,
         Subject=notification_subject(config.environment_name, upload.key),
-        Message=notification_body(upload, reason, merged is not None, details),
+        Message=notification_body(upload, reason, merged is not None, details, rejection.advice),
     )
     if merged is None:
         log.warning(f"cannot tag {REJECTED_TAG}: the object has {MAX_TAGS} tags", extra={"fields": fields})
@@ -347,7 +472,7 @@ def _start(
     aws.s3.copy(
         CopySource={"Bucket": upload.bucket, "Key": upload.key, **upload.version_args},
         Bucket=config.pinned_input_bucket,
-        Key=f"{config.pinned_input_prefix}{token}/{upload.key.rsplit('/', 1)[-1]}",
+        Key=f"{config.pinned_input_prefix}{token}/{pinned_file_name(upload.key)}",
         # The uploader's tags stay on the source: copying them would also need s3:PutObjectTagging on the copy.
         ExtraArgs={"TaggingDirective": "REPLACE"},
     )
@@ -371,11 +496,45 @@ def _start(
     return {"status": "started", "pipeline_execution_arn": execution_arn, "input_data_uri": input_data_uri}
 
 
+def _report_gone(aws: Clients, config: Config, upload: Upload, fields: dict[str, Any]) -> dict[str, Any]:
+    """The event's object version no longer exists: nothing to train, nothing to tag; the team is told."""
+    reason = "the object version no longer exists (deleted before the upload could be checked)"
+    details = {
+        "environment": config.environment_name,
+        "outcome": "gone",
+        "reason": reason,
+        "s3_uri": upload.uri,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "version_id": upload.version_id,
+        "etag": upload.etag,
+        "size": upload.size,
+    }
+    aws.sns.publish(
+        TopicArn=config.topic_arn,
+        Subject=notification_subject(config.environment_name, upload.key, "Upload not trained"),
+        Message=(
+            f"The upload {upload.where} was not trained: {reason}. Nothing was started.\n"
+            f"Upload the file again to train on it.\n\n{json.dumps(details, indent=2, ensure_ascii=False)}\n"
+        ),
+    )
+    log.info(f"upload not trained: {reason} ({upload.where})", extra={"fields": {**fields, "outcome": "gone"}})
+    return {"status": "gone", "reason": reason}
+
+
 def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
     """Validate, then reject or start. Fills `fields` (the log context) so the caller can log a failure."""
     upload = parse_event(event)
+    fields.update(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)
+    if is_folder_marker(upload):
+        log.info("folder marker ignored", extra={"fields": {**fields, "outcome": "ignored"}})
+        return {"status": "ignored", "reason": "folder marker"}
+    located = locate(aws.s3, upload)
+    if located is None:
+        return _report_gone(aws, config, upload, fields)
+    upload = replace(upload, key=located.key)
     token = derive_token(upload)
-    fields.update(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag, token=token)
+    fields.update(key=upload.key, token=token)
     tags = _read_tags(aws.s3, upload)
     if EXECUTION_TAG in tags:
         log.info(
@@ -387,10 +546,17 @@ def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict
             "input_data_uri": pinned_input_uri(config, token),
         }
     try:
+        if located.deleted:
+            raise Rejected(
+                "deleted before training started: the object's latest version is a delete marker",
+                advice="Upload it again if it should be trained.",
+            )
         check_object(upload, config.max_upload_bytes)
-        check_columns(_read_header(aws.s3, upload), config.target_column, config.allowed_columns)
+        head, whole_file = _read_head(aws.s3, upload)
+        check_columns(parse_header(head, whole_file), config.target_column, config.allowed_columns)
+        check_data_rows(head, whole_file)
     except Rejected as rejection:
-        return _reject(aws, config, upload, tags, rejection.reason, fields)
+        return _reject(aws, config, upload, tags, rejection, fields)
     return _start(aws, config, upload, tags, token, fields)
 
 

@@ -153,6 +153,28 @@ def test_registration_waits_for_approval_in_the_environment_group(
     assert set(register["CustomerMetadataProperties"]) == {"auc", "evaluation_uri", "report_uri"}
 
 
+EVALUATE_OUTPUT = {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_registration_reads_the_evaluation_files_from_evaluates_output(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    # With step caching a cache hit of Evaluate writes nothing under the current execution's id: the
+    # package must point where Evaluate's output really is, its output property (the earlier run's folder).
+    register = steps_by_name(definitions[environment])["Register-RegisterModel"]["Arguments"]
+    statistics_uri = register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    metadata = register["CustomerMetadataProperties"]
+    assert statistics_uri == {"Std:Join": {"On": "/", "Values": [EVALUATE_OUTPUT, "evaluation.json"]}}
+    assert metadata["evaluation_uri"] == statistics_uri
+    assert metadata["report_uri"] == {"Std:Join": {"On": "/", "Values": [EVALUATE_OUTPUT, "report.html"]}}
+
+
+def test_registration_never_rebuilds_a_path_from_the_execution_id(definitions: dict[str, dict[str, Any]]) -> None:
+    register = steps_by_name(definitions["dev"])["Register-RegisterModel"]["Arguments"]
+    assert "Execution.PipelineExecutionId" not in json.dumps(register)
+
+
 def test_registered_model_serves_ml_code_inference_py(definitions: dict[str, dict[str, Any]]) -> None:
     register = steps_by_name(definitions["dev"])["Register-RegisterModel"]["Arguments"]
     (container,) = register["InferenceSpecification"]["Containers"]

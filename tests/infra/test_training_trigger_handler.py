@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import logging
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import botocore.session
@@ -149,8 +152,18 @@ def token_of(input_data_uri: str) -> str:
     return match.group(1)
 
 
+def form_encoded(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its key URL-encoded as S3's event notifications do ("red flower.jpg" arrives as
+    "red+flower.jpg"; Amazon S3 User Guide, "Event message structure"; "/" stays as is). AWS Lambda
+    Powertools decodes `detail.object.key` of S3's EventBridge events the same way
+    (S3EventBridgeNotificationObject.key: unquote_plus), while the S3 User Guide's "EventBridge event message
+    structure" shows only plain keys: the trigger must handle both forms."""
+    encoded = json.loads(json.dumps(event))
+    encoded["detail"]["object"]["key"] = quote_plus(event["detail"]["object"]["key"], safe="/")
+    return encoded
+
+
 def test_good_upload_starts_the_pipeline_on_a_pinned_copy_of_that_version(aws: Aws) -> None:
-    # EventBridge passes the key as is: a space and a plus stay what they are (no URL decoding).
     key = "incoming/2024-06 adult+sample.csv"
     event = upload(aws, key, GOOD_CSV)
 
@@ -178,8 +191,166 @@ def test_good_upload_starts_the_pipeline_on_a_pinned_copy_of_that_version(aws: A
     assert notifications(aws) == []
 
 
+KEYS = {
+    "space and plus": "incoming/2024-06 adult+sample.csv",
+    "equals signs": "incoming/export=2024/day=01/features.csv",
+    "non-ASCII": "incoming/données été/Ångström 日本.csv",
+    "percent and ampersand": "incoming/100% c++ & more.csv",
+}
+
+
+@pytest.mark.parametrize("encoded", [False, True], ids=["key as is", "key URL-encoded"])
+@pytest.mark.parametrize("key", KEYS.values(), ids=KEYS.keys())
+def test_a_key_with_special_characters_is_found_either_way_it_arrives(aws: Aws, key: str, encoded: bool) -> None:
+    event = upload(aws, key, GOOD_CSV)
+    delivered = form_encoded(event) if encoded else event
+
+    result = trigger.handler(delivered, None)
+
+    assert result["status"] == "started"
+    assert pinned_body(aws, result["input_data_uri"], key.rsplit("/", 1)[-1]) == GOOD_CSV
+    assert tags_of(aws, key, version_id(event))["mlops:pipeline-execution"] == result["pipeline_execution_arn"]
+    [execution] = executions(aws)
+    assert execution["PipelineExecutionDescription"] == f"s3://{DATA_BUCKET}/{key} version {version_id(event)}"
+
+
+def test_the_same_upload_delivered_encoded_and_as_is_starts_one_execution(aws: Aws) -> None:
+    event = upload(aws, "incoming/a b+c.csv", GOOD_CSV)
+
+    first = trigger.handler(form_encoded(event), None)
+    second = trigger.handler(event, None)
+
+    assert first == second
+    assert len(executions(aws)) == 1
+    assert len(pinned_keys(aws)) == 1
+
+
+def test_a_plus_names_whichever_object_holds_the_events_version(aws: Aws) -> None:
+    # "incoming/a+b.csv" in an event is "a b.csv" URL-encoded or a literal "a+b.csv": the version decides.
+    spaced = upload(aws, "incoming/a b.csv", GOOD_CSV)
+    plussed = upload(aws, "incoming/a+b.csv", GOOD_CSV + b"50,Private,<=50K\n")
+
+    for event, key in ((form_encoded(spaced), "incoming/a b.csv"), (plussed, "incoming/a+b.csv")):
+        assert event["detail"]["object"]["key"] == "incoming/a+b.csv"
+        result = trigger.handler(event, None)
+        assert result["status"] == "started"
+        stored = aws.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
+        assert pinned_body(aws, result["input_data_uri"], key.rsplit("/", 1)[-1]) == stored
+    assert len(executions(aws)) == 2
+
+
+def test_a_compressed_upload_starts_the_pipeline_on_a_pinned_gzip_copy(aws: Aws) -> None:
+    body = gzip.compress(GOOD_CSV, mtime=0)
+    event = upload(aws, "incoming/adult.csv.gz", body)
+
+    result = trigger.handler(event, None)
+
+    assert result["status"] == "started"
+    # Preprocess reads *.csv.gz under InputDataUri as gzip (ml_code/preprocess.py, CSV_SUFFIXES).
+    assert pinned_body(aws, result["input_data_uri"], "adult.csv.gz") == body
+
+
+def test_a_compressed_upload_larger_than_the_header_range_is_checked_on_its_first_bytes(aws: Aws) -> None:
+    rows = random.Random(0)
+    body = GOOD_CSV + b"".join(
+        f"{rows.randrange(100)},{rows.getrandbits(64):x},{rows.choice(['<=50K', '>50K'])}\n".encode()
+        for _ in range(6_000)
+    )
+    compressed = gzip.compress(body, mtime=0)
+    assert trigger.HEADER_RANGE_BYTES < len(compressed) < MAX_UPLOAD_BYTES < len(body)
+
+    assert trigger.handler(upload(aws, "incoming/large.csv.gz", compressed), None)["status"] == "started"
+
+
+def test_an_upper_case_suffix_is_pinned_with_the_suffix_preprocess_reads(aws: Aws) -> None:
+    result = trigger.handler(upload(aws, "incoming/Export.CSV", GOOD_CSV), None)
+
+    assert result["status"] == "started"
+    assert pinned_body(aws, result["input_data_uri"], "Export.csv") == GOOD_CSV
+
+
+def test_the_consoles_folder_marker_is_ignored_silently(aws: Aws) -> None:
+    event = upload(aws, "incoming/", b"")
+
+    assert trigger.handler(event, None) == {"status": "ignored", "reason": "folder marker"}
+
+    assert tags_of(aws, "incoming/", version_id(event)) == {"owner": "feature-export"}
+    assert notifications(aws) == []
+    assert executions(aws) == []
+
+
+def test_an_upload_deleted_before_the_event_is_handled_is_not_trained_and_notified_once(aws: Aws) -> None:
+    key = "incoming/adult.csv"
+    event = upload(aws, key, GOOD_CSV)
+    aws.s3.delete_object(Bucket=DATA_BUCKET, Key=key)  # versioned: the latest version is now a delete marker
+
+    first, second = trigger.handler(event, None), trigger.handler(event, None)
+
+    reason = "deleted before training started: the object's latest version is a delete marker"
+    assert first == second == {"status": "rejected", "reason": reason}
+    [notification] = notifications(aws)
+    assert reason in notification["Message"]
+    assert "Upload it again if it should be trained." in notification["Message"]
+    assert executions(aws) == []
+    assert pinned_keys(aws) == []
+    # The deleted version itself is kept (and marked), as every rejected upload is.
+    assert aws.s3.get_object(Bucket=DATA_BUCKET, Key=key, VersionId=version_id(event))["Body"].read() == GOOD_CSV
+    assert "mlops:rejected" in tags_of(aws, key, version_id(event))
+
+
+def test_an_upload_whose_version_is_gone_is_not_trained_and_notified(aws: Aws) -> None:
+    key = "incoming/adult.csv"
+    event = upload(aws, key, GOOD_CSV)
+    aws.s3.delete_object(Bucket=DATA_BUCKET, Key=key, VersionId=version_id(event))  # permanently
+
+    result = trigger.handler(form_encoded(event), None)
+
+    assert result == {
+        "status": "gone",
+        "reason": "the object version no longer exists (deleted before the upload could be checked)",
+    }
+    [notification] = notifications(aws)
+    assert notification["Subject"] == f"[test] Upload not trained: {key}"
+    assert result["reason"] in notification["Message"]
+    assert executions(aws) == []
+    assert pinned_keys(aws) == []
+
+
+def test_a_failing_version_listing_raises_for_a_retry_and_reports_nothing(aws: Aws) -> None:
+    event = upload(aws, "incoming/adult.csv", GOOD_CSV)
+    with Stubber(trigger.clients().s3) as stubber:
+        stubber.add_client_error("list_object_versions", "SlowDown", "Please reduce your request rate.", 503)
+        with pytest.raises(ClientError, match="SlowDown"):
+            trigger.handler(event, None)
+        stubber.assert_no_pending_responses()
+
+    assert notifications(aws) == []
+    assert executions(aws) == []
+    # The redelivery (Lambda's retry) then starts the run.
+    assert trigger.handler(event, None)["status"] == "started"
+
+
+def test_reordered_events_each_train_their_own_version(aws: Aws) -> None:
+    # EventBridge does not promise order: the newer version's event may come first.
+    key = "incoming/adult.csv"
+    second_csv = GOOD_CSV + b"50,Private,<=50K\n"
+    first_event = upload(aws, key, GOOD_CSV)
+    second_event = upload(aws, key, second_csv)
+
+    second = trigger.handler(second_event, None)
+    first = trigger.handler(first_event, None)
+    again = trigger.handler(second_event, None)
+
+    assert first["status"] == second["status"] == "started"
+    assert again == second
+    assert pinned_body(aws, first["input_data_uri"], "adult.csv") == GOOD_CSV
+    assert pinned_body(aws, second["input_data_uri"], "adult.csv") == second_csv
+    assert len(executions(aws)) == 2
+
+
+HEADER = b"age,workclass,income-per-year"
 BAD_UPLOADS = {
-    "wrong suffix": ("incoming/adult.txt", GOOD_CSV, "wrong suffix: only .csv files are accepted"),
+    "wrong suffix": ("incoming/adult.txt", GOOD_CSV, "wrong suffix: only .csv and .csv.gz files are accepted"),
     "empty": ("incoming/empty.csv", b"", "empty file: 0 bytes"),
     "too large": (
         "incoming/big.csv",
@@ -220,6 +391,64 @@ BAD_UPLOADS = {
         "incoming/one-line.csv",
         b"age," + b"x" * trigger.HEADER_RANGE_BYTES + b"\n" + ROW,
         "unreadable header: no line break in the first 64 KiB",
+    ),
+    "header only": ("incoming/header-only.csv", HEADER + b"\n", "no data rows: the file has a header and nothing else"),
+    "header and blank lines": (
+        "incoming/blank-lines.csv",
+        HEADER + b"\r\n\r\n\n",
+        "no data rows: the file has a header and nothing else",
+    ),
+    "header without a line break": (
+        "incoming/header-no-newline.csv",
+        HEADER,
+        "no data rows: the file has a header and nothing else",
+    ),
+    "CR-only line endings": (
+        "incoming/classic-mac.csv",
+        HEADER + b"\r39,SECRET-ROW-VALUE,>50K\r",
+        "CR-only line endings (classic Mac style): save the file with LF or CRLF line endings",
+    ),
+    "bare CR in the header": (
+        "incoming/bare-cr.csv",
+        b"age,work\rclass,income-per-year\n" + ROW,
+        "a bare carriage return (CR) in the header line at byte 8:"
+        " remove it, or save the file with LF or CRLF line endings",
+    ),
+    "semicolon-separated": (
+        "incoming/semicolons.csv",
+        b"age;workclass;income-per-year\n39;SECRET-ROW-VALUE;>50K\n",
+        "semicolon (;)-separated: the header has 3 fields separated by semicolon (;) and no comma;"
+        " export the file comma-separated",
+    ),
+    "tab-separated": (
+        "incoming/tabs.csv",
+        b"age\tworkclass\tincome-per-year\n39\tSECRET-ROW-VALUE\t>50K\n",
+        "tab-separated: the header has 3 fields separated by tab and no comma; export the file comma-separated",
+    ),
+    "csv.gz not compressed": (
+        "incoming/plain.csv.gz",
+        GOOD_CSV,
+        "not gzip-compressed: a .csv.gz file must start with the gzip header (bytes 1f 8b)",
+    ),
+    "csv.gz cut short": (
+        "incoming/cut.csv.gz",
+        gzip.compress(GOOD_CSV, mtime=0)[:-8],
+        "corrupt gzip data: the compressed stream ends early (was the upload cut short?)",
+    ),
+    "csv.gz corrupt": (
+        "incoming/corrupt.csv.gz",
+        gzip.compress(GOOD_CSV, mtime=0)[:10] + b"\xff" * 20,
+        "corrupt gzip data (Error -3 while decompressing data: invalid block type)",
+    ),
+    "csv.gz header only": (
+        "incoming/header-only.csv.gz",
+        gzip.compress(HEADER + b"\n", mtime=0),
+        "no data rows: the file has a header and nothing else",
+    ),
+    "csv.gz missing feature column": (
+        "incoming/no-workclass.csv.gz",
+        gzip.compress(b"age,income-per-year\n" + ROW, mtime=0),
+        "missing columns 'workclass' (required by the data contract)",
     ),
     "header row missing": (
         "incoming/headerless.csv",

@@ -7,6 +7,7 @@ in ml_code's own environment.
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import evaluate
 import preprocess
 
 DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
+TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "handler.py"
 
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -103,5 +105,25 @@ def test_the_gate_reads_the_auc_evaluate_writes(
         value = value[key]
     assert isinstance(value, float)
     assert 0.5 < value <= 1.0
-    # The report the registration links to is written beside it.
-    assert (tmp_path / "report.html").is_file()
+    # The files the registration links to (inside Evaluate's output folder) are the ones evaluate writes.
+    register = all_steps["Register-RegisterModel"]["Arguments"]
+    linked = [
+        register["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"],
+        *(register["CustomerMetadataProperties"][name] for name in ("evaluation_uri", "report_uri")),
+    ]
+    for uri in linked:
+        folder, file_name = uri["Std:Join"]["Values"]
+        assert folder == {"Get": "Steps.Evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"}
+        assert (tmp_path / file_name).is_file()
+
+
+def test_the_upload_trigger_accepts_exactly_the_files_preprocess_reads() -> None:
+    # The trigger runs on Lambda with boto3 and the standard library only: its constants, read from its source.
+    constants = {
+        target.id: node.value.value
+        for node in ast.parse(TRIGGER_HANDLER.read_text()).body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == preprocess.CSV_SUFFIXES
