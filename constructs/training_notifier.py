@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
@@ -58,7 +58,7 @@ class TrainingNotifier(Construct):
             key=key,
         )
         allow(self.notifier.role, ["sns:Publish"], [topic.topic_arn])
-        allow_key_use(self.notifier.role, key)
+        allow_key_use(self.notifier.role, key, KEY_CLIENT_ACTIONS)
         allow_wildcard(
             self.notifier.role,
             ["sagemaker:ListPipelineExecutionSteps"],

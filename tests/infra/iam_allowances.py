@@ -21,14 +21,33 @@ ROLES_NOT_CHECKED: dict[str, str] = {
     "Deployment/ModelDeployment/StateMachine/EventsRole": (
         "EventBridge's role for the approval rule's target: CDK grants exactly states:StartExecution on the machine"
     ),
+    "Training/Pipeline/ExecutionRole": (
+        "NOT YET JUDGED: the pipeline's jobs' needs (inputs, outputs, code bundle, KMS, logs, metrics, image pull) "
+        "are to be derived from the synthesized pipeline definition; until then this role is reviewed by hand"
+    ),
+    "Deployment/ModelDeployment/ModelRole": (
+        "NOT YET JUDGED: the endpoint container's needs (model.tar.gz, code bundle, image, logs, data capture) are to "
+        "be derived from the register step and the deploy settings; until then this role is reviewed by hand"
+    ),
 }
 
 # (role, action, resource pattern) -> why. The pattern uses IAM's `*` and `?` and is matched against the finding's
 # resource: for UNUSED, the statement's resources as the finding prints them (comma-separated).
 
 # Granted although no recorded call and no documented service-side need uses it.
-UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {}
+UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
+    ("Training/Trigger/Trigger/Role", "s3:AbortMultipartUpload", "*/pipeline-inputs/*"): (
+        "boto3's managed copy (s3.copy) copies objects above its 8 MB multipart threshold in parts and aborts the "
+        "upload when a part fails; the tests copy small objects in one CopyObject"
+    ),
+}
 
 # A recorded call or need the policy denies, accepted: only where AWS cannot deliver the request that the test
 # makes, with why.
-DENIALS_ACCEPTED: dict[tuple[str, str, str], str] = {}
+DENIALS_ACCEPTED: dict[tuple[str, str, str], str] = {
+    ("Deployment/ModelDeployment/WorkflowRole", "sagemaker:DescribeModelPackage", "*:model-package/someone-else/*"): (
+        "test_a_package_of_another_group_is_skipped feeds the workflow another group's approval; the approval rule "
+        "only delivers this group's events, and in AWS the Describe would be denied (the step fails and is reported "
+        "instead of skipped)"
+    ),
+}
