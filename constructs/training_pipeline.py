@@ -137,7 +137,7 @@ class TrainingPipeline(Construct):
             [code.asset.bucket.bucket_arn],
             conditions={"StringEquals": {"s3:prefix": [code_object]}},
         )
-        allow(role, ["s3:ListBucket", "s3:GetBucketLocation"], [artifacts_bucket.bucket_arn])
+        allow(role, ["s3:ListBucket"], [artifacts_bucket.bucket_arn])
         allow_wildcard(
             role,
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
@@ -167,7 +167,7 @@ class TrainingPipeline(Construct):
         )
         allow_wildcard(
             role,
-            ["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+            ["sagemaker:CreateModelPackage"],
             stack.format_arn(
                 service="sagemaker", resource="model-package", resource_name=f"{self.model_package_group_name}/*"
             ),

@@ -21,21 +21,28 @@ ROLES_NOT_CHECKED: dict[str, str] = {
     "Deployment/ModelDeployment/StateMachine/EventsRole": (
         "EventBridge's role for the approval rule's target: CDK grants exactly states:StartExecution on the machine"
     ),
-    "Training/Pipeline/ExecutionRole": (
-        "NOT YET JUDGED: the pipeline's jobs' needs (inputs, outputs, code bundle, KMS, logs, metrics, image pull) "
-        "are to be derived from the synthesized pipeline definition; until then this role is reviewed by hand"
-    ),
-    "Deployment/ModelDeployment/ModelRole": (
-        "NOT YET JUDGED: the endpoint container's needs (model.tar.gz, code bundle, image, logs, data capture) are to "
-        "be derived from the register step and the deploy settings; until then this role is reviewed by hand"
-    ),
 }
 
 # (role, action, resource pattern) -> why. The pattern uses IAM's `*` and `?` and is matched against the finding's
 # resource: for UNUSED, the statement's resources as the finding prints them (comma-separated).
 
 # Granted although no recorded call and no documented service-side need uses it.
+_DESCRIBE_KEY = (
+    "SageMaker checks the KmsKeyId/VolumeKmsKeyId keys it is given when it creates jobs and endpoints; no execution "
+    "role page lists kms:DescribeKey, and it cannot be proven unneeded offline: kept until a real run shows it is"
+)
+
 UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
+    ("Training/Pipeline/ExecutionRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
+    ("Deployment/ModelDeployment/ModelRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
+    ("Deployment/ModelDeployment/WorkflowRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
+    ("Training/Pipeline/ExecutionRole", "s3:AbortMultipartUpload", "*"): (
+        "jobs upload large outputs (model.tar.gz, splits) in parts and abort a failed upload; no offline run "
+        "uploads anything"
+    ),
+    ("Training/Pipeline/ExecutionRole", "sagemaker:DescribeModelPackageGroup", "*"): (
+        "the RegisterModel step's reads of its group are not documented; kept until a real run shows it unneeded"
+    ),
     ("Training/Trigger/Trigger/Role", "s3:AbortMultipartUpload", "*/pipeline-inputs/*"): (
         "boto3's managed copy (s3.copy) copies objects above its 8 MB multipart threshold in parts and aborts the "
         "upload when a part fails; the tests copy small objects in one CopyObject"

@@ -12,6 +12,7 @@ from policy_sentry.querying.actions import get_actions_for_service
 
 from tests.infra.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
 from tests.infra.iam_calls import RecordedCall
+from tests.infra.iam_jobs import deploy_settings, model_role_needs, pipeline_needs, pipelines
 from tests.infra.iam_needs import (
     LambdaFunction,
     call_needs,
@@ -97,6 +98,16 @@ class Judgement:
             self.denied.append(
                 f"DENIED  {self.environment}  {role.label}  {need.action}  {need.resource}{by}  <- {need.why}"
             )
+
+
+def judge_sagemaker_roles(environment: Environment, all_roles: Mapping[str, Role], judgement: Judgement) -> None:
+    """The pipeline's role against its jobs' needs; the model role against the endpoint's."""
+    ctx = encryption_context(environment)
+    settings = deploy_settings(environment)
+    for pipeline in pipelines(environment):
+        judgement.judge(all_roles[pipeline.role], pipeline_needs(pipeline, ctx))
+        if settings is not None:
+            judgement.judge(all_roles[settings["model_role_arn"]], model_role_needs(pipeline, settings, ctx))
 
 
 def _environment_of(call: RecordedCall) -> str | None:
@@ -201,6 +212,7 @@ def least_privilege_findings(environments: list[Environment], calls: list[Record
     for environment in environments:
         all_roles = roles(environment)
         judgement, counts = judge_lambda_roles(environment, calls, all_roles, names)
+        judge_sagemaker_roles(environment, all_roles, judgement)
         for function, count in counts.items():
             calls_per_function[function] = calls_per_function.get(function, 0) + count
         judged.append((environment, all_roles))

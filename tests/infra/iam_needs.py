@@ -319,7 +319,6 @@ def _endpoint_needs(p: Mapping[str, Any], ctx: Context, why: str, action: str) -
     # KmsKeyId; AWS KMS Developer Guide, "How AWS services use AWS KMS": grants for AWS resources).
     key = ctx.config_keys.get(config_name)
     needs += _kms(key, ["kms:CreateGrant"], why + " (config's KmsKeyId)", {"kms:GrantIsForAWSResource": True})
-    needs += _kms(key, ["kms:DescribeKey"], why + " (config's KmsKeyId)")
     return needs + _tags(endpoint, p, why)
 
 
