@@ -26,12 +26,12 @@ ROLES_NOT_CHECKED: dict[str, str] = {
 # (role, action, resource pattern) -> why. The pattern uses IAM's `*` and `?` and is matched against the finding's
 # resource: for UNUSED, the statement's resources as the finding prints them (comma-separated).
 
-# Granted although no recorded call and no documented service-side need uses it.
 _DESCRIBE_KEY = (
     "SageMaker checks the KmsKeyId/VolumeKmsKeyId keys it is given when it creates jobs and endpoints; no execution "
     "role page lists kms:DescribeKey, and it cannot be proven unneeded offline: kept until a real run shows it is"
 )
 
+# Granted although no recorded call and no documented service-side need uses it.
 UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
     ("Training/Pipeline/ExecutionRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
     ("Deployment/ModelDeployment/ModelRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from policy_sentry.querying.actions import get_actions_for_service
 
@@ -77,7 +78,8 @@ class Judgement:
     """What one environment's needs did against its roles' statements."""
 
     environment: str
-    denied: list[str] = field(default_factory=list)
+    # (role, action, resource, denying statement) -> the first need denied there, and how many were
+    _denied: dict[tuple[str, str, str, str], tuple[Need, int]] = field(default_factory=dict)
     used: set[tuple[str, str, str]] = field(default_factory=set)  # (role label, statement where, action)
     accepted_denials: set[tuple[str, str, str]] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)  # labels of the roles judged
@@ -95,9 +97,18 @@ class Judgement:
                 self.accepted_denials.add(accepted)
                 continue
             by = f" (denied by {decision.denied_by[0].where})" if decision.denied_by else ""
-            self.denied.append(
-                f"DENIED  {self.environment}  {role.label}  {need.action}  {need.resource}{by}  <- {need.why}"
-            )
+            key = (role.label, need.action, need.resource, by)
+            first, count = self._denied.get(key, (need, 0))
+            self._denied[key] = (first, count + 1)
+
+    @property
+    def denied(self) -> list[str]:
+        """One line per role, action, resource: the first call that needed it, and how many more did."""
+        return [
+            f"DENIED  {self.environment}  {role}  {action}  {resource}{by}  <- {first.why}"
+            + (f" (and {count - 1} more)" if count > 1 else "")
+            for (role, action, resource, by), (first, count) in self._denied.items()
+        ]
 
 
 def judge_sagemaker_roles(environment: Environment, all_roles: Mapping[str, Role], judgement: Judgement) -> None:
@@ -233,6 +244,7 @@ def least_privilege_findings(environments: list[Environment], calls: list[Record
         )
         findings += unused
         accepted |= accepted_unused
-    stale = (set(UNUSED_GRANTS_ACCEPTED) | set(DENIALS_ACCEPTED)) - accepted
+    stale: set[Any] = (set(UNUSED_GRANTS_ACCEPTED) | set(DENIALS_ACCEPTED)) - accepted
+    stale |= set(ROLES_NOT_CHECKED) - {role.label for _, all_roles in judged for role in all_roles.values()}
     findings += [f"STALE ALLOWANCE  {entry}: matched no finding; remove it from iam_allowances.py" for entry in stale]
     return sorted(set(findings))
