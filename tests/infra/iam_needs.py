@@ -472,12 +472,50 @@ RULES: dict[str, dict[str, Rule]] = {
 
 def call_needs(call: RecordedCall, params: Mapping[str, Any], ctx: Context) -> list[Need]:
     why = f"{call.service}.{call.operation} in {call.test}"
+    action = f"{IAM_PREFIX.get(call.service, call.service)}:{call.operation}"
     rule = RULES.get(call.service, {}).get(call.operation)
-    if rule is None:
-        raise MappingError(f"no IAM rule for {call.service}.{call.operation} (made by {call.test}): add one to RULES")
-    needs = rule(params, ctx, why)
-    check_against_reference(f"{IAM_PREFIX.get(call.service, call.service)}:{call.operation}", needs, why)
+    needs = rule(params, ctx, why) if rule is not None else reference_needs(action, params, ctx, why)
+    check_against_reference(action, needs, why)
     return needs
+
+
+def reference_needs(action: str, params: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    """A call without a rule of its own, where it maps one to one: the action of its name on each resource type the
+    reference requires, the ARN's ${Name} parts filled from the parameter of that name (or the list parameter
+    of its plural, one need per item). Anything else needs a rule in RULES."""
+    if not is_action(action):
+        raise MappingError(f"no IAM rule for {why} and no action {action} in the reference: add one to RULES")
+    from policy_sentry.querying.arns import get_arn_type_details
+
+    prefix = action.split(":", 1)[0]
+    required = [t for t, (is_required, _) in _arn_formats(action).items() if is_required]
+    if not required:
+        return [Need(action, "*", why=why)]
+    needs = []
+    for resource_type in required:
+        raw = get_arn_type_details(prefix, resource_type.rstrip("*"))["raw_arn"]
+        for arn in _fill(raw, params, ctx, lowercase=prefix == "sagemaker"):
+            needs.append(Need(action, arn, why=why))
+    if not needs:
+        raise MappingError(f"no IAM rule for {why}: cannot fill {action}'s resource ARNs from its parameters")
+    return needs
+
+
+def _fill(raw_arn: str, params: Mapping[str, Any], ctx: Context, *, lowercase: bool) -> list[str]:
+    fixed = {"Partition": PARTITION, "Region": ctx.region, "Account": ACCOUNT}
+    names = [name for name in re.findall(r"\$\{([A-Za-z]+)\}", raw_arn) if name not in fixed]
+    if len(names) != 1:
+        return []  # several free parts (e.g. group and version): a rule must say how to fill them
+    (name,) = names
+    values = [params[name]] if isinstance(params.get(name), str) else params.get(f"{name}s") or []
+    arns = []
+    for value in values:
+        text = value.lower() if lowercase else value
+        filled = raw_arn.replace(f"${{{name}}}", text)
+        for part, fixed_value in fixed.items():
+            filled = filled.replace(f"${{{part}}}", fixed_value)
+        arns.append(filled)
+    return arns
 
 
 def runtime_needs(function: LambdaFunction, ctx: Context) -> list[Need]:

@@ -177,9 +177,19 @@ def test_update_endpoint_needs_the_endpoint_the_config_and_the_rollback_alarms()
     }
 
 
+def test_a_one_to_one_call_maps_through_the_reference_alone() -> None:
+    assert needs_of("cloudwatch", "DescribeAlarms", {"AlarmNames": ["a", "b"]}) == {
+        ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:a"),
+        ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:b"),
+    }
+    assert needs_of("sagemaker", "DescribeModelPackageGroup", {"ModelPackageGroupName": "G"}) == {
+        ("sagemaker:DescribeModelPackageGroup", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/g")
+    }
+
+
 def test_a_call_without_a_rule_fails_loudly() -> None:
     with pytest.raises(MappingError, match=r"no IAM rule for sagemaker\.DescribeDomain"):
-        needs_of("sagemaker", "DescribeDomain", {"DomainId": "d"})
+        needs_of("sagemaker", "DescribeDomain", {"Domain": "d"})  # the reference names the ARN part DomainId
 
 
 # ----------------------------------------------------------------------------------------------------- recorder
