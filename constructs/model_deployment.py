@@ -381,11 +381,7 @@ class ModelDeployment(Construct):
                 ],
                 resources=[endpoint, configs, models],
             ),
-            iam.PolicyStatement(
-                sid="ListModelsAndConfigs",
-                actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
-                resources=["*"],
-            ),
+            iam.PolicyStatement(sid="ListConfigs", actions=["sagemaker:ListEndpointConfigs"], resources=["*"]),
             iam.PolicyStatement(
                 sid="PassModelRole",
                 actions=["iam:PassRole"],
@@ -405,8 +401,6 @@ class ModelDeployment(Construct):
                     "application-autoscaling:RegisterScalableTarget",
                     "application-autoscaling:DeregisterScalableTarget",
                     "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
                 ],
                 resources=["*"],
             ),
@@ -439,7 +433,7 @@ class ModelDeployment(Construct):
         self._acknowledge_wildcards(
             policy,
             {
-                "Resource::*": "ListEndpointConfigs, ListModels and the Application Auto Scaling actions allow no "
+                "Resource::*": "ListEndpointConfigs and the Application Auto Scaling actions allow no "
                 "narrower resource (scalable-target ARNs carry a random id)",
             },
             dynamic_reasons=[

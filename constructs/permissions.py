@@ -28,14 +28,17 @@ LOGS_KEY_ACTIONS = [
     "kms:GenerateDataKey",
     "kms:DescribeKey",
 ]
+# What a client of S3 (SSE-KMS objects), SNS and SQS (encrypted topic, queue) and Lambda (encrypted environment)
+# needs of the key: the services encrypt and describe it themselves (test_iam_least_privilege.py proves it).
+KEY_CLIENT_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 
 
 def allow(role: iam.IRole, actions: list[str], resources: list[str], conditions: dict[str, Any] | None = None) -> None:
     role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions))
 
 
-def allow_key_use(role: iam.IRole, key: kms.IKey) -> None:
-    allow(role, KEY_USE_ACTIONS, [key.key_arn])
+def allow_key_use(role: iam.IRole, key: kms.IKey, actions: list[str] = KEY_USE_ACTIONS) -> None:
+    allow(role, actions, [key.key_arn])
 
 
 def allow_logs_to_use_key(scope: IConstruct, key: kms.IKey, log_group_name: str, sid: str) -> None:

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
-from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
@@ -71,7 +71,7 @@ class TrainingNotifier(Construct):
             log_group=encrypted_log_group(self, f"/mlops/{environment_name}/training/notifier", key),
         )
         allow(self.notifier.role, ["sns:Publish"], [topic.topic_arn])
-        allow_key_use(self.notifier.role, key)
+        allow_key_use(self.notifier.role, key, KEY_CLIENT_ACTIONS)
         allow_wildcard(
             self.notifier.role,
             ["sagemaker:ListPipelineExecutionSteps"],

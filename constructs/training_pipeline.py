@@ -152,7 +152,7 @@ class TrainingPipeline(Construct):
             [code.asset.bucket.bucket_arn],
             conditions={"StringEquals": {"s3:prefix": [code_object]}},
         )
-        allow(role, ["s3:ListBucket", "s3:GetBucketLocation"], [artifacts_bucket.bucket_arn])
+        allow(role, ["s3:ListBucket"], [artifacts_bucket.bucket_arn])
         allow_wildcard(
             role,
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
@@ -207,7 +207,6 @@ class TrainingPipeline(Construct):
             [packages, self.model_package_group.attr_model_package_group_arn],
             conditions=pending_approval,
         )
-        allow(role, ["sagemaker:AddTags"], [packages])
         acknowledge_wildcard_resource(role, packages, "Each registration creates a new package version in this group.")
         allow(
             role,

@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
-from constructs.permissions import allow, allow_key_use, allow_wildcard
+from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 
 HANDLER_DIR = Path(__file__).with_name("training_trigger_lambda")
@@ -90,14 +90,8 @@ class TrainingTrigger(Construct):
         role = self.trigger.role
         allow_wildcard(
             role,
-            [
-                "s3:GetObject",
-                "s3:GetObjectVersion",
-                "s3:GetObjectTagging",
-                "s3:GetObjectVersionTagging",
-                "s3:PutObjectTagging",
-                "s3:PutObjectVersionTagging",
-            ],
+            # The data bucket is versioned and its events carry the version id: every read and tag names it.
+            ["s3:GetObjectVersion", "s3:GetObjectVersionTagging", "s3:PutObjectVersionTagging"],
             data_bucket.arn_for_objects(f"{INCOMING_PREFIX}*"),
             "Uploads arrive under any key below incoming/; the function reads and tags exactly those.",
         )
@@ -111,13 +105,13 @@ class TrainingTrigger(Construct):
         )
         allow_wildcard(
             role,
-            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            ["s3:PutObject", "s3:AbortMultipartUpload"],
             artifacts_bucket.arn_for_objects(f"{PINNED_INPUT_PREFIX}*"),
             "Each accepted upload is pinned under pipeline-inputs/<token>/ before the run starts.",
         )
         allow(role, ["sagemaker:StartPipelineExecution"], [pipeline_arn])
         allow(role, ["sns:Publish"], [topic.topic_arn])
-        allow_key_use(role, key)
+        allow_key_use(role, key, KEY_CLIENT_ACTIONS)
 
         self.rule = events.Rule(
             self,

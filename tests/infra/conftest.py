@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.infra.iam_calls import CallRecorder
 from tests.infra.synthesis import Synthesized, synthesize
 
 
@@ -33,3 +34,31 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     # The SageMaker SDK builds the pipeline definition during synth: any AWS call it made would fail here.
     with no_network():
         return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The least-privilege check (test_iam_least_privilege.py) reads the AWS calls the handler tests make.
+
+CALLS = pytest.StashKey[CallRecorder]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_handler_tests: runs after every other test of the session")
+    recorder = CallRecorder()
+    recorder.install()
+    config.stash[CALLS] = recorder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if CALLS in config.stash:
+        config.stash[CALLS].uninstall()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The check judges the calls of the whole session, so it runs once every handler test has run.
+    items.sort(key=lambda item: item.get_closest_marker("after_handler_tests") is not None)
+
+
+@pytest.fixture(scope="session")
+def recorded_calls(request: pytest.FixtureRequest) -> CallRecorder:
+    return request.config.stash[CALLS]

