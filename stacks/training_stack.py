@@ -26,6 +26,7 @@ class TrainingStack(Stack):
         config: EnvironmentConfig,
         storage: DataStorage,
         topic: sns.ITopic,
+        auc_thresholds: dict[str, float],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,6 +39,7 @@ class TrainingStack(Stack):
             "Pipeline",
             environment_name=config.name,
             settings=config.training,
+            auc_thresholds=auc_thresholds,
             artifacts_bucket=artifacts_bucket,
             key=storage.key,
             code=self.code,
