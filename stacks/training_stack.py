@@ -54,6 +54,8 @@ class TrainingStack(Stack):
             topic=topic,
             pipeline_name=self.pipeline.pipeline_name,
             pipeline_arn=self.pipeline.pipeline_arn,
+            model_package_group_name=self.pipeline.model_package_group_name,
+            model_package_group_arn=self.pipeline.model_package_group.attr_model_package_group_arn,
             max_upload_megabytes=config.training.max_upload_megabytes,
         )
         self.notifier = TrainingNotifier(
