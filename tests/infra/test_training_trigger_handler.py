@@ -451,6 +451,8 @@ def test_the_run_is_compared_with_the_most_recently_approved_package(aws: Aws) -
 
 def test_re_approving_an_older_version_makes_it_the_champion(aws: Aws) -> None:
     # Re-approving an older version is how a rollback is done: the deploy workflow then serves that one.
+    # DescribeModelPackage (SageMaker API Reference): LastModifiedTime is "the last time that the model package
+    # was modified"; UpdateModelPackage sets it, in moto too.
     first = register(aws, "s3://artifacts/models/1/model.tar.gz")
     second = register(aws, "s3://artifacts/models/2/model.tar.gz")
     decide(aws, first, "Approved")
