@@ -97,6 +97,7 @@ def plan(
     target_column: str | None,
     positive_label: str | None,
     champion: Path | None = None,
+    data_source: Path | None = None,
 ) -> list[Step]:
     processed = run_dir / "preprocess" / "output"
     overrides = []
@@ -137,7 +138,7 @@ def plan(
                 "--auc-thresholds",
                 auc_thresholds(),
                 "--input-data-uri",
-                str(data_dir.resolve()),
+                str((data_source or data_dir).resolve()),
                 "--execution-id",
                 f"local-run {run_dir.name}",
                 *(["--champion-model-uri", str(champion.resolve())] if champion else []),
@@ -184,7 +185,7 @@ def local_run(
         raise SystemExit(f"--champion {champion} does not exist")
     run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
-    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion)
+    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data)
     for number, step in enumerate(steps, start=1):
         print(f"[{number}/{len(steps)}] {step.name} ...", flush=True)
         started = time.monotonic()

@@ -85,6 +85,7 @@ def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(tmp_
     document = json.loads(Path(last.removeprefix("evaluation: ")).read_text())
     assert document["champion_comparison"]["champion"]["model_uri"] == str(champion.resolve())
     assert [row["environment"] for row in document["thresholds"]["environments"]] == ["dev", "stg", "prod"]
+    assert document["provenance"]["input_data_uri"] == str(data.resolve())  # the file given, not the run's link
 
 
 def test_local_run_with_a_missing_champion_stops_before_running(tmp_path: Path) -> None:
