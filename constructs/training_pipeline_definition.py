@@ -51,6 +51,10 @@ from sagemaker.xgboost import XGBoost  # noqa: E402
 XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 # The path evaluate.py writes the ROC-AUC at in evaluation.json; the condition reads exactly this.
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
+# Where evaluate.py writes the champion gate's floor (the champion's ROC-AUC minus the margin; 0 without a
+# champion) and the champion's ROC-AUC; the champion condition and its failure message read these.
+CHAMPION_FLOOR_JSON_PATH = "champion_comparison.gate.minimum_auc"
+CHAMPION_AUC_JSON_PATH = "champion_comparison.champion.auc.value"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
 # Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
@@ -87,6 +91,10 @@ class PipelineSettings:
     kms_key_arn: str
     model_package_group_name: str
     auc_threshold: float
+    # Every environment's threshold (environment name -> threshold): each run's report shows them all.
+    auc_thresholds: tuple[tuple[str, float], ...]
+    # None: no champion gate.
+    champion_auc_margin: float | None
     processing_instance_type: str
     training_instance_type: str
     training_instance_count: int
@@ -124,7 +132,8 @@ def _offline_default_session(region: str) -> Iterator[boto3.Session]:
 
 
 def build_pipeline_definition(settings: PipelineSettings) -> str:
-    """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check -> Register or Fail."""
+    """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check [-> champion check] ->
+    Register or Fail."""
     with warnings.catch_warnings(), _offline_default_session(settings.region) as boto_session:
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
@@ -140,6 +149,16 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
     image_uri = xgboost_image_uri(settings.region)
 
     input_data_uri = ParameterString(name="InputDataUri")
+    # What the trigger knows about the run's input and the serving model; empty when started by hand.
+    input_data_version = ParameterString(name="InputDataVersion", default_value="")
+    # The model.tar.gz of the environment's serving (most recently approved) package; empty: no champion.
+    champion_model_uri = ParameterString(name="ChampionModelUri", default_value="")
+    champion_model_package_arn = ParameterString(name="ChampionModelPackageArn", default_value="")
+    champion_auc_margin = (
+        None
+        if settings.champion_auc_margin is None
+        else ParameterFloat(name="ChampionAucMargin", default_value=settings.champion_auc_margin)
+    )
     auc_threshold = ParameterFloat(name="AucThreshold", default_value=settings.auc_threshold)
     processing_instance_type = ParameterString(
         name="ProcessingInstanceType", default_value=settings.processing_instance_type
@@ -238,8 +257,11 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         step_args=processor.run(
             inputs=[
                 ProcessingInput(source=model_data, destination=f"{PROCESSING_ROOT}/input/model", input_name="model"),
-                ProcessingInput(
-                    source=split_uri["test"], destination=f"{PROCESSING_ROOT}/input/test", input_name="test"
+                *(
+                    ProcessingInput(
+                        source=split_uri[split], destination=f"{PROCESSING_ROOT}/input/{split}", input_name=split
+                    )
+                    for split in split_names
                 ),
                 code_input,
             ],
@@ -250,7 +272,33 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
                     destination=run_output("evaluate"),
                 )
             ],
-            arguments=["evaluate.py"],
+            arguments=[
+                "evaluate.py",
+                *(
+                    argument
+                    for split in ("train", "validation")
+                    for argument in (f"--{split}-dir", f"{PROCESSING_ROOT}/input/{split}")
+                ),
+                "--environment",
+                settings.environment_name,
+                "--auc-thresholds",
+                ",".join(f"{name}={threshold}" for name, threshold in settings.auc_thresholds),
+                # A processing input cannot be optional (an S3 input must name existing objects), so the
+                # champion arrives as a URI that evaluate downloads itself when it is not empty.
+                "--champion-model-uri",
+                champion_model_uri.to_string(),
+                "--champion-model-package-arn",
+                champion_model_package_arn.to_string(),
+                *([] if champion_auc_margin is None else ["--champion-auc-margin", champion_auc_margin.to_string()]),
+                "--input-data-uri",
+                input_data_uri.to_string(),
+                "--input-data-version",
+                input_data_version.to_string(),
+                "--execution-id",
+                ExecutionVariables.PIPELINE_EXECUTION_ID.to_string(),
+                "--code-bundle-uri",
+                settings.code_uri,
+            ],
         ),
         property_files=[evaluation_report],
         cache_config=cache,
@@ -298,10 +346,44 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         name="AucBelowThreshold",
         error_message=Join(on=" ", values=["ROC-AUC", auc, "is below the threshold", auc_threshold]),
     )
+    after_threshold: ModelStep | ConditionStep = register
+    if champion_auc_margin is not None:
+        champion_auc = JsonGet(
+            step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_AUC_JSON_PATH
+        )
+        after_threshold = ConditionStep(
+            name="CheckChampion",
+            # Evaluate writes the floor as the champion's ROC-AUC minus the margin, or 0 without a champion.
+            conditions=[
+                ConditionGreaterThanOrEqualTo(
+                    left=auc,
+                    right=JsonGet(
+                        step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_FLOOR_JSON_PATH
+                    ),
+                )
+            ],
+            if_steps=[register],
+            else_steps=[
+                FailStep(
+                    name="WorseThanChampion",
+                    error_message=Join(
+                        on=" ",
+                        values=[
+                            "ROC-AUC",
+                            auc,
+                            "is more than the margin",
+                            champion_auc_margin,
+                            "below the serving model's ROC-AUC",
+                            champion_auc,
+                        ],
+                    ),
+                )
+            ],
+        )
     check_auc = ConditionStep(
         name="CheckAucThreshold",
         conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[register],
+        if_steps=[after_threshold],
         else_steps=[fail],
     )
 
@@ -309,7 +391,11 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         name=settings.pipeline_name,
         parameters=[
             input_data_uri,
+            input_data_version,
             auc_threshold,
+            champion_model_uri,
+            champion_model_package_arn,
+            *([] if champion_auc_margin is None else [champion_auc_margin]),
             processing_instance_type,
             training_instance_type,
             training_instance_count,

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -56,6 +56,7 @@ class TrainingTrigger(Construct):
         topic: sns.ITopic,
         pipeline_name: str,
         pipeline_arn: str,
+        model_package_group_name: str,
         max_upload_megabytes: int,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -80,6 +81,7 @@ class TrainingTrigger(Construct):
                 "ALLOWED_COLUMNS": json.dumps(contract.allowed_columns()),
                 "PINNED_INPUT_BUCKET": artifacts_bucket.bucket_name,
                 "PINNED_INPUT_PREFIX": PINNED_INPUT_PREFIX,
+                "MODEL_PACKAGE_GROUP_NAME": model_package_group_name,
             },
             key=key,
             timeout=Duration.minutes(5),  # room for a server-side copy of a large upload
@@ -110,6 +112,23 @@ class TrainingTrigger(Construct):
             "Each accepted upload is pinned under pipeline-inputs/<token>/ before the run starts.",
         )
         allow(role, ["sagemaker:StartPipelineExecution"], [pipeline_arn])
+        # Finding the serving model (the champion each run is compared with). A ListModelPackages request names
+        # no package, and whether SageMaker narrows it to a group's ARN is not documented: granted on "*", which
+        # works either way and shows only package metadata; describing stays within this group.
+        allow_wildcard(
+            role,
+            ["sagemaker:ListModelPackages"],
+            "*",
+            "ListModelPackages takes a group name as a filter, not a resource; it lists package metadata only.",
+        )
+        allow_wildcard(
+            role,
+            ["sagemaker:DescribeModelPackage"],
+            Stack.of(self).format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{model_package_group_name}/*"
+            ),
+            "Package versions of this environment's group are numbered as they are registered.",
+        )
         allow(role, ["sns:Publish"], [topic.topic_arn])
         allow_key_use(role, key, KEY_CLIENT_ACTIONS)
 

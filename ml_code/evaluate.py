@@ -1,24 +1,36 @@
 """Processing job: score the model on the test split and write the evidence for the approval decision.
 
-    python3 evaluate.py [--model-dir DIR] [--test-dir DIR] [--output-dir DIR]
-        [--bootstrap-samples 1000] [--seed 42]
+    python3 evaluate.py [--model-dir DIR] [--test-dir DIR] [--train-dir DIR] [--validation-dir DIR]
+        [--output-dir DIR] [--bootstrap-samples 1000] [--seed 42]
+        [--environment NAME] [--auc-thresholds dev=0.85,stg=0.9,...]
+        [--champion-model-uri S3_URI_OR_PATH] [--champion-model-package-arn ARN] [--champion-auc-margin M]
+        [--input-data-uri URI] [--input-data-version V] [--execution-id ID] [--code-bundle-uri URI]
 
 --model-dir holds model.tar.gz as SageMaker writes it, or the extracted files. Writes evaluation.json in
 SageMaker's model-quality metrics shape (the pipeline's condition reads
-binary_classification_metrics.auc.value), roc.png, pr.png and report.html (self-contained).
-A failure writes one sentence to /opt/ml/output/message.
+binary_classification_metrics.auc.value) with the approver's context beside it (every environment's
+threshold, the comparison with the serving model, where the data came from, how the model was trained),
+roc.png, pr.png and report.html (self-contained). A failure writes one sentence to /opt/ml/output/message.
+
+The champion (the model serving in the environment) is scored on the same test rows; the difference in
+ROC-AUC gets a paired bootstrap interval (both models on the same resamples). An empty
+--champion-model-uri means no champion: the first model of an environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import html
 import json
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -45,6 +57,34 @@ DEFAULT_THRESHOLD = 0.5
 CALIBRATION_BINS = 10
 # Curves in evaluation.json are thinned to this many points; the plots use every point.
 CURVE_POINTS = 101
+S3_SCHEME = "s3://"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What the pipeline (or local_run) tells evaluate beyond the model and the test split."""
+
+    train_dir: Path | None = None
+    validation_dir: Path | None = None
+    environment: str = ""
+    auc_thresholds: tuple[tuple[str, float], ...] = ()  # (environment, threshold), in cdk.json's order
+    champion_model_uri: str = ""  # empty: no champion
+    champion_model_package_arn: str = ""
+    champion_auc_margin: float | None = None  # None: no champion gate
+    input_data_uri: str = ""
+    input_data_version: str = ""
+    execution_id: str = ""
+    code_bundle_uri: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """A model's probabilities on the test rows, and what the report says about the model."""
+
+    booster: xgb.Booster
+    manifest: Manifest
+    probability: np.ndarray
+
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -106,6 +146,27 @@ def bootstrap(y: np.ndarray, probability: np.ndarray, samples: int, seed: int) -
         for name, value in scalar_metrics(y[rows], probability[rows]).items():
             values.setdefault(name, []).append(value)
     return {name: np.asarray(series) for name, series in values.items()}
+
+
+def paired_auc_differences(
+    y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, samples: int, seed: int
+) -> np.ndarray:
+    """ROC-AUC of the challenger minus the champion's on the same resamples of the test rows: the pairing
+    removes the noise both share (the same hard rows), so the interval is much narrower than two separate ones."""
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(samples):
+        rows = rng.integers(0, len(y), len(y))
+        if y[rows].min() == y[rows].max():
+            continue
+        differences.append(
+            metrics.roc_auc_score(y[rows], challenger[rows]) - metrics.roc_auc_score(y[rows], champion[rows])
+        )
+    return np.asarray(differences)
+
+
+def interval_95(values: np.ndarray) -> list[float]:
+    return [float(np.percentile(values, q)) for q in (2.5, 97.5)]
 
 
 def best_f1_threshold(y: np.ndarray, probability: np.ndarray) -> float:
@@ -177,7 +238,7 @@ def evaluation_document(
         "evaluation_details": {
             "test_rows": len(y),
             "test_positive_rate": prevalence,
-            "auc_confidence_interval_95": [float(np.percentile(auc_samples, q)) for q in (2.5, 97.5)],
+            "auc_confidence_interval_95": interval_95(auc_samples),
             "bootstrap_samples": len(auc_samples),
             "at_threshold_0_5": threshold_metrics(y, probability, DEFAULT_THRESHOLD),
             "best_f1_threshold": best_threshold,
@@ -221,10 +282,12 @@ def pr_png(y: np.ndarray, probability: np.ndarray, pr_auc: float, path: Path) ->
     return _figure_png(draw, path)
 
 
-def feature_importance(booster: xgb.Booster, manifest: Manifest) -> list[tuple[str, float]]:
-    """Total gain per feature, largest first; features never used in a split have 0."""
+def feature_importance(booster: xgb.Booster, manifest: Manifest) -> list[dict[str, Any]]:
+    """Total gain per feature and its share of all gain, largest first; features never used in a split have 0."""
     gains = booster.get_score(importance_type="total_gain")
-    return sorted(((name, float(gains.get(name, 0.0))) for name in manifest.feature_names), key=lambda x: -x[1])
+    total = sum(gains.values())
+    ranked = sorted(((name, float(gains.get(name, 0.0))) for name in manifest.feature_names), key=lambda x: -x[1])
+    return [{"feature": name, "total_gain": gain, "share": gain / total if total else 0.0} for name, gain in ranked]
 
 
 def data_summary(test: pa.Table, manifest: Manifest) -> list[dict]:
@@ -242,29 +305,285 @@ def data_summary(test: pa.Table, manifest: Manifest) -> list[dict]:
     return summary
 
 
+def parse_thresholds(text: str) -> tuple[tuple[str, float], ...]:
+    """`dev=0.85,stg=0.9` as ((environment, threshold), ...); empty text: none."""
+    thresholds = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, separator, value = item.partition("=")
+        try:
+            thresholds.append((name.strip(), float(value)))
+        except ValueError:
+            separator = ""
+        if not separator or not name.strip():
+            raise JobFailure(f"--auc-thresholds: {item!r} is not ENVIRONMENT=THRESHOLD")
+    return tuple(thresholds)
+
+
+def threshold_verdicts(auc: float, thresholds: tuple[tuple[str, float], ...], current: str) -> list[dict[str, Any]]:
+    return [
+        {"environment": name, "threshold": threshold, "passes": auc >= threshold, "this_run": name == current}
+        for name, threshold in thresholds
+    ]
+
+
+def fetch_champion(uri: str, work: Path) -> Path:
+    """A folder holding the champion's model: an s3:// model.tar.gz is downloaded (boto3 is in the SageMaker
+    image; imported only here, local runs never need it), a local archive or folder is used in place."""
+    if uri.startswith(S3_SCHEME):
+        import boto3
+
+        bucket, _, key = uri.removeprefix(S3_SCHEME).partition("/")
+        target = work / model_io.MODEL_ARCHIVE_NAME
+        response = boto3.client("s3").get_object(Bucket=bucket, Key=key)
+        with target.open("wb") as file:
+            shutil.copyfileobj(response["Body"], file)
+        return work
+    path = Path(uri)
+    if path.is_file():
+        (work / model_io.MODEL_ARCHIVE_NAME).symlink_to(path.resolve())
+        return work
+    if path.is_dir():
+        return path
+    raise JobFailure(f"the champion model {uri} is neither an s3:// URI, a file nor a folder")
+
+
+def load_model(model_dir: Path, what: str) -> tuple[xgb.Booster, Manifest]:
+    model_files = model_io.extract_model_archive(model_dir)
+    if not (model_files / model_io.MODEL_FILE_NAME).exists():
+        raise JobFailure(f"no {model_io.MODEL_ARCHIVE_NAME} or {model_io.MODEL_FILE_NAME} in {what}")
+    return model_io.load_booster(model_files), Manifest.load(model_files)
+
+
+def score(booster: xgb.Booster, manifest: Manifest, table: pa.Table, what: str) -> np.ndarray:
+    missing = [name for name in manifest.feature_names if name not in table.column_names]
+    if missing:
+        raise JobFailure(f"{what} needs feature(s) {', '.join(missing[:3])} that this run's data does not have")
+    return booster.inplace_predict(artifacts.encode_features(table, manifest)).astype(np.float64)
+
+
+def training_details(booster: xgb.Booster) -> dict[str, Any]:
+    """How the model was trained, from the attributes train.py saves in the model file (None if absent)."""
+    hyperparameters = booster.attr("hyperparameters")
+    best_iteration = booster.attr("best_iteration")
+    best_validation_auc = booster.attr("best_validation_auc")
+    return {
+        "hyperparameters": json.loads(hyperparameters) if hyperparameters else None,
+        "best_iteration": int(best_iteration) if best_iteration is not None else None,
+        "boosting_rounds": booster.num_boosted_rounds(),
+        "best_validation_auc": float(best_validation_auc) if best_validation_auc is not None else None,
+    }
+
+
+def split_aucs(model: Scored, y_test: np.ndarray, context: RunContext) -> dict[str, float | None]:
+    """ROC-AUC on each split: a train AUC far above validation and test shows overfitting."""
+    aucs: dict[str, float | None] = {}
+    for split, folder in ((artifacts.TRAIN, context.train_dir), (artifacts.VALIDATION, context.validation_dir)):
+        if folder is None:
+            aucs[split] = None
+            continue
+        table = artifacts.read_split(folder)
+        y = artifacts.labels(table, model.manifest)
+        aucs[split] = float(metrics.roc_auc_score(y, score(model.booster, model.manifest, table, "the model")))
+    aucs[artifacts.TEST] = float(metrics.roc_auc_score(y_test, model.probability))
+    return aucs
+
+
+def champion_comparison(
+    y: np.ndarray, challenger: Scored, champion: Scored | None, context: RunContext, samples: int, seed: int
+) -> dict[str, Any]:
+    """Both models on the same test rows, and the gate's floor (the pipeline's champion condition reads it)."""
+    challenger_auc = float(metrics.roc_auc_score(y, challenger.probability))
+    margin = context.champion_auc_margin
+    if champion is None:
+        return {
+            "champion": None,
+            "auc_difference": None,
+            "gate": {"margin": margin, "minimum_auc": 0.0, "passes": None if margin is None else True},
+        }
+    champion_point = scalar_metrics(y, champion.probability)
+    champion_auc = champion_point["auc"]
+    champion_samples = bootstrap(y, champion.probability, samples, seed)
+    differences = paired_auc_differences(y, challenger.probability, champion.probability, samples, seed)
+    minimum = champion_auc - margin if margin is not None else 0.0
+    return {
+        "champion": {
+            "model_uri": context.champion_model_uri,
+            "model_package_arn": context.champion_model_package_arn or None,
+            "auc": {"value": champion_auc, "confidence_interval_95": interval_95(champion_samples["auc"])},
+            "scores": {name: champion_point[name] for name in ("pr_auc", "log_loss", "brier_score", "f1")},
+            "training": training_details(champion.booster),
+        },
+        "auc_difference": {
+            "value": challenger_auc - champion_auc,
+            "confidence_interval_95": interval_95(differences),
+            "bootstrap_samples": len(differences),
+        },
+        "gate": {
+            "margin": margin,
+            "minimum_auc": max(minimum, 0.0),
+            "passes": None if margin is None else challenger_auc >= minimum,
+        },
+    }
+
+
+def provenance(context: RunContext) -> dict[str, str | None]:
+    code = context.code_bundle_uri
+    # CDK names an asset object after the hash of its content: the file name is the bundle's hash.
+    bundle_hash = code.rsplit("/", 1)[-1].split(".", 1)[0] if code else None
+    return {
+        "input_data_uri": context.input_data_uri or None,
+        "input_data_version": context.input_data_version or None,
+        "pipeline_execution_id": context.execution_id or None,
+        "code_bundle_uri": code or None,
+        "code_bundle_hash": bundle_hash,
+    }
+
+
+def approver_line(document: dict[str, Any]) -> str:
+    """The one line an approver reads first, e.g.
+    `test ROC-AUC 0.931 [0.924, 0.937]: passes dev 0.85, stg 0.90, prod 0.92; serving model 0.925, ...`."""
+    auc = document["binary_classification_metrics"]["auc"]["value"]
+    low, high = document["evaluation_details"]["auc_confidence_interval_95"]
+    line = f"test ROC-AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
+    verdicts = document["thresholds"]["environments"]
+    groups = [
+        (word, ", ".join(f"{v['environment']} {v['threshold']:.2f}" for v in verdicts if v["passes"] is passes))
+        for word, passes in (("passes", True), ("fails", False))
+    ]
+    verdict_text = "; ".join(f"{word} {names}" for word, names in groups if names)
+    if verdict_text:
+        line += f": {verdict_text}"
+    comparison = document["champion_comparison"]
+    if comparison["champion"] is None:
+        line += "; no serving model to compare with"
+    else:
+        difference = comparison["auc_difference"]
+        low, high = difference["confidence_interval_95"]
+        line += (
+            f"; serving model {comparison['champion']['auc']['value']:.3f},"
+            f" difference {difference['value']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        )
+        gate = comparison["gate"]
+        if gate["passes"] is not None:
+            line += f" ({'within' if gate['passes'] else 'beyond'} the margin {gate['margin']:.3f})"
+    return line
+
+
 def _table_html(headers: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _section(heading: str, headers: list[str], rows: list[list[object]]) -> str:
+    """Every table under a heading of its own."""
+    return f"<h2>{html.escape(heading)}</h2>{_table_html(headers, rows)}"
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _interval(values: list[float]) -> str:
+    return f"{values[0]:.4f} to {values[1]:.4f}"
+
+
+def _decision_sections(document: dict[str, Any]) -> list[str]:
+    """What the approver decides on: thresholds, the serving model, and the split AUCs."""
+    scores = document["binary_classification_metrics"]
+    details = document["evaluation_details"]
+    sections = [f"<p><strong>{html.escape(approver_line(document))}</strong></p>"]
+    verdicts = document["thresholds"]["environments"]
+    if verdicts:
+        sections.append(
+            _section(
+                "Thresholds of every environment",
+                ["environment", "ROC-AUC threshold", "test ROC-AUC", "result"],
+                [
+                    [f"{v['environment']}{' (this run)' if v['this_run'] else ''}", f"{v['threshold']:.2f}",
+                     _number(scores["auc"]["value"]), "passes" if v["passes"] else "fails"]
+                    for v in verdicts
+                ],
+            )
+        )  # fmt: skip
+    comparison = document["champion_comparison"]
+    champion = comparison["champion"]
+    if champion is None:
+        sections.append(
+            "<h2>Challenger vs serving model</h2><p>No model serves in this environment yet: this model is gated "
+            "on the threshold alone.</p>"
+        )
+    else:
+        difference = comparison["auc_difference"]
+        rows: list[list[object]] = [
+            ["ROC-AUC", _number(scores["auc"]["value"]), _number(champion["auc"]["value"]),
+             f"{difference['value']:+.4f}"],
+            ["ROC-AUC 95% interval", _interval(details["auc_confidence_interval_95"]),
+             _interval(champion["auc"]["confidence_interval_95"]),
+             f"{_interval(difference['confidence_interval_95'])} (paired bootstrap)"],
+        ]  # fmt: skip
+        for label, name in (("PR-AUC", "pr_auc"), ("log loss", "log_loss"), ("Brier score", "brier_score")):
+            ours, theirs = scores[name]["value"], champion["scores"][name]
+            rows.append([label, _number(ours), _number(theirs), f"{ours - theirs:+.4f}"])
+        gate = comparison["gate"]
+        gate_text = (
+            "no champion gate configured"
+            if gate["margin"] is None
+            else f"gate: at most {gate['margin']:.4f} below the serving model: {'passes' if gate['passes'] else 'fails'}"
+        )
+        sections.append(
+            _section("Challenger vs serving model (same test rows)",
+                     ["metric", "this model", "serving model", "difference"], rows)
+            + f"<p>Serving model: {html.escape(champion['model_package_arn'] or champion['model_uri'])}; {gate_text}.</p>"
+        )  # fmt: skip
+    split_auc = document["split_auc"]
+    sections.append(
+        _section(
+            "ROC-AUC per split (train far above validation and test: overfitting)",
+            ["split", "ROC-AUC"],
+            [[split, _number(split_auc[split])] for split in artifacts.SPLITS],
+        )
+    )
+    return sections
+
+
+def _provenance_sections(document: dict[str, Any]) -> list[str]:
+    origin = document["provenance"]
+    training = document["training"]
+    labels = {
+        "input_data_uri": "input data",
+        "input_data_version": "input data version",
+        "pipeline_execution_id": "pipeline execution",
+        "code_bundle_uri": "code bundle",
+        "code_bundle_hash": "code bundle hash",
+    }
+    sections = [
+        _section("Where the data and code came from", ["item", "value"],
+                 [[label, origin[key] or "-"] for key, label in labels.items()]),
+        _section("Training", ["item", "value"], [
+            ["best iteration", "-" if training["best_iteration"] is None else training["best_iteration"]],
+            ["boosting rounds kept", training["boosting_rounds"]],
+            ["best validation ROC-AUC", _number(training["best_validation_auc"])],
+        ]),
+    ]  # fmt: skip
+    if training["hyperparameters"]:
+        sections.append(
+            _section("Hyperparameters", ["name", "value"], [[k, v] for k, v in training["hyperparameters"].items()])
+        )
+    return sections
 
 
 def report_html(
     document: dict,
     manifest: Manifest,
-    importance: list[tuple[str, float]],
     summary: list[dict],
     plots: dict[str, bytes],
 ) -> str:
     """One HTML file with everything inline (plots as base64), readable offline and as an S3 object."""
     scores = document["binary_classification_metrics"]
     details = document["evaluation_details"]
-    low, high = details["auc_confidence_interval_95"]
     headline = [
-        ["ROC-AUC", _number(scores["auc"]["value"]), f"95% CI {low:.4f} to {high:.4f}"],
+        ["ROC-AUC", _number(scores["auc"]["value"]), f"95% CI {_interval(details['auc_confidence_interval_95'])}"],
         ["PR-AUC (average precision)", _number(scores["pr_auc"]["value"]), ""],
         ["log loss", _number(scores["log_loss"]["value"]), ""],
         ["Brier score", _number(scores["brier_score"]["value"]), ""],
@@ -292,31 +611,31 @@ def report_html(
     )
     splits = [[split, manifest.rows[split], f"{manifest.positives[split] / manifest.rows[split]:.3f}"]
               for split in artifacts.SPLITS]  # fmt: skip
+    importance = [[row["feature"], f"{row['total_gain']:.1f}", f"{row['share']:.1%}"]
+                  for row in document["feature_importance"]]  # fmt: skip
     sections = [
         f"<h1>Model evaluation: {html.escape(manifest.target_column)} = {html.escape(manifest.positive_label)}</h1>",
         f"<p>Test split: {details['test_rows']} rows, positive rate {details['test_positive_rate']:.3f}. "
         f"Bootstrap: {details['bootstrap_samples']} resamples.</p>",
-        "<h2>Scores</h2>",
-        _table_html(["metric", "value", "note"], headline),
-        "<h2>At a threshold</h2>",
-        _table_html(["", "threshold", "precision", "recall", "F1", "accuracy"], at_threshold),
-        "<h2>Confusion matrix at 0.5</h2>",
-        _table_html(
-            ["", f"predicted {manifest.negative_label}", f"predicted {manifest.positive_label}"], confusion_rows
+        *_decision_sections(document),
+        _section("Scores (test split)", ["metric", "value", "note"], headline),
+        _section("At a threshold", ["", "threshold", "precision", "recall", "F1", "accuracy"], at_threshold),
+        _section(
+            "Confusion matrix at 0.5",
+            ["", f"predicted {manifest.negative_label}", f"predicted {manifest.positive_label}"],
+            confusion_rows,
         ),
         "<h2>Curves</h2>",
         images,
-        "<h2>Calibration</h2>",
-        _table_html(["predicted probability", "rows", "mean predicted", "observed positive rate"], calibration),
-        "<h2>Feature importance (total gain)</h2>",
-        _table_html(["feature", "total gain"], [[name, f"{gain:.1f}"] for name, gain in importance]),
-        "<h2>Data</h2>",
-        _table_html(["split", "rows", "positive rate"], splits),
-        _table_html(
-            ["feature", "kind", "missing in test", "detail"],
-            [[row["feature"], row["kind"], f"{row['missing']:.3%}", row["detail"]] for row in summary],
-        ),
-    ]
+        _section("Calibration", ["predicted probability", "rows", "mean predicted", "observed positive rate"],
+                 calibration),
+        _section("Feature importance (total gain, normalised)", ["feature", "total gain", "share of all gain"],
+                 importance),
+        *_provenance_sections(document),
+        _section("Rows per split", ["split", "rows", "positive rate"], splits),
+        _section("Features in the test split", ["feature", "kind", "missing in test", "detail"],
+                 [[row["feature"], row["kind"], f"{row['missing']:.3%}", row["detail"]] for row in summary]),
+    ]  # fmt: skip
     style = (
         "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;"
@@ -328,48 +647,107 @@ def report_html(
     )
 
 
-def evaluate(model_dir: Path, test_dir: Path, output_dir: Path, bootstrap_samples: int, seed: int) -> dict:
-    model_files = model_io.extract_model_archive(model_dir)
-    if not (model_files / model_io.MODEL_FILE_NAME).exists():
-        raise JobFailure(f"no {model_io.MODEL_ARCHIVE_NAME} or {model_io.MODEL_FILE_NAME} in {model_dir}")
-    manifest = Manifest.load(model_files)
-    booster = model_io.load_booster(model_files)
+def evaluate(
+    model_dir: Path,
+    test_dir: Path,
+    output_dir: Path,
+    bootstrap_samples: int,
+    seed: int,
+    context: RunContext = RunContext(),
+) -> dict:
+    booster, manifest = load_model(model_dir, str(model_dir))
     test = artifacts.read_split(test_dir)
     y = artifacts.labels(test, manifest).astype(np.int8)
     if y.min() == y.max():
         raise JobFailure("the test split has only one class; ROC-AUC needs both")
-    probability = booster.inplace_predict(artifacts.encode_features(test, manifest)).astype(np.float64)
-    samples = bootstrap(y, probability, bootstrap_samples, seed)
-    document = evaluation_document(y, probability, samples, best_f1_threshold(y, probability))
+    challenger = Scored(booster, manifest, score(booster, manifest, test, "the model"))
+    champion = None
+    with tempfile.TemporaryDirectory(prefix="champion-") as work:
+        if context.champion_model_uri:
+            where = f"the champion model {context.champion_model_uri}"
+            champion_booster, champion_manifest = load_model(
+                fetch_champion(context.champion_model_uri, Path(work)), where
+            )
+            if champion_manifest.target_column != manifest.target_column:
+                raise JobFailure(
+                    f"{where} predicts {champion_manifest.target_column!r}, this model {manifest.target_column!r}"
+                )
+            champion = Scored(
+                champion_booster, champion_manifest, score(champion_booster, champion_manifest, test, where)
+            )
+    samples = bootstrap(y, challenger.probability, bootstrap_samples, seed)
+    document = evaluation_document(y, challenger.probability, samples, best_f1_threshold(y, challenger.probability))
+    auc = document["binary_classification_metrics"]["auc"]["value"]
+    document.update(
+        thresholds={
+            "this_environment": context.environment or None,
+            "environments": threshold_verdicts(auc, context.auc_thresholds, context.environment),
+        },
+        champion_comparison=champion_comparison(y, challenger, champion, context, bootstrap_samples, seed),
+        split_auc=split_aucs(challenger, y, context),
+        training=training_details(booster),
+        feature_importance=feature_importance(booster, manifest),
+        provenance=provenance(context),
+    )
 
     output_dir.mkdir(parents=True, exist_ok=True)
     scores = document["binary_classification_metrics"]
+    probability = challenger.probability
     plots = {
         "ROC curve": roc_png(y, probability, scores["auc"]["value"], output_dir / ROC_PLOT_FILE),
         "precision-recall curve": pr_png(y, probability, scores["pr_auc"]["value"], output_dir / PR_PLOT_FILE),
     }
-    report = report_html(document, manifest, feature_importance(booster, manifest), data_summary(test, manifest), plots)
+    report = report_html(document, manifest, data_summary(test, manifest), plots)
     (output_dir / REPORT_FILE).write_text(report, encoding="utf-8")
     # evaluation.json last: the pipeline reads it, so it exists only when everything else does.
     (output_dir / EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    log.info("test ROC-AUC %.4f (std %.4f), wrote %s", scores["auc"]["value"], scores["auc"]["standard_deviation"],
-             output_dir)  # fmt: skip
+    log.info("%s; wrote %s", approver_line(document), output_dir)
     return document
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(description="Evaluate the model on the test split.")
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
-    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/input/test"))
+    inputs = Path("/opt/ml/processing/input")
+    parser.add_argument("--model-dir", type=Path, default=inputs / "model")
+    parser.add_argument("--test-dir", type=Path, default=inputs / artifacts.TEST)
+    # Optional: with them the report shows train / validation / test ROC-AUC side by side.
+    parser.add_argument("--train-dir", type=Path, default=None)
+    parser.add_argument("--validation-dir", type=Path, default=None)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
     parser.add_argument("--bootstrap-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--environment", default="")
+    parser.add_argument("--auc-thresholds", type=parse_thresholds, default=())
+    parser.add_argument("--champion-model-uri", default="", help="s3:// URI or local path; empty: no champion")
+    parser.add_argument("--champion-model-package-arn", default="")
+    # Empty (as a pipeline parameter may pass it): no champion gate.
+    parser.add_argument("--champion-auc-margin", type=lambda text: float(text) if text else None, default=None)
+    parser.add_argument("--input-data-uri", default="")
+    parser.add_argument("--input-data-version", default="")
+    parser.add_argument("--execution-id", default="")
+    parser.add_argument("--code-bundle-uri", default="")
     return parser.parse_args(argv)
+
+
+def run_context(args: argparse.Namespace) -> RunContext:
+    return RunContext(
+        train_dir=args.train_dir,
+        validation_dir=args.validation_dir,
+        environment=args.environment,
+        auc_thresholds=args.auc_thresholds,
+        champion_model_uri=args.champion_model_uri,
+        champion_model_package_arn=args.champion_model_package_arn,
+        champion_auc_margin=args.champion_auc_margin,
+        input_data_uri=args.input_data_uri,
+        input_data_version=args.input_data_version,
+        execution_id=args.execution_id,
+        code_bundle_uri=args.code_bundle_uri,
+    )
 
 
 def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    evaluate(args.model_dir, args.test_dir, args.output_dir, args.bootstrap_samples, args.seed)
+    evaluate(args.model_dir, args.test_dir, args.output_dir, args.bootstrap_samples, args.seed, run_context(args))
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Run preprocess -> train -> evaluate on this machine, as the SageMaker jobs would, without AWS or Docker.
 
     python ml_code/local_run.py [--data FILE_OR_DIR] [--target-column NAME] [--positive-label VALUE]
-        [--runs-dir DIR]
+        [--champion MODEL_TAR_GZ_OR_DIR] [--runs-dir DIR]
 
 Each step is the same script with the same arguments and SageMaker environment variables as in its
 container, with the container paths mapped into a new run folder:
@@ -13,8 +13,11 @@ container, with the container paths mapped into a new run folder:
     runs/<timestamp>/evaluation/          evaluation.json, report.html, roc.png, pr.png
     runs/<timestamp>/logs/                each step's output
 
-The last line printed is `evaluation: <path to evaluation.json>`. A failing step ends the run with exit
-code 1 and the step's own message.
+--champion is a model the new one is compared with on the same test rows, as the pipeline compares it
+with the model serving in the environment. Evaluate gets every environment's ROC-AUC threshold from
+cdk.json. The run ends with the line an approver reads first, then `evaluation: <path to
+evaluation.json>` as the last line. A failing step ends the run with exit code 1 and the step's own
+message.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CODE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = CODE_DIR.parent
 DEFAULT_DATA = CODE_DIR / "data" / "adult.csv.gz"
 DEFAULT_RUNS_DIR = REPO_ROOT / "runs"
+CDK_JSON = REPO_ROOT / "cdk.json"
 LOCAL_HOST = "algo-1"  # SageMaker's name for the first training host
 
 
@@ -81,7 +85,20 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
     return archive
 
 
-def plan(run_dir: Path, data_dir: Path, target_column: str | None, positive_label: str | None) -> list[Step]:
+def auc_thresholds(cdk_json: Path = CDK_JSON) -> str:
+    """Every environment's threshold as evaluate takes them (`dev=0.85,...`), from cdk.json, the one source."""
+    environments = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]["environments"]
+    return ",".join(f"{name}={settings['training']['auc_threshold']}" for name, settings in environments.items())
+
+
+def plan(
+    run_dir: Path,
+    data_dir: Path,
+    target_column: str | None,
+    positive_label: str | None,
+    champion: Path | None = None,
+    data_source: Path | None = None,
+) -> list[Step]:
     processed = run_dir / "preprocess" / "output"
     overrides = []
     if target_column:
@@ -114,6 +131,17 @@ def plan(run_dir: Path, data_dir: Path, target_column: str | None, positive_labe
                 str(processed / artifacts.TEST),
                 "--output-dir",
                 str(run_dir / "evaluation"),
+                "--train-dir",
+                str(processed / artifacts.TRAIN),
+                "--validation-dir",
+                str(processed / artifacts.VALIDATION),
+                "--auc-thresholds",
+                auc_thresholds(),
+                "--input-data-uri",
+                str((data_source or data_dir).resolve()),
+                "--execution-id",
+                f"local-run {run_dir.name}",
+                *(["--champion-model-uri", str(champion.resolve())] if champion else []),
             ],
             {},
             PROCESSING_MESSAGE_FILE,
@@ -150,10 +178,14 @@ def step_summary(name: str, run_dir: Path) -> str:
     return f"test ROC-AUC {auc['value']:.4f} (bootstrap std {auc['standard_deviation']:.4f})"
 
 
-def local_run(data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path) -> Path:
+def local_run(
+    data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path, champion: Path | None = None
+) -> Path:
+    if champion is not None and not champion.exists():
+        raise SystemExit(f"--champion {champion} does not exist")
     run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
-    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label)
+    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data)
     for number, step in enumerate(steps, start=1):
         print(f"[{number}/{len(steps)}] {step.name} ...", flush=True)
         started = time.monotonic()
@@ -162,7 +194,9 @@ def local_run(data: Path, target_column: str | None, positive_label: str | None,
             pack_model(run_dir / "train" / "model", run_dir / "model" / model_io.MODEL_ARCHIVE_NAME)
         print(f"      done in {time.monotonic() - started:.1f} s: {step_summary(step.name, run_dir)}", flush=True)
     print(f"report: {run_dir / 'evaluation' / evaluate.REPORT_FILE}")
-    return run_dir / "evaluation" / evaluate.EVALUATION_FILE
+    evaluation = run_dir / "evaluation" / evaluate.EVALUATION_FILE
+    print(evaluate.approver_line(json.loads(evaluation.read_text(encoding="utf-8"))))
+    return evaluation
 
 
 def main() -> None:
@@ -171,10 +205,12 @@ def main() -> None:
     parser.add_argument("--data", default="", help="a CSV file or a folder of CSVs (default: the shipped sample)")
     parser.add_argument("--target-column", default=None, help="default: the data contract's")
     parser.add_argument("--positive-label", default=None, help="default: the data contract's")
+    parser.add_argument("--champion", default="", help="a model.tar.gz (or its folder) to compare with")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
     args = parser.parse_args()
     data = Path(args.data) if args.data else DEFAULT_DATA
-    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir)
+    champion = Path(args.champion) if args.champion else None
+    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir, champion)
     print(f"evaluation: {evaluation}")
 
 

@@ -169,7 +169,14 @@ def train_booster(
     )
     log.info("best_iteration=%d best_score=%.6f", booster.best_iteration, booster.best_score)
     # Keep only the rounds up to the best one, so every consumer predicts with the model that was chosen.
-    return booster[: booster.best_iteration + 1], manifest
+    best = booster[: booster.best_iteration + 1]
+    # Saved inside the model file, so the evaluation report can say how the model was trained.
+    best.set_attr(
+        hyperparameters=json.dumps(dataclasses.asdict(hyperparameters)),
+        best_iteration=str(booster.best_iteration),
+        best_validation_auc=repr(float(booster.best_score)),
+    )
+    return best, manifest
 
 
 def cluster_from_env() -> Cluster:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import load_environments
+from stacks.config import auc_thresholds, load_environments
 from stacks.stage import MlopsStage
 
 
 def build_app(app: App) -> list[MlopsStage]:
-    stages = [MlopsStage(app, config) for config in load_environments(app.node.get_all_context())]
+    context = app.node.get_all_context()
+    thresholds = auc_thresholds(context)
+    stages = [MlopsStage(app, config, auc_thresholds=thresholds) for config in load_environments(context)]
     # cdk-nag 3 is a validation plugin: any unacknowledged finding fails synth, so `make synth` enforces it too.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

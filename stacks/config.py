@@ -49,6 +49,9 @@ class TrainingConfig:
     enable_step_caching: bool
     encrypt_inter_container_traffic: bool
     max_upload_megabytes: int = field(metadata=_range(1, 5 * 1024 * 1024))
+    # The champion gate: a run fails when its test ROC-AUC is more than this below the ROC-AUC of the model
+    # serving in the environment (both scored on the run's test split). None: no gate, the threshold alone.
+    champion_auc_margin: float | None = field(default=None, metadata=_range(0.0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,12 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
         raise ConfigError(f"unknown environment '{selected}' (-c env=...): known environments are {known}")
     names = [selected] if selected is not None else list(environments)
     return [parse_environment(name, environments[name]) for name in names]
+
+
+def auc_thresholds(context: Mapping[str, Any]) -> dict[str, float]:
+    """Every environment's AUC threshold, also when `-c env=NAME` selects one: each run's report shows them all."""
+    every_environment = {key: value for key, value in context.items() if key != SELECTED_ENVIRONMENT_CONTEXT_KEY}
+    return {config.name: config.training.auc_threshold for config in load_environments(every_environment)}
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:

@@ -13,13 +13,15 @@ from stacks.training_stack import TrainingStack
 
 
 class MlopsStage(Stage):
-    def __init__(self, scope: Construct, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, config: EnvironmentConfig, *, auc_thresholds: dict[str, float]) -> None:
         super().__init__(scope, config.name, env=Environment(account=config.account, region=config.region))
         self.data = DataStack(self, "Data", config=config)
         storage = self.data.storage
         self.notifications = NotificationsStack(self, "Notifications", config=config, key=storage.key)
         topic = self.notifications.notifications.topic
-        self.training = TrainingStack(self, "Training", config=config, storage=storage, topic=topic)
+        self.training = TrainingStack(
+            self, "Training", config=config, storage=storage, topic=topic, auc_thresholds=auc_thresholds
+        )
         self.training.add_stack_dependency(self.data)  # buckets are referred to by name, not by export
         self.deployment = DeploymentStack(
             self,

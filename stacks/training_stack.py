@@ -26,6 +26,7 @@ class TrainingStack(Stack):
         config: EnvironmentConfig,
         storage: DataStorage,
         topic: sns.ITopic,
+        auc_thresholds: dict[str, float],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,6 +39,7 @@ class TrainingStack(Stack):
             "Pipeline",
             environment_name=config.name,
             settings=config.training,
+            auc_thresholds=auc_thresholds,
             artifacts_bucket=artifacts_bucket,
             key=storage.key,
             code=self.code,
@@ -52,6 +54,7 @@ class TrainingStack(Stack):
             topic=topic,
             pipeline_name=self.pipeline.pipeline_name,
             pipeline_arn=self.pipeline.pipeline_arn,
+            model_package_group_name=self.pipeline.model_package_group_name,
             max_upload_megabytes=config.training.max_upload_megabytes,
         )
         self.notifier = TrainingNotifier(

@@ -43,6 +43,8 @@ MAX_SUBJECT_CHARS = 100
 MAX_NAMES_IN_MESSAGE = 3
 MAX_NAME_CHARS = 40
 FIX_AND_UPLOAD_AGAIN = "Fix the file and upload it again."
+# The serving model is looked for among this many most recently created Approved packages.
+CHAMPION_CANDIDATES = 10
 
 
 class Rejected(Exception):
@@ -64,6 +66,7 @@ class Config:
     pinned_input_bucket: str
     pinned_input_prefix: str  # empty, or ends with "/"
     environment_name: str
+    model_package_group_name: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "PINNED_INPUT_BUCKET",
             "PINNED_INPUT_PREFIX",
             "ENVIRONMENT_NAME",
+            "MODEL_PACKAGE_GROUP_NAME",
         )
         if name not in environ
     ]
@@ -157,6 +161,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         pinned_input_bucket=environ["PINNED_INPUT_BUCKET"],
         pinned_input_prefix=f"{prefix}/" if prefix else "",
         environment_name=environ["ENVIRONMENT_NAME"],
+        model_package_group_name=environ["MODEL_PACKAGE_GROUP_NAME"],
     )
 
 
@@ -463,6 +468,34 @@ def _reject(
     return {"status": "rejected", "reason": reason}
 
 
+def champion_parameters(sagemaker: Any, group_name: str) -> list[dict[str, str]]:
+    """ChampionModelUri and ChampionModelPackageArn of the model serving in the environment; empty without one.
+
+    Every approval is rolled out by the deploy workflow, so the package serving is the Approved one approved
+    last: the latest LastModifiedTime (the approval's update sets it) among the newest Approved packages.
+    ListModelPackages sorts by Name or CreationTime only (SageMaker API Reference, ListModelPackages), which
+    misses re-approving an older version to roll back; DescribeModelPackage gives LastModifiedTime.
+    """
+    summaries = sagemaker.list_model_packages(
+        ModelPackageGroupName=group_name,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+        MaxResults=CHAMPION_CANDIDATES,
+    )["ModelPackageSummaryList"]
+    packages = [sagemaker.describe_model_package(ModelPackageName=item["ModelPackageArn"]) for item in summaries]
+    # A package rejected between the two calls is no champion.
+    approved = [package for package in packages if package.get("ModelApprovalStatus") == "Approved"]
+    if not approved:
+        return [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
+    serving = max(approved, key=lambda package: package.get("LastModifiedTime", package["CreationTime"]))
+    model_data_url = serving["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    return [
+        {"Name": "ChampionModelUri", "Value": model_data_url},
+        {"Name": "ChampionModelPackageArn", "Value": serving["ModelPackageArn"]},
+    ]
+
+
 def _start(
     aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], token: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
@@ -479,7 +512,11 @@ def _start(
     response = aws.sagemaker.start_pipeline_execution(
         PipelineName=config.pipeline_name,
         ClientRequestToken=token,  # SageMaker answers a repeated token with the execution it started
-        PipelineParameters=[{"Name": "InputDataUri", "Value": input_data_uri}],
+        PipelineParameters=[
+            {"Name": "InputDataUri", "Value": input_data_uri},
+            {"Name": "InputDataVersion", "Value": upload.version_id or f"etag {upload.etag}"},
+            *champion_parameters(aws.sagemaker, config.model_package_group_name),
+        ],
         PipelineExecutionDisplayName=f"upload-{token[:24]}",
         PipelineExecutionDescription=f"{upload.uri} version {upload.version_id}"
         if upload.version_id

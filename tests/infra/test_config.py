@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, load_environments
+from stacks.config import ConfigError, auc_thresholds, load_environments
 from tests.infra.synthesis import REPO_ROOT, cdk_json_context
 
 
@@ -114,6 +115,32 @@ def test_synth_reports_a_bad_configuration_in_one_line(tmp_path: Path) -> None:
 def test_auc_threshold_out_of_range() -> None:
     message = config_error(context_with({"training.auc_threshold": 1.5}))
     assert message == "environment 'dev': key 'training.auc_threshold' must be between 0.5 and 1.0, got 1.5"
+
+
+def test_champion_gate_is_optional() -> None:
+    (dev,) = load_environments(context_with({"training.champion_auc_margin": None}, env="dev"))
+    assert dev.training.champion_auc_margin is None
+
+
+def test_champion_margin_out_of_range() -> None:
+    message = config_error(context_with({"training.champion_auc_margin": -0.01}))
+    assert message == "environment 'dev': key 'training.champion_auc_margin' must be between 0.0 and 0.5, got -0.01"
+
+
+def test_champion_margin_of_the_wrong_type() -> None:
+    message = config_error(context_with({"training.champion_auc_margin": "0.01"}))
+    assert message == "environment 'dev': key 'training.champion_auc_margin' must be of type float, got str '0.01'"
+
+
+def test_every_environments_threshold_is_known_when_one_environment_is_selected() -> None:
+    # Each run's report shows all thresholds, also under `cdk synth -c env=dev`.
+    assert auc_thresholds(context_with(env="dev")) == {"dev": 0.85, "stg": 0.9, "prod": 0.92}
+
+
+def test_a_bad_threshold_elsewhere_fails_even_when_one_environment_is_selected() -> None:
+    context = _environment_with("prod", {"training.auc_threshold": 2})
+    with pytest.raises(ConfigError, match=re.escape("environment 'prod': key 'training.auc_threshold' must be")):
+        auc_thresholds({**context, "env": "dev"})
 
 
 def test_instance_type_that_is_not_a_sagemaker_instance_type() -> None:

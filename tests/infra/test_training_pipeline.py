@@ -12,7 +12,12 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from constructs.training_pipeline import PLACEHOLDERS, PlaceholderError, substitute_tokens
-from constructs.training_pipeline_definition import AUC_JSON_PATH, VALIDATION_AUC_METRIC_REGEX
+from constructs.training_pipeline_definition import (
+    AUC_JSON_PATH,
+    CHAMPION_AUC_JSON_PATH,
+    CHAMPION_FLOOR_JSON_PATH,
+    VALIDATION_AUC_METRIC_REGEX,
+)
 from stacks.config import load_environments
 from tests.infra.pipeline_rendering import pipeline_definition
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
@@ -27,12 +32,14 @@ def definitions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def steps_by_name(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step by name, also those inside condition branches (which may nest)."""
     flat: dict[str, dict[str, Any]] = {}
-    for step in definition["Steps"]:
+    pending = list(definition["Steps"])
+    while pending:
+        step = pending.pop(0)
         flat[step["Name"]] = step
         for branch in ("IfSteps", "ElseSteps"):
-            for nested in step.get("Arguments", {}).get(branch, []):
-                flat[nested["Name"]] = nested
+            pending.extend(step.get("Arguments", {}).get(branch, []))
     return flat
 
 
@@ -61,8 +68,14 @@ def test_step_graph(definitions: dict[str, dict[str, Any]]) -> None:
 def test_parameters_default_to_the_environment_config(definitions: dict[str, dict[str, Any]], environment: str) -> None:
     training = CONFIGS[environment].training
     parameters = {p["Name"]: p.get("DefaultValue") for p in definitions[environment]["Parameters"]}
+    gate = {} if training.champion_auc_margin is None else {"ChampionAucMargin": training.champion_auc_margin}
     assert parameters == {
         "InputDataUri": None,  # no default: the trigger always names the pinned upload
+        # Empty unless the trigger fills them: a run started by hand has no champion and no source version.
+        "InputDataVersion": "",
+        "ChampionModelUri": "",
+        "ChampionModelPackageArn": "",
+        **gate,
         "AucThreshold": training.auc_threshold,
         "ProcessingInstanceType": training.processing_instance_type,
         "TrainingInstanceType": training.training_instance_type,
@@ -249,5 +262,100 @@ def test_pipeline_role_may_create_grants_for_encrypted_volumes_only(synthesized:
                 )
             },
             "Roles": [{"Ref": Match.string_like_regexp("^PipelineExecutionRole")}],
+        },
+    )
+
+
+def evaluate_arguments(definition: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate's container arguments as option -> value."""
+    script, *arguments = steps_by_name(definition)["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert script == "evaluate.py"
+    return dict(zip(arguments[::2], arguments[1::2], strict=True))
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_evaluate_gets_every_environment_threshold_and_where_the_run_came_from(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    arguments = evaluate_arguments(definitions[environment])
+    # One source of truth: cdk.json's thresholds, all of them in every environment's report.
+    assert arguments["--auc-thresholds"] == ",".join(
+        f"{name}={config.training.auc_threshold}" for name, config in CONFIGS.items()
+    )
+    assert arguments["--environment"] == environment
+    assert arguments["--champion-model-uri"] == {"Get": "Parameters.ChampionModelUri"}
+    assert arguments["--champion-model-package-arn"] == {"Get": "Parameters.ChampionModelPackageArn"}
+    assert arguments["--input-data-uri"] == {"Get": "Parameters.InputDataUri"}
+    assert arguments["--input-data-version"] == {"Get": "Parameters.InputDataVersion"}
+    assert arguments["--execution-id"] == {"Get": "Execution.PipelineExecutionId"}
+    inputs = steps_by_name(definitions[environment])["Evaluate"]["Arguments"]["ProcessingInputs"]
+    (code,) = [i["S3Input"]["S3Uri"] for i in inputs if i["InputName"] == "code"]
+    assert arguments["--code-bundle-uri"] == code
+
+
+def test_evaluate_reads_all_three_splits_from_preprocess(definitions: dict[str, dict[str, Any]]) -> None:
+    inputs = {
+        i["InputName"]: i["S3Input"]["S3Uri"]
+        for i in steps_by_name(definitions["dev"])["Evaluate"]["Arguments"]["ProcessingInputs"]
+    }
+    for split in ("train", "validation", "test"):
+        assert inputs[split] == {"Get": f"Steps.Preprocess.ProcessingOutputConfig.Outputs['{split}'].S3Output.S3Uri"}
+
+
+def test_without_a_configured_margin_there_is_no_champion_gate(definitions: dict[str, dict[str, Any]]) -> None:
+    assert CONFIGS["dev"].training.champion_auc_margin is None
+    steps = steps_by_name(definitions["dev"])
+    assert "CheckChampion" not in steps
+    assert "--champion-auc-margin" not in evaluate_arguments(definitions["dev"])
+    assert [s["Name"] for s in steps["CheckAucThreshold"]["Arguments"]["IfSteps"]] == ["Register-RegisterModel"]
+
+
+@pytest.mark.parametrize("environment", [name for name in ENVIRONMENTS if CONFIGS[name].training.champion_auc_margin])
+def test_champion_gate_runs_after_the_threshold_and_before_registration(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    steps = steps_by_name(definitions[environment])
+    assert [s["Name"] for s in steps["CheckAucThreshold"]["Arguments"]["IfSteps"]] == ["CheckChampion"]
+    gate = steps["CheckChampion"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["Register-RegisterModel"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["WorseThanChampion"]
+    (condition,) = gate["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
+    assert condition["RightValue"]["Std:JsonGet"]["Path"] == CHAMPION_FLOOR_JSON_PATH
+    # Evaluate computes the floor from the same parameter the failure message names.
+    margin = {"Get": "Parameters.ChampionAucMargin"}
+    assert evaluate_arguments(definitions[environment])["--champion-auc-margin"] == {
+        "Std:Join": {"On": "", "Values": [margin]}
+    }
+
+
+def test_champion_failure_names_both_aucs_and_the_margin(definitions: dict[str, dict[str, Any]]) -> None:
+    message = steps_by_name(definitions["prod"])["WorseThanChampion"]["Arguments"]["ErrorMessage"]["Std:Join"]
+    values = message["Values"]
+    assert message["On"] == " "
+    assert values[0] == "ROC-AUC" and values[1]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
+    assert values[2:4] == ["is more than the margin", {"Get": "Parameters.ChampionAucMargin"}]
+    assert values[4] == "below the serving model's ROC-AUC"
+    assert values[5]["Std:JsonGet"]["Path"] == CHAMPION_AUC_JSON_PATH
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_trigger_may_describe_this_groups_packages_only(synthesized: Synthesized, environment: str) -> None:
+    # Listing names no package (the group is a filter), so it is granted on "*"; describing stays in the group.
+    group_packages = {"Fn::Join": ["", ["arn:aws:sagemaker:eu-west-1:", {"Ref": "AWS::AccountId"},
+                                        f":model-package/mlops-{environment}/*"]]}  # fmt: skip
+    synthesized.template(environment, "Training").has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {"Action": "sagemaker:ListModelPackages", "Effect": "Allow", "Resource": "*"},
+                        {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow", "Resource": group_packages},
+                    ]
+                )
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("^TriggerRole")}],
         },
     )

@@ -28,6 +28,8 @@ DATA_BUCKET = "mlops-test-data"
 PINNED_BUCKET = "mlops-test-artifacts"
 PINNED_PREFIX = "pipeline-inputs/"
 PIPELINE = "mlops-test-training"
+MODEL_PACKAGE_GROUP = "mlops-test"
+NO_CHAMPION = [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
 TARGET = "income-per-year"
 MAX_UPLOAD_BYTES = 100_000
 # A data value that must never reach a tag, a notification or a log line.
@@ -68,6 +70,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             ),
             RoleArn="arn:aws:iam::123456789012:role/mlops-test-pipeline",
         )
+        sagemaker.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
         sns, sqs = boto3.client("sns"), boto3.client("sqs")
         topic_arn = sns.create_topic(Name="mlops-test-notifications")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="notifications-reader")["QueueUrl"]
@@ -82,6 +85,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "PINNED_INPUT_BUCKET": PINNED_BUCKET,
             "PINNED_INPUT_PREFIX": PINNED_PREFIX,
             "ENVIRONMENT_NAME": "test",
+            "MODEL_PACKAGE_GROUP_NAME": MODEL_PACKAGE_GROUP,
         }.items():
             monkeypatch.setenv(name, value)
         trigger.clients.cache_clear()  # the handler's clients are created inside this mock
@@ -99,15 +103,34 @@ STUBBED_EXECUTION_ARN = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/{PIPE
 
 
 def start_request(token: str, event: dict[str, Any]) -> dict[str, Any]:
-    """The StartPipelineExecution request the trigger must send for this upload's pinned copy."""
+    """The StartPipelineExecution request the trigger must send for this upload's pinned copy (no champion)."""
     obj = event["detail"]["object"]
     return {
         "PipelineName": PIPELINE,
         "ClientRequestToken": token,
-        "PipelineParameters": [{"Name": "InputDataUri", "Value": f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"}],
+        "PipelineParameters": [
+            {"Name": "InputDataUri", "Value": f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"},
+            {"Name": "InputDataVersion", "Value": obj["version-id"]},
+            *NO_CHAMPION,
+        ],
         "PipelineExecutionDisplayName": f"upload-{token[:24]}",
         "PipelineExecutionDescription": f"s3://{DATA_BUCKET}/{obj['key']} version {obj['version-id']}",
     }
+
+
+def expect_no_champion(stubber: Stubber) -> None:
+    """The stubbed client first answers the serving-model lookup: no Approved package yet."""
+    stubber.add_response(
+        "list_model_packages",
+        {"ModelPackageSummaryList": []},
+        expected_params={
+            "ModelPackageGroupName": MODEL_PACKAGE_GROUP,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": trigger.CHAMPION_CANDIDATES,
+        },
+    )
 
 
 def object_created_event(key: str, size: int, etag: str, version_id: str) -> dict[str, Any]:
@@ -182,7 +205,11 @@ def test_good_upload_starts_the_pipeline_on_a_pinned_copy_of_that_version(aws: A
     parameters = aws.sagemaker.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=result["pipeline_execution_arn"]
     )["PipelineParameters"]
-    assert parameters == [{"Name": "InputDataUri", "Value": result["input_data_uri"]}]
+    assert parameters == [
+        {"Name": "InputDataUri", "Value": result["input_data_uri"]},
+        {"Name": "InputDataVersion", "Value": version_id(event)},
+        *NO_CHAMPION,  # the environment's first model: gated on the threshold alone
+    ]
     # The source version is marked as started, its own tags kept; nothing is notified on success.
     assert tags_of(aws, key, version_id(event)) == {
         "owner": "feature-export",
@@ -563,6 +590,7 @@ def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aw
     event = upload(aws, key, GOOD_CSV)
     sagemaker = trigger.clients().sagemaker
     with Stubber(sagemaker) as stubber:
+        expect_no_champion(stubber)
         stubber.add_client_error("start_pipeline_execution", "ThrottlingException", "Rate exceeded", 400)
         with pytest.raises(ClientError, match="ThrottlingException"):
             trigger.handler(event, None)
@@ -572,6 +600,7 @@ def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aw
 
         arn = STUBBED_EXECUTION_ARN
         token = token_of(f"s3://{PINNED_BUCKET}/{pinned_keys(aws)[0].rsplit('/', 1)[0]}/")
+        expect_no_champion(stubber)
         stubber.add_response(
             "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
@@ -591,10 +620,12 @@ def test_without_room_for_the_marker_tag_redelivery_relies_on_the_request_token(
     event = upload(aws, key, GOOD_CSV, tags=full_tags)
     arn = STUBBED_EXECUTION_ARN
     with Stubber(trigger.clients().sagemaker) as stubber:
+        expect_no_champion(stubber)
         stubber.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn})
         first = trigger.handler(event, None)
         token = token_of(first["input_data_uri"])
         assert first["input_data_uri"] == f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"
+        expect_no_champion(stubber)
         stubber.add_response(
             "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
@@ -607,6 +638,70 @@ def test_without_room_for_the_marker_tag_redelivery_relies_on_the_request_token(
         == {"status": "started", "pipeline_execution_arn": arn, "input_data_uri": first["input_data_uri"]}
     )
     assert tags_of(aws, key, version_id(event)) == {f"t{i}": f"v{i}" for i in range(10)}
+
+
+def register(aws: Aws, model_data_url: str) -> str:
+    """A package in the group as the pipeline's Register step creates it: PendingManualApproval."""
+    return aws.sagemaker.create_model_package(
+        ModelPackageGroupName=MODEL_PACKAGE_GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5",
+                            "ModelDataUrl": model_data_url}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]  # fmt: skip
+
+
+def decide(aws: Aws, package_arn: str, status: str) -> None:
+    aws.sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus=status)
+
+
+def started_parameters(aws: Aws, result: dict[str, Any]) -> dict[str, str]:
+    parameters = aws.sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=result["pipeline_execution_arn"]
+    )["PipelineParameters"]
+    return {parameter["Name"]: parameter["Value"] for parameter in parameters}
+
+
+def test_the_run_is_compared_with_the_most_recently_approved_package(aws: Aws) -> None:
+    first = register(aws, "s3://artifacts/models/1/model.tar.gz")
+    second = register(aws, "s3://artifacts/models/2/model.tar.gz")
+    register(aws, "s3://artifacts/models/3/model.tar.gz")  # newest, still waiting for approval
+    decide(aws, first, "Approved")
+    decide(aws, second, "Approved")
+
+    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+
+    assert parameters["ChampionModelUri"] == "s3://artifacts/models/2/model.tar.gz"
+    assert parameters["ChampionModelPackageArn"] == second
+
+
+def test_re_approving_an_older_version_makes_it_the_champion(aws: Aws) -> None:
+    # Re-approving an older version is how a rollback is done: the deploy workflow then serves that one.
+    # DescribeModelPackage (SageMaker API Reference): LastModifiedTime is "the last time that the model package
+    # was modified"; UpdateModelPackage sets it, in moto too.
+    first = register(aws, "s3://artifacts/models/1/model.tar.gz")
+    second = register(aws, "s3://artifacts/models/2/model.tar.gz")
+    decide(aws, first, "Approved")
+    decide(aws, second, "Approved")
+    decide(aws, first, "Approved")
+
+    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+
+    assert parameters["ChampionModelPackageArn"] == first
+
+
+def test_rejected_and_pending_packages_are_no_champion(aws: Aws) -> None:
+    decide(aws, register(aws, "s3://artifacts/models/1/model.tar.gz"), "Rejected")
+    register(aws, "s3://artifacts/models/2/model.tar.gz")
+
+    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+
+    assert {name: parameters[name] for name in ("ChampionModelUri", "ChampionModelPackageArn")} == {
+        item["Name"]: item["Value"] for item in NO_CHAMPION
+    }
 
 
 def test_token_is_per_object_version_and_fits_sagemaker() -> None:

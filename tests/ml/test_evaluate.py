@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import numpy as np
 import pandas as pd
+import pytest
 import xgboost as xgb
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 from ml_helpers import ML_CODE, TrainedRun
 from sklearn import metrics
 
@@ -16,6 +21,7 @@ import artifacts
 import evaluate
 import local_run
 import model_io
+import train
 from job_output import PROCESSING_MESSAGE_FILE, run_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -106,3 +112,192 @@ def test_missing_test_split_fails_with_a_message(small_run: TrainedRun, tmp_path
     message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
     assert message == f"evaluate failed: no .parquet file in {tmp_path / 'empty'}: is it preprocess's output?"
     assert not (tmp_path / evaluate.EVALUATION_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def weak_model(small_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A worse model of the same data: two shallow rounds."""
+    folder = tmp_path_factory.mktemp("weak") / "model"
+    booster, manifest = train.train_booster(
+        train.Paths(small_run.splits / artifacts.TRAIN, small_run.splits / artifacts.VALIDATION, folder),
+        train.parse_hyperparameters(["--num-round", "2", "--max-depth", "1", "--early-stopping-rounds", "2"]),
+    )
+    model_io.save_model(booster, manifest, folder)
+    return folder
+
+
+def context_for(run: TrainedRun, **overrides: object) -> evaluate.RunContext:
+    return evaluate.RunContext(
+        train_dir=run.splits / artifacts.TRAIN,
+        validation_dir=run.splits / artifacts.VALIDATION,
+        environment="stg",
+        auc_thresholds=(("dev", 0.5), ("stg", 0.99), ("prod", 0.995)),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def test_without_a_champion_only_the_threshold_gates(small_run: TrainedRun, tmp_path: Path) -> None:
+    document = evaluate.evaluate(
+        small_run.model,
+        small_run.splits / artifacts.TEST,
+        tmp_path,
+        50,
+        0,
+        context_for(small_run, champion_auc_margin=0.01),
+    )
+    assert document["champion_comparison"] == {
+        "champion": None,
+        "auc_difference": None,
+        "gate": {"margin": 0.01, "minimum_auc": 0.0, "passes": True},
+    }
+    assert "No model serves in this environment yet" in (tmp_path / evaluate.REPORT_FILE).read_text()
+
+
+def test_a_better_champion_fails_the_gate_with_a_paired_interval(
+    small_run: TrainedRun, weak_model: Path, tmp_path: Path
+) -> None:
+    local_run.pack_model(small_run.model, tmp_path / "champion" / model_io.MODEL_ARCHIVE_NAME)
+    champion_uri = str(tmp_path / "champion" / model_io.MODEL_ARCHIVE_NAME)
+    context = context_for(small_run, champion_model_uri=champion_uri, champion_auc_margin=0.01)
+
+    document = evaluate.evaluate(weak_model, small_run.splits / artifacts.TEST, tmp_path / "out", 200, 0, context)
+
+    y, strong = independent_predictions(small_run)
+    challenger_auc = document["binary_classification_metrics"]["auc"]["value"]
+    comparison = document["champion_comparison"]
+    assert comparison["champion"]["model_uri"] == champion_uri
+    assert comparison["champion"]["auc"]["value"] == metrics.roc_auc_score(y, strong)
+    difference = comparison["auc_difference"]
+    assert difference["value"] == challenger_auc - metrics.roc_auc_score(y, strong) < 0
+    low, high = difference["confidence_interval_95"]
+    assert low < difference["value"] < high
+    # Paired resampling: the interval of the difference is narrower than the two AUC intervals side by side.
+    unpaired = document["evaluation_details"]["auc_confidence_interval_95"]
+    assert high - low < (unpaired[1] - unpaired[0]) + np.subtract(
+        *comparison["champion"]["auc"]["confidence_interval_95"][::-1]
+    )
+    assert comparison["gate"] == {
+        "margin": 0.01,
+        "minimum_auc": comparison["champion"]["auc"]["value"] - 0.01,
+        "passes": False,
+    }
+    assert comparison["gate"]["minimum_auc"] > challenger_auc  # what the pipeline's champion condition compares
+
+
+def test_the_same_model_as_champion_differs_by_zero(small_run: TrainedRun, tmp_path: Path) -> None:
+    context = context_for(small_run, champion_model_uri=str(small_run.model), champion_auc_margin=0.0)
+    document = evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 50, 0, context)
+    assert document["champion_comparison"]["auc_difference"]["value"] == 0.0
+    assert document["champion_comparison"]["auc_difference"]["confidence_interval_95"] == [0.0, 0.0]
+    assert document["champion_comparison"]["gate"]["passes"] is True
+
+
+def test_champion_is_downloaded_from_s3(small_run: TrainedRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = local_run.pack_model(small_run.model, tmp_path / "upload" / model_io.MODEL_ARCHIVE_NAME)
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    uri = "s3://mlops-artifacts/pipelines/mlops-stg-training/train/job/output/model.tar.gz"
+    with Stubber(s3) as stubber:
+        # GetObject (Amazon S3 API Reference): the whole object in Body.
+        body = archive.read_bytes()
+        stubber.add_response(
+            "get_object",
+            {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)},
+            expected_params={"Bucket": "mlops-artifacts", "Key": uri.split("/", 3)[3]},
+        )
+        monkeypatch.setattr(boto3, "client", lambda service: s3 if service == "s3" else None)
+        context = context_for(small_run, champion_model_uri=uri, champion_model_package_arn="arn:pkg/3")
+        document = evaluate.evaluate(
+            small_run.model, small_run.splits / artifacts.TEST, tmp_path / "out", 20, 0, context
+        )
+        stubber.assert_no_pending_responses()
+    assert document["champion_comparison"]["champion"]["model_package_arn"] == "arn:pkg/3"
+    assert document["champion_comparison"]["auc_difference"]["value"] == 0.0
+
+
+def test_a_champion_that_is_no_model_fails_with_a_message(
+    small_run: TrainedRun, tmp_path: Path, sm_output_dir: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    args = ["--model-dir", str(small_run.model), "--test-dir", str(small_run.splits / artifacts.TEST),
+            "--output-dir", str(tmp_path / "out"), "--champion-model-uri", str(tmp_path / "empty")]  # fmt: skip
+    assert run_job("evaluate", lambda: evaluate.run(args), PROCESSING_MESSAGE_FILE) == 1
+    message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
+    assert message == (
+        f"evaluate failed: no model.tar.gz or xgboost-model.json in the champion model {tmp_path / 'empty'}"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluation_carries_thresholds_provenance_training_and_split_aucs(
+    small_run: TrainedRun, tmp_path: Path
+) -> None:
+    context = context_for(
+        small_run,
+        input_data_uri="s3://artifacts/pipeline-inputs/abc/",
+        input_data_version="v7",
+        execution_id="exec-1",
+        code_bundle_uri="s3://assets/" + "a" * 64 + ".gz",
+    )
+    document = evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 50, 0, context)
+
+    auc = document["binary_classification_metrics"]["auc"]["value"]
+    assert document["thresholds"] == {
+        "this_environment": "stg",
+        "environments": [
+            {"environment": "dev", "threshold": 0.5, "passes": True, "this_run": False},
+            {"environment": "stg", "threshold": 0.99, "passes": auc >= 0.99, "this_run": True},
+            {"environment": "prod", "threshold": 0.995, "passes": auc >= 0.995, "this_run": False},
+        ],
+    }
+    assert document["provenance"] == {
+        "input_data_uri": "s3://artifacts/pipeline-inputs/abc/",
+        "input_data_version": "v7",
+        "pipeline_execution_id": "exec-1",
+        "code_bundle_uri": "s3://assets/" + "a" * 64 + ".gz",
+        "code_bundle_hash": "a" * 64,
+    }
+    training = document["training"]
+    assert training["hyperparameters"]["num_round"] == 50
+    booster = model_io.load_booster(small_run.model)
+    assert training["best_iteration"] == booster.num_boosted_rounds() - 1 == training["boosting_rounds"] - 1
+    assert 0.5 < training["best_validation_auc"] <= 1.0
+    split_auc = document["split_auc"]
+    assert list(split_auc) == ["train", "validation", "test"]
+    assert split_auc["test"] == auc
+    assert split_auc["validation"] == pytest.approx(training["best_validation_auc"], abs=1e-6)
+    shares = [row["share"] for row in document["feature_importance"]]
+    assert sum(shares) == pytest.approx(1.0) and shares == sorted(shares, reverse=True)
+
+
+def test_every_table_in_the_report_has_a_heading(small_run: TrainedRun, tmp_path: Path) -> None:
+    context = context_for(small_run, champion_model_uri=str(small_run.model), execution_id="exec-1")
+    evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 20, 0, context)
+    report = (tmp_path / evaluate.REPORT_FILE).read_text()
+    tables = report.count("<table>")
+    assert tables >= 12
+    assert report.count("</h2><table>") == tables
+    for heading in ("Thresholds of every environment", "Challenger vs serving model", "ROC-AUC per split",
+                    "Feature importance (total gain, normalised)", "Where the data and code came from",
+                    "Hyperparameters"):  # fmt: skip
+        assert f"<h2>{heading}" in report
+
+
+def test_the_approver_line_names_every_environment_and_the_serving_model() -> None:
+    document = {
+        "binary_classification_metrics": {"auc": {"value": 0.9312}},
+        "evaluation_details": {"auc_confidence_interval_95": [0.9241, 0.9374]},
+        "thresholds": {"environments": [
+            {"environment": "dev", "threshold": 0.85, "passes": True},
+            {"environment": "stg", "threshold": 0.9, "passes": True},
+            {"environment": "prod", "threshold": 0.935, "passes": False},
+        ]},
+        "champion_comparison": {
+            "champion": {"auc": {"value": 0.925}},
+            "auc_difference": {"value": 0.0062, "confidence_interval_95": [-0.0021, 0.0143]},
+            "gate": {"margin": 0.01, "passes": True},
+        },
+    }  # fmt: skip
+    assert evaluate.approver_line(document) == (
+        "test ROC-AUC 0.931 [0.924, 0.937]: passes dev 0.85, stg 0.90; fails prod 0.94;"
+        " serving model 0.925, difference +0.006 [-0.002, +0.014] (within the margin 0.010)"
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -59,3 +60,36 @@ def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Pa
     assert result.returncode == 1
     assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
     assert "evaluation:" not in result.stdout
+
+
+def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(tmp_path: Path) -> None:
+    data = tmp_path / "churn.csv"
+    small_frame(1000).to_csv(data, index=False)
+    common = ["--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
+              "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    first = local_run(*common)
+    assert first.returncode == 0, first.stderr
+    *_, first_line, first_evaluation = first.stdout.strip().splitlines()
+    thresholds = r"(passes|fails) dev 0\.85.*prod 0\.92"  # every environment's threshold from cdk.json
+    assert re.fullmatch(rf"test ROC-AUC 0\.\d{{3}} \[0\.\d{{3}}, 0\.\d{{3}}\]: {thresholds}.*"
+                        r"; no serving model to compare with", first_line)  # fmt: skip
+    champion = Path(first_evaluation.removeprefix("evaluation: ")).parent.parent / "model" / "model.tar.gz"
+
+    second = local_run(*common, "--champion", str(champion))
+
+    assert second.returncode == 0, second.stderr
+    *_, line, last = second.stdout.strip().splitlines()
+    # The same data and seed train the same model: it differs from itself by exactly nothing.
+    assert re.fullmatch(rf"test ROC-AUC .*: {thresholds}.*; serving model 0\.\d{{3}}, difference \+0\.000 "
+                        r"\[\+0\.000, \+0\.000\]", line)  # fmt: skip
+    document = json.loads(Path(last.removeprefix("evaluation: ")).read_text())
+    assert document["champion_comparison"]["champion"]["model_uri"] == str(champion.resolve())
+    assert [row["environment"] for row in document["thresholds"]["environments"]] == ["dev", "stg", "prod"]
+    assert document["provenance"]["input_data_uri"] == str(data.resolve())  # the file given, not the run's link
+
+
+def test_local_run_with_a_missing_champion_stops_before_running(tmp_path: Path) -> None:
+    result = local_run("--champion", str(tmp_path / "nothing.tar.gz"), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert f"--champion {tmp_path / 'nothing.tar.gz'} does not exist" in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -24,12 +24,19 @@ TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training
 
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step by name, also those inside condition branches (which may nest)."""
     flat = {}
-    for step in definition["Steps"]:
+    pending = list(definition["Steps"])
+    while pending:
+        step = pending.pop(0)
         flat[step["Name"]] = step
         for branch in ("IfSteps", "ElseSteps"):
-            flat.update({nested["Name"]: nested for nested in step["Arguments"].get(branch, [])})
+            pending.extend(step["Arguments"].get(branch, []))
     return flat
+
+
+# What a run's execution variables resolve to in these tests.
+EXECUTION = {"Execution.PipelineExecutionId": "test-execution"}
 
 
 def script_arguments(step: dict[str, Any], parameters: dict[str, Any]) -> tuple[str, list[str]]:
@@ -38,7 +45,9 @@ def script_arguments(step: dict[str, Any], parameters: dict[str, Any]) -> tuple[
     def value(argument: Any) -> str:
         if isinstance(argument, str):
             return argument
-        (get,) = argument["Std:Join"]["Values"]
+        (get,) = argument["Std:Join"]["Values"] if "Std:Join" in argument else [argument]
+        if get["Get"] in EXECUTION:
+            return EXECUTION[get["Get"]]
         return str(parameters[get["Get"].removeprefix("Parameters.")])
 
     script, *arguments = (value(argument) for argument in step["Arguments"]["AppSpecification"]["ContainerArguments"])
@@ -72,14 +81,20 @@ def test_preprocess_accepts_its_arguments_and_writes_where_the_step_collects(def
     }
 
 
+def parameter_defaults(definition: dict[str, Any]) -> dict[str, Any]:
+    return {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+
+
 def test_evaluate_reads_and_writes_where_the_step_mounts(definition: dict[str, Any]) -> None:
     step = steps(definition)["Evaluate"]
-    script, arguments = script_arguments(step, {})
+    script, arguments = script_arguments(step, parameter_defaults(definition))
     assert script == "evaluate.py"
     args = evaluate.parse_args(arguments)
     inputs = {i["InputName"]: Path(i["S3Input"]["LocalPath"]) for i in step["Arguments"]["ProcessingInputs"]}
     assert inputs["model"] == args.model_dir
     assert inputs["test"] == args.test_dir
+    assert inputs["train"] == args.train_dir
+    assert inputs["validation"] == args.validation_dir
     (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert Path(output["S3Output"]["LocalPath"]) == args.output_dir
 
@@ -127,3 +142,51 @@ def test_the_upload_trigger_accepts_exactly_the_files_preprocess_reads() -> None
         if isinstance(target, ast.Name)
     }
     assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == preprocess.CSV_SUFFIXES
+
+
+def test_evaluate_parses_the_run_context_the_pipeline_passes(definition: dict[str, Any]) -> None:
+    parameters = parameter_defaults(definition)
+    args = evaluate.parse_args(script_arguments(steps(definition)["Evaluate"], parameters)[1])
+    assert [name for name, _ in args.auc_thresholds] == ["dev", "stg", "prod"]
+    assert all(0.5 <= threshold <= 1.0 for _, threshold in args.auc_thresholds)
+    assert args.champion_model_uri == ""  # the default: no champion, gated on the threshold alone
+    assert args.champion_auc_margin == parameters.get("ChampionAucMargin")
+    assert args.execution_id == "test-execution"
+    assert args.code_bundle_uri.startswith("s3://")
+
+
+def json_path(document: dict[str, Any], path: str) -> Any:
+    value: Any = document
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+@pytest.mark.parametrize("champion", [False, True], ids=["first model", "with a champion"])
+def test_the_champion_gate_reads_what_evaluate_writes(champion: bool, small_run: TrainedRun, tmp_path: Path) -> None:
+    definition = json.loads((PIPELINE_DEFINITIONS / "test_readable_definition_snapshot[prod].json").read_text())
+    parameters = parameter_defaults(definition)
+    if champion:
+        parameters["ChampionModelUri"] = str(small_run.model)
+    all_steps = steps(definition)
+    arguments = script_arguments(all_steps["Evaluate"], parameters)[1]
+    test_dir = small_run.splits / artifacts.TEST
+    arguments += ["--model-dir", str(small_run.model), "--test-dir", str(test_dir), "--output-dir", str(tmp_path),
+                  "--train-dir", str(small_run.splits / artifacts.TRAIN),
+                  "--validation-dir", str(small_run.splits / artifacts.VALIDATION), "--bootstrap-samples", "20"]  # fmt: skip
+    evaluate.run(arguments)
+    document = json.loads((tmp_path / evaluate.EVALUATION_FILE).read_text())
+
+    (condition,) = all_steps["CheckChampion"]["Arguments"]["Conditions"]
+    left = json_path(document, condition["LeftValue"]["Std:JsonGet"]["Path"])
+    floor = json_path(document, condition["RightValue"]["Std:JsonGet"]["Path"])
+    assert isinstance(floor, float)
+    margin = parameters["ChampionAucMargin"]
+    if champion:
+        # The same model as champion: the floor is its own ROC-AUC minus the margin, and it passes.
+        assert floor == pytest.approx(left - margin)
+        message_values = all_steps["WorseThanChampion"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+        assert json_path(document, message_values[5]["Std:JsonGet"]["Path"]) == left
+    else:
+        assert floor == 0.0
+    assert left >= floor
