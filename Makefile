@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run clean
+.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run approver predict serve clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -53,6 +53,10 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "
 	$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
+
+## approver: review and approve models (ARGS="pending dev", "show dev 7", "approve dev 7 --note '...'", "status dev")
+approver: $(VENV)/.installed
+	$(VENV)/bin/python -m tools.approver $(ARGS)
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed
