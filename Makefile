@@ -58,6 +58,17 @@ local-run: $(ML_VENV)/.installed
 approver: $(VENV)/.installed
 	$(VENV)/bin/python -m tools.approver $(ARGS)
 
+## predict: score a CSV with the endpoint's entry script (MODEL=model.tar.gz DATA=file.csv [OUT=file] [ACCEPT=application/json])
+predict: $(ML_VENV)/.installed
+	$(if $(and $(MODEL),$(DATA)),,$(error usage: make predict MODEL=path/to/model.tar.gz DATA=file.csv))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py predict --model "$(MODEL)" --data "$(DATA)" \
+		$(if $(OUT),--output "$(OUT)") $(if $(ACCEPT),--accept "$(ACCEPT)")
+
+## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost (MODEL=model.tar.gz [PORT=8080])
+serve: $(ML_VENV)/.installed
+	$(if $(MODEL),,$(error usage: make serve MODEL=path/to/model.tar.gz [PORT=8080]))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py serve --model "$(MODEL)" $(if $(PORT),--port $(PORT))
+
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python benchmarks/ml_bench.py
