@@ -61,6 +61,11 @@ KNOWN_DETAILS = {
     "confusion_matrix_at_best_f1_threshold",
     "calibration",
 }
+# Optional sections of evaluation.json (the champion comparison, every environment's threshold): laid out when
+# present; runs from before they existed lack them.
+CHAMPION_SECTION = "champion_comparison"
+THRESHOLDS_SECTION = "thresholds"
+LAID_OUT_SECTIONS = ("binary_classification_metrics", "evaluation_details", CHAMPION_SECTION, THRESHOLDS_SECTION)
 # A pipeline-registered package's MetadataProperties.GeneratedBy is the execution that registered it.
 _EXECUTION_ARN = re.compile(r"^arn:[^:]+:sagemaker:[^:]*:\d*:pipeline/[^/]+/execution/[^/]+$")
 _CREDENTIAL_ERROR_CODES = {
@@ -249,6 +254,28 @@ def auc_interval(evaluation: Mapping[str, Any] | None) -> list[float] | None:
     return details.get("auc_confidence_interval_95")
 
 
+def champion_comparison(evaluation: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The run's own comparison with the model serving when it trained (both scored on the same test rows), from
+    evaluation.json's champion section when the run had a champion; None otherwise."""
+    comparison = (evaluation or {}).get(CHAMPION_SECTION) or {}
+    champion = comparison.get("champion")
+    if not champion:
+        return None
+    difference = comparison.get("auc_difference") or {}
+    return {
+        "champion_model_package_arn": champion.get("model_package_arn"),
+        "champion_auc": (champion.get("auc") or {}).get("value"),
+        "auc_difference": difference.get("value"),
+        "auc_difference_interval_95": difference.get("confidence_interval_95"),
+        "gate_passes": (comparison.get("gate") or {}).get("passes"),
+    }
+
+
+def threshold_verdicts(evaluation: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Every environment's threshold and whether this model clears it, from evaluation.json when it has them."""
+    return ((evaluation or {}).get(THRESHOLDS_SECTION) or {}).get("environments")
+
+
 def serving_model(env: Environment, aws: Aws) -> dict[str, Any]:
     """The endpoint and the package behind its current config: endpoint -> config -> model -> package."""
     try:
@@ -382,6 +409,7 @@ def pending(env: Environment, aws: Aws, now: datetime) -> dict[str, Any]:
         view.update(
             auc_interval_95=auc_interval(evaluation),
             auc_vs_serving=None if view["auc"] is None or serving_auc is None else view["auc"] - serving_auc,
+            champion_comparison=champion_comparison(evaluation),
             report_link=report_link(aws, package),
             evaluation_problem=problem,
         )
@@ -419,6 +447,8 @@ def show(env: Environment, aws: Aws, version: int, now: datetime) -> dict[str, A
         "auc_vs_serving": (
             None if view["auc"] is None or not serving or serving["auc"] is None else view["auc"] - serving["auc"]
         ),
+        "champion_comparison": champion_comparison(evaluation),
+        "threshold_verdicts": threshold_verdicts(evaluation),
         "more_from_evaluation": _other_evaluation_fields(evaluation),
         "evaluation_problem": problem,
         "provenance": provenance(aws, package),
@@ -466,14 +496,10 @@ def status(env: Environment, aws: Aws) -> dict[str, Any]:
 
 
 def _other_evaluation_fields(evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
-    """evaluation.json's fields beyond what `show` lays out (e.g. a champion comparison), flattened."""
+    """evaluation.json's fields beyond what `show` lays out (e.g. provenance, training details), flattened."""
     if not evaluation:
         return {}
-    others = {
-        key: value
-        for key, value in evaluation.items()
-        if key not in ("binary_classification_metrics", "evaluation_details")
-    }
+    others = {key: value for key, value in evaluation.items() if key not in LAID_OUT_SECTIONS}
     details = evaluation.get("evaluation_details") or {}
     others.update({f"evaluation_details.{k}": v for k, v in details.items() if k not in KNOWN_DETAILS})
     return dict(_flatten(others))
@@ -529,6 +555,23 @@ def _serving_text(serving: Mapping[str, Any] | None) -> str:
     return f"version {serving['version']} serves, ROC-AUC {_num(serving['auc'])}"
 
 
+def _champion_lines(comparison: Mapping[str, Any] | None) -> list[str]:
+    if not comparison:
+        return []
+    gate = {True: "passes", False: "fails", None: "not configured"}[comparison["gate_passes"]]
+    return [
+        f"  on the same test rows as the model serving at training time ({_num(comparison['champion_auc'])}): "
+        f"{_signed(comparison['auc_difference'])}, paired 95% interval "
+        f"{_interval(comparison['auc_difference_interval_95'])}; champion gate {gate}"
+    ]
+
+
+def _verdicts_text(verdicts: Sequence[Mapping[str, Any]]) -> str:
+    return ", ".join(
+        f"{item['environment']} {item['threshold']} {'passes' if item['passes'] else 'BELOW'}" for item in verdicts
+    )
+
+
 def render_pending(result: Mapping[str, Any]) -> str:
     waiting = result["pending"]
     lines = [
@@ -536,12 +579,14 @@ def render_pending(result: Mapping[str, Any]) -> str:
         f"threshold ROC-AUC {result['auc_threshold']}; {_serving_text(result['serving'])}"
     ]
     if waiting:
+        lines.append("(vs serving: the difference of each model's ROC-AUC on its own run's test split)")
         lines.append(f"{'version':>7}  {'ROC-AUC':>7}  {'95% interval':<16}  {'vs serving':>10}  {'age':>6}")
     for item in waiting:
         lines.append(
             f"{item['version']:>7}  {_num(item['auc']):>7}  {_interval(item['auc_interval_95']):<16}  "
             f"{_signed(item['auc_vs_serving']):>10}  {_age(item['age_seconds']):>6}"
         )
+        lines.extend(f"       {line}" for line in _champion_lines(item["champion_comparison"]))
         if item["evaluation_problem"]:
             lines.append(f"         evaluation: {item['evaluation_problem']}")
         lines.append(f"         report: {item['report_link'] or 'the package names no report'}")
@@ -572,30 +617,34 @@ def render_show(result: Mapping[str, Any]) -> str:
         "  at 0.5        "
         + "  ".join(f"{name} {_num(metrics[name])}" for name in ("precision", "recall", "f1", "accuracy"))
     )
+    if result["threshold_verdicts"]:
+        lines.append("  thresholds    " + _verdicts_text(result["threshold_verdicts"]))
     if result["evaluation_problem"]:
         lines.append(f"  evaluation: {result['evaluation_problem']}")
     lines.append("Compared with the serving model")
     serving = result["serving"]
     if serving:
         lines.append(
-            f"  {_serving_text(serving)}; this version {_signed(result['auc_vs_serving'])} ROC-AUC"
+            f"  {_serving_text(serving)}; this version {_signed(result['auc_vs_serving'])} "
+            "(each on its own run's test split)"
             + (" (it is the serving version)" if serving["version"] == package["version"] else "")
         )
     else:
         lines.append(f"  {_serving_text(serving)}")
+    lines.extend(_champion_lines(result["champion_comparison"]))
     origin = result["provenance"]
     lines.append("Where the data came from")
-    for label, key in (
-        ("upload", "upload"),
-        ("pipeline execution", "pipeline_execution"),
-        ("execution status", "execution_status"),
-        ("model artifact", "model_data"),
-        ("note", "note"),
+    started = _when(origin["execution_started"]) if origin.get("execution_started") else None
+    for label, value in (
+        ("upload", origin.get("upload")),
+        ("pipeline execution", origin.get("pipeline_execution")),
+        ("execution status", origin.get("execution_status")),
+        ("started", started),
+        ("model artifact", origin.get("model_data")),
+        ("note", origin.get("note")),
     ):
-        if origin.get(key):
-            lines.append(f"  {label}: {origin[key]}")
-    if origin.get("execution_started"):
-        lines.append(f"  started: {_when(origin['execution_started'])}")
+        if value:
+            lines.append(f"  {label}: {value}")
     for name, value in (origin.get("parameters") or {}).items():
         lines.append(f"  parameter {name}: {value}")
     if result["more_from_evaluation"]:

@@ -196,8 +196,8 @@ def test_pending_text_has_one_row_per_version_and_says_nothing_serves(registry) 
     lines = out.splitlines()
     assert code == 0
     assert "1 version(s) waiting" in lines[0] and "nothing from this group serves yet" in lines[0]
-    assert lines[2].split()[:3] == ["1", "0.9310", "[0.9240,"]
-    assert lines[3].strip().startswith("report: https://")
+    assert lines[3].split()[:3] == ["1", "0.9310", "[0.9240,"]
+    assert lines[4].strip().startswith("report: https://")
 
 
 # --- show ------------------------------------------------------------------------------------------------------
@@ -218,11 +218,54 @@ def test_show_gives_metrics_comparison_and_where_the_data_came_from(registry) ->
     assert result["report_link"].startswith("https://")
 
 
-def test_show_lists_evaluation_fields_it_does_not_lay_out_such_as_a_champion_comparison(registry) -> None:
-    registry.register(0.931, champion={"auc": 0.921, "auc_difference": 0.01})
+def test_show_lists_evaluation_fields_it_does_not_lay_out(registry) -> None:
+    registry.register(0.931, provenance={"code_bundle_hash": "9bd88f2a", "input_data_version": "3HL4kq"})
     code, out, _ = run(registry, "show", ENV, "1")
     assert code == 0
-    assert "champion.auc: 0.921" in out and "champion.auc_difference: 0.01" in out
+    assert "provenance.code_bundle_hash: 9bd88f2a" in out and "provenance.input_data_version: 3HL4kq" in out
+
+
+# evaluation.json's champion comparison and threshold verdicts, as evaluate writes them when the run had a champion.
+CHAMPION = {
+    "champion_comparison": {
+        "champion": {
+            "model_package_arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/{GROUP}/1",
+            "auc": {"value": 0.928, "confidence_interval_95": [0.921, 0.934]},
+        },
+        "auc_difference": {"value": 0.003, "confidence_interval_95": [-0.001, 0.007], "bootstrap_samples": 1000},
+        "gate": {"margin": 0.01, "minimum_auc": 0.918, "passes": True},
+    },
+    "thresholds": {
+        "environments": [
+            {"environment": "dev", "threshold": 0.85, "passes": True, "this_run": True},
+            {"environment": "prod", "threshold": 0.94, "passes": False, "this_run": False},
+        ]
+    },
+}
+
+
+def test_show_lays_out_the_runs_champion_comparison_and_every_threshold(registry) -> None:
+    registry.register(0.931, **CHAMPION)
+    result = run_json(registry, "show", ENV, "1")
+    assert result["champion_comparison"] == {
+        "champion_model_package_arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model-package/{GROUP}/1",
+        "champion_auc": 0.928,
+        "auc_difference": 0.003,
+        "auc_difference_interval_95": [-0.001, 0.007],
+        "gate_passes": True,
+    }
+    _, out, _ = run(registry, "show", ENV, "1")
+    assert "+0.0030, paired 95% interval [-0.0010, 0.0070]; champion gate passes" in out
+    assert "thresholds    dev 0.85 passes, prod 0.94 BELOW" in out
+    assert "champion_comparison." not in out  # laid out above, not repeated among the other fields
+
+
+def test_pending_shows_the_paired_difference_when_the_run_had_a_champion(registry) -> None:
+    registry.register(0.931, **CHAMPION)
+    registry.register(0.925)
+    first, second = run_json(registry, "pending", ENV)["pending"]
+    assert first["champion_comparison"] is None
+    assert second["champion_comparison"]["auc_difference_interval_95"] == [-0.001, 0.007]
 
 
 def test_show_text_sections(registry) -> None:
