@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import flask
+from werkzeug.serving import run_simple
 
 import model_io
 
@@ -138,8 +139,6 @@ def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> 
 
 
 def serve(model: Path, host: str, port: int) -> None:
-    from werkzeug.serving import run_simple
-
     app = endpoint_app(load_model(model))
     print(f"serving {model} at http://{host}:{port} (GET /ping, POST /invocations); Ctrl-C stops", flush=True)
     run_simple(host, port, app)

@@ -215,3 +215,18 @@ def test_a_bad_model_path_is_one_sentence(tmp_path, capsys, what) -> None:
     assert local_endpoint.main(["predict", "--model", str(model), "--data", str(data)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: MODEL={model}") and err.count("\n") == 1
+
+
+def test_predict_warns_when_the_file_is_larger_than_one_endpoint_request(archive, rows, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(local_endpoint, "INVOKE_ENDPOINT_MAX_BYTES", 100)
+    data = tmp_path / "big.csv"
+    rows.to_csv(data, index=False)
+    assert (
+        local_endpoint.main(
+            ["predict", "--model", str(archive), "--data", str(data), "--output", str(tmp_path / "p.csv")]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "a real endpoint takes at most 6 MB per request, so send it in batches of rows" in captured.err
+    assert captured.out == f"{ROWS} rows scored; predictions (the endpoint's text/csv response): {tmp_path / 'p.csv'}\n"
