@@ -34,6 +34,7 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
     SSOTokenLoadError,
     TokenRetrievalError,
     UnauthorizedSSOTokenError,
@@ -101,8 +102,8 @@ class Aws:
     sts: Any
 
 
-def load_environment(name: str, cdk_json: Path = CDK_JSON) -> Environment:
-    environments = json.loads(cdk_json.read_text(encoding="utf-8"))["context"][ENVIRONMENTS_CONTEXT_KEY]
+def load_environment(name: str) -> Environment:
+    environments = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"][ENVIRONMENTS_CONTEXT_KEY]
     if name not in environments:
         raise ApproverError(f"unknown environment '{name}': cdk.json defines {', '.join(sorted(environments))}")
     try:
@@ -763,6 +764,8 @@ def describe_aws_error(error: Exception) -> str:
     """One line for an error from boto3: credentials, permissions, or what AWS said."""
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return "no AWS credentials found: set AWS_PROFILE (or pass --profile) or run `aws sso login`"
+    if isinstance(error, ProfileNotFound):
+        return f"{error}: check --profile / AWS_PROFILE against `aws configure list-profiles`"
     if isinstance(
         error, CredentialRetrievalError | SSOTokenLoadError | TokenRetrievalError | UnauthorizedSSOTokenError
     ):

@@ -461,6 +461,29 @@ def test_no_credentials_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -
     )
 
 
+def test_credentials_of_another_account_than_the_environments_are_refused(registry, tmp_path, monkeypatch) -> None:
+    cdk_json = json.loads(approver.CDK_JSON.read_text())
+    cdk_json["context"]["environments"][ENV]["account"] = "111122223333"
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    monkeypatch.setattr(approver, "CDK_JSON", tmp_path / "cdk.json")
+    arn = registry.register(0.931)
+    code, out, err = run(registry, "approve", ENV, "1", "--note", "ok")
+    assert (code, out) == (1, "")
+    assert err == f"error: environment '{ENV}' lives in account 111122223333; these credentials are for {ACCOUNT}\n"
+    assert registry.status_of(arn)["ModelApprovalStatus"] == approver.PENDING
+
+
+def test_an_unknown_profile_is_one_line(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    out, err = io.StringIO(), io.StringIO()
+    assert approver.main(["--profile", "ops", "status", ENV], approver.aws_clients, out, err) == 1
+    assert err.getvalue() == (
+        "error: The config profile (ops) could not be found: check --profile / AWS_PROFILE against "
+        "`aws configure list-profiles`\n"
+    )
+
+
 def test_access_denied_names_the_call(registry) -> None:
     registry.register(0.931)
     registry.stub.add_client_error(
