@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import flask.testing
@@ -230,3 +231,25 @@ def test_predict_warns_when_the_file_is_larger_than_one_endpoint_request(archive
     captured = capsys.readouterr()
     assert "a real endpoint takes at most 6 MB per request, so send it in batches of rows" in captured.err
     assert captured.out == f"{ROWS} rows scored; predictions (the endpoint's text/csv response): {tmp_path / 'p.csv'}\n"
+
+
+# --- the request examples in docs/consuming-the-endpoint.md --------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "consuming-the-endpoint.md"
+
+
+def doc_examples(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", DOC.read_text(encoding="utf-8"), flags=re.S | re.M)
+
+
+def test_the_documented_requests_are_scored_by_a_model_of_the_shipped_contract(adult_run: TrainedRun) -> None:
+    client = local_endpoint.endpoint_app(local_endpoint.load_model(adult_run.model)).test_client()
+    csv_request, csv_response = doc_examples("csv")
+    (json_request, json_response) = doc_examples("json")
+    from_csv = client.post("/invocations", data=csv_request, headers={"Content-Type": CSV, "Accept": CSV})
+    from_json = client.post("/invocations", data=json_request, headers={"Content-Type": JSON})
+    assert from_csv.status_code == 200 and len(from_csv.get_data(as_text=True).splitlines()) == 2
+    assert from_json.status_code == 200 and len(from_json.get_json()["predictions"]) == 1
+    # The documented responses have the shape the endpoint answers with.
+    assert [len(line.split(",")) for line in csv_response.splitlines()] == [2, 2]
+    assert set(json.loads(json_response)["predictions"][0]) == set(from_json.get_json()["predictions"][0])
