@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -493,6 +494,24 @@ def test_access_denied_names_the_call(registry) -> None:
     )
     code, _, err = run(registry, "status", ENV)
     assert (code, err) == (1, "error: access denied for ListExecutions: not authorized to ListExecutions\n")
+
+
+def test_a_denied_update_is_one_line_and_changes_nothing(registry) -> None:
+    arn = registry.register(0.931)
+    message = "User is not authorized to perform: sagemaker:UpdateModelPackage"
+
+    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        # Answered before the request is sent, as botocore's Stubber answers: IAM refuses the call outright.
+        error = {
+            "Error": {"Code": "AccessDeniedException", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse(None, 400, {}, None), error
+
+    registry.sagemaker.meta.events.register("before-call.sagemaker.UpdateModelPackage", deny)
+    code, out, err = run(registry, "approve", ENV, "1", "--note", "ok")
+    assert (code, out, err) == (1, "", f"error: access denied for UpdateModelPackage: {message}\n")
+    assert registry.status_of(arn)["ModelApprovalStatus"] == approver.PENDING
 
 
 def test_expired_credentials_say_to_refresh_them(registry) -> None:
