@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run clean
+.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run approver predict serve clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -54,6 +54,21 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "
 	$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") $(if $(CHAMPION),--champion "$(CHAMPION)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
+
+## approver: review and approve models (ARGS="pending dev", "show dev 7", "approve dev 7 --note '...'", "status dev")
+approver: $(VENV)/.installed
+	$(VENV)/bin/python -m tools.approver $(ARGS)
+
+## predict: score a CSV with the endpoint's entry script (MODEL=model.tar.gz DATA=file.csv [OUT=file] [ACCEPT=application/json])
+predict: $(ML_VENV)/.installed
+	$(if $(and $(MODEL),$(DATA)),,$(error usage: make predict MODEL=path/to/model.tar.gz DATA=file.csv))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py predict --model "$(MODEL)" --data "$(DATA)" \
+		$(if $(OUT),--output "$(OUT)") $(if $(ACCEPT),--accept "$(ACCEPT)")
+
+## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost (MODEL=model.tar.gz [PORT=8080])
+serve: $(ML_VENV)/.installed
+	$(if $(MODEL),,$(error usage: make serve MODEL=path/to/model.tar.gz [PORT=8080]))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py serve --model "$(MODEL)" $(if $(PORT),--port $(PORT))
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed

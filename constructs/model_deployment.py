@@ -37,6 +37,7 @@ from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, 
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
 from constructs.python_lambda import PythonLambda
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
+from stacks import names
 from stacks.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
@@ -109,7 +110,7 @@ class ModelDeployment(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.endpoint_name = f"mlops-{environment_name}"
+        self.endpoint_name = names.endpoint_name(environment_name)
         if not _NAME.fullmatch(self.endpoint_name):
             raise ValueError(f"endpoint name {self.endpoint_name!r} is not a valid SageMaker name")
         self._prefix = name_prefix(self.endpoint_name)
@@ -581,7 +582,7 @@ class ModelDeployment(Construct):
         machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=f"mlops-{self._environment_name}-deploy",
+            state_machine_name=names.deploy_state_machine_name(self._environment_name),
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(prepare),
             comment=f"Deploys an approved model package onto {self.endpoint_name} (blue/green, auto-rollback)",

@@ -19,6 +19,7 @@ from constructs.training_pipeline_definition import (
     build_pipeline_definition,
     xgboost_image_repository_arn,
 )
+from stacks import names
 from stacks.config import TrainingConfig
 
 # The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
@@ -79,8 +80,8 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
-        self.pipeline_name = f"mlops-{environment_name}-training"
-        self.model_package_group_name = f"mlops-{environment_name}"
+        self.pipeline_name = names.training_pipeline_name(environment_name)
+        self.model_package_group_name = names.model_package_group_name(environment_name)
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,

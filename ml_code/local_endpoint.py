@@ -1,0 +1,186 @@
+"""The endpoint's HTTP contract on this machine, around the real entry script (inference.py).
+
+    python ml_code/local_endpoint.py serve --model MODEL [--host 127.0.0.1] [--port 8080]
+    python ml_code/local_endpoint.py predict --model MODEL --data FILE.csv [--output FILE] [--accept text/csv]
+
+MODEL is a model.tar.gz (as training writes it) or a folder holding its files. `predict` posts the whole file as
+one request and writes the response body unchanged; `serve` answers HTTP on localhost until stopped.
+
+In SageMaker's XGBoost 3.0-5 image a script-mode model is served by sagemaker-containers: nginx on port 8080 in
+front of gunicorn running a Flask app (`Worker`) whose /invocations calls the entry script's transform_fn through
+`Transformer`. `endpoint_app` rebuilds that app's rules (aws/sagemaker-containers, src/sagemaker_containers/
+_worker.py and _transformer.py at 526dda9, etc/nginx.conf.template; aws/sagemaker-xgboost-container,
+src/sagemaker_xgboost_container/serving.py):
+
+- GET /ping: 200 with an empty body once model_fn has loaded the model.
+- POST /invocations: the content type is the `ContentType` header, else `Content-Type`, else application/json; the
+  body reaches transform_fn as text when the content type is exactly text/csv or application/json, as bytes
+  otherwise. Accept is the `Accept` header, or SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (default application/json)
+  when it is missing or */*. transform_fn's Flask Response goes back as it is, a (body, mimetype) tuple as a 200;
+  an exception is a 500.
+- Any other path: 404 with the body {} (nginx); another method on /ping or /invocations: 405 (Flask).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import flask
+from werkzeug.serving import run_simple
+
+import model_io
+
+# The entry script the model package names (SAGEMAKER_PROGRAM; tests check it against the synthesized pipeline).
+ENTRY_SCRIPT = "inference.py"
+CSV = "text/csv"
+JSON = "application/json"
+ANY = "*/*"
+TEXT_TYPES = (JSON, CSV)
+DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+# InvokeEndpoint's Body is at most 6 MB (6,291,456 bytes; botocore's sagemaker-runtime service model).
+INVOKE_ENDPOINT_MAX_BYTES = 6 * 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PREDICTIONS_DIR = REPO_ROOT / "runs" / "predictions"
+
+
+class LocalEndpointError(Exception):
+    """Bad MODEL or DATA, or a request the endpoint refused: one sentence for the user."""
+
+
+def entry_script() -> Any:
+    return importlib.import_module(Path(ENTRY_SCRIPT).stem)
+
+
+def load_model(model: Path) -> Any:
+    """model_fn on what SageMaker would put in /opt/ml/model: MODEL itself, or its archive extracted."""
+    if not model.exists():
+        raise LocalEndpointError(f"MODEL={model}: no such file or folder")
+    with tempfile.TemporaryDirectory(prefix="local-endpoint-") as staging:
+        folder = model
+        if model.is_file():
+            # extract_model_archive reads `model.tar.gz` inside a folder and extracts it to a new temp folder.
+            shutil.copyfile(model, Path(staging) / model_io.MODEL_ARCHIVE_NAME)
+            folder = model_io.extract_model_archive(Path(staging))
+        try:
+            if not (folder / model_io.MODEL_FILE_NAME).is_file():
+                raise LocalEndpointError(
+                    f"MODEL={model} holds no {model_io.MODEL_FILE_NAME}: give a model.tar.gz from training or its folder"
+                )
+            return entry_script().model_fn(str(folder))
+        finally:
+            if folder not in (model, Path(staging)):
+                shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
+
+
+def endpoint_app(model: Any, transform_fn: Callable[..., Any] | None = None) -> flask.Flask:
+    """A Flask app with the container's /ping and /invocations around the entry script's transform_fn."""
+    transform = transform_fn or entry_script().transform_fn
+    default_accept = os.environ.get(DEFAULT_ACCEPT_ENV, JSON)
+    app = flask.Flask("local_endpoint")
+
+    @app.get("/ping")
+    def ping() -> flask.Response:
+        return flask.Response(status=200)
+
+    @app.post("/invocations")
+    def invocations() -> Any:
+        request = flask.request
+        content_type = request.headers.get("ContentType") or request.headers.get("Content-Type") or JSON
+        accept = request.headers.get("Accept")
+        if not accept or accept == ANY:
+            accept = default_accept
+        body = request.get_data(as_text=content_type in TEXT_TYPES)
+        result = transform(model, body, content_type, accept)
+        if isinstance(result, tuple):
+            return flask.Response(response=result[0], mimetype=result[1])
+        return result
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> flask.Response:
+        return flask.Response("{}", status=404, mimetype="application/octet-stream")
+
+    return app
+
+
+def read_data(data: Path) -> bytes:
+    if not data.is_file():
+        raise LocalEndpointError(f"DATA={data}: no such file")
+    return data.read_bytes()
+
+
+def default_output(data: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return DEFAULT_PREDICTIONS_DIR / f"{data.name.split('.')[0]}-{stamp}.csv"
+
+
+def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> tuple[Path, bytes]:
+    """POST DATA to /invocations as text/csv, as the endpoint receives it; write the response body unchanged."""
+    body = read_data(data)
+    client = endpoint_app(load_model(model)).test_client()
+    response = client.post("/invocations", data=body, headers={"Content-Type": CSV, "Accept": accept})
+    answer = response.get_data()
+    if response.status_code != 200:
+        message = answer.decode("utf-8", "replace").strip()
+        raise LocalEndpointError(f"DATA={data}: the endpoint would answer {response.status_code}: {message}")
+    if output is None:
+        output = default_output(data).with_suffix(".json" if response.mimetype == JSON else ".csv")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(answer)
+    return output, answer
+
+
+def serve(model: Path, host: str, port: int) -> None:
+    app = endpoint_app(load_model(model))
+    print(f"serving {model} at http://{host}:{port} (GET /ping, POST /invocations); Ctrl-C stops", flush=True)
+    run_simple(host, port, app)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="The endpoint's entry script on this machine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="answer GET /ping and POST /invocations on localhost")
+    serve_parser.add_argument("--model", type=Path, required=True)
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8080)  # the port SageMaker sends requests to
+    predict_parser = commands.add_parser("predict", help="score a CSV file as one request to the endpoint")
+    predict_parser.add_argument("--model", type=Path, required=True)
+    predict_parser.add_argument("--data", type=Path, required=True)
+    predict_parser.add_argument("--output", type=Path, help=f"default: {DEFAULT_PREDICTIONS_DIR}/<data>-<time>.csv")
+    predict_parser.add_argument("--accept", default=CSV, choices=[CSV, JSON])
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "serve":
+            serve(args.model, args.host, args.port)
+            return 0
+        output, answer = predict(args.model, args.data, args.output, args.accept)
+    except LocalEndpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    size = args.data.stat().st_size
+    if size > INVOKE_ENDPOINT_MAX_BYTES:
+        print(
+            f"note: {args.data} is {size / 1024 / 1024:.1f} MB; a real endpoint takes at most 6 MB per request, "
+            "so send it in batches of rows",
+            file=sys.stderr,
+        )
+    rows = answer.count(b"\n") if args.accept == CSV else None
+    scored = f"{rows} rows scored; " if rows is not None else ""
+    print(f"{scored}predictions (the endpoint's {args.accept} response): {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
