@@ -64,8 +64,6 @@ def input_folder(data: Path, run_dir: Path) -> Path:
     """Preprocess reads a folder: a data folder as is, a single file through a link in a new folder."""
     if data.is_dir():
         return data
-    if not data.is_file():
-        raise SystemExit(f"--data {data} is neither a file nor a folder")
     folder = run_dir / "input" / "data"
     folder.mkdir(parents=True)
     (folder / data.name).symlink_to(data.resolve())
@@ -151,6 +149,9 @@ def step_summary(name: str, run_dir: Path) -> str:
 
 
 def local_run(data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path) -> Path:
+    # Checked before the run folder exists: a run that cannot start leaves no empty folder behind.
+    if not (data.is_dir() or data.is_file()):
+        raise SystemExit(f"--data {data} is neither a file nor a folder")
     run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
     steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label)

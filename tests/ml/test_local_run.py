@@ -59,3 +59,10 @@ def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Pa
     assert result.returncode == 1
     assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
     assert "evaluation:" not in result.stdout
+
+
+def test_local_run_that_cannot_start_leaves_no_run_folder(tmp_path: Path) -> None:
+    result = local_run("--data", str(tmp_path / "missing.csv"), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert f"--data {tmp_path / 'missing.csv'} is neither a file nor a folder" in result.stderr
+    assert not (tmp_path / "runs").exists()
