@@ -412,6 +412,7 @@ def render_text(base_line: str, reviews: Sequence[StackReview]) -> str:
             lines.append(f"--- {review.name}: {review.summary()}")
             if review.status == "unchanged":
                 continue
+            lines.append("")
             if review.security_changes:
                 lines.append("Security-relevant changes:")
                 lines += [f"  {change}" for change in review.security_changes]
@@ -423,6 +424,7 @@ def render_text(base_line: str, reviews: Sequence[StackReview]) -> str:
             for pipeline in review.pipelines:
                 lines.append(f"Pipeline definition {pipeline.logical_id} (pretty-printed JSON):")
                 lines += list(pipeline.unified_diff)
+            lines.append("")
     return "\n".join(lines)
 
 
