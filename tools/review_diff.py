@@ -135,7 +135,7 @@ class StackReview:
         if self.status == "unchanged":
             return "No changes"
         counts = {kind: sum(r.change == kind for r in self.resources) for kind in ("added", "removed", "modified")}
-        parts = [f"{count} {kind}" for kind, count in counts.items() if count]
+        parts = [f"{count} resource{'s' if count > 1 else ''} {kind}" for kind, count in counts.items() if count]
         if self.pipelines:
             parts.append("pipeline definition changed")
         prefix = {"added": "New stack", "removed": "Stack removed", "changed": "Changed"}[self.status]

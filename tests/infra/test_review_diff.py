@@ -110,7 +110,7 @@ def test_iam_change_is_called_out(synthesized: Synthesized, tmp_path: Path) -> N
     assert "IAM Statement Changes" in training.template_diff  # the CDK CLI's own table
     markdown = render_markdown("Base x.", [training])
     assert "**Security-relevant changes**" in markdown
-    assert "| `dev/Training` | Changed: 1 modified | **1** |" in markdown
+    assert "| `dev/Training` | Changed: 1 resource modified | **1** |" in markdown
 
 
 def test_new_stack_is_diffed_against_nothing(synthesized: Synthesized, tmp_path: Path) -> None:
