@@ -39,6 +39,9 @@ DEFAULT_MARKDOWN = REPO_ROOT / "cdk.out" / "diff.md"
 MAIN_BRANCHES = ("main", "origin/main")  # origin/main: CI checkouts have no local main branch
 
 PIPELINE_TYPE = "AWS::SageMaker::Pipeline"
+# GitHub drops a larger step summary whole ("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a
+# size of 1024k"; docs.github.com, Workflow commands for GitHub Actions, "Adding a job summary").
+GITHUB_STEP_SUMMARY_LIMIT_BYTES = 1024 * 1024
 
 # Any change to these is a change of who may do what, or of encryption.
 SECURITY_TYPE_PREFIXES = ("AWS::IAM::", "AWS::KMS::")
@@ -433,7 +436,21 @@ def _fence(text: str, language: str) -> str:
     return f"{fence}{language}\n{text}\n{fence}"
 
 
-def render_markdown(base_line: str, reviews: Sequence[StackReview]) -> str:
+def render_markdown(
+    base_line: str, reviews: Sequence[StackReview], limit_bytes: int = GITHUB_STEP_SUMMARY_LIMIT_BYTES
+) -> str:
+    """The report as Markdown; above `limit_bytes` without the diffs themselves, which the printed report has."""
+    full = _markdown(base_line, reviews, with_diffs=True)
+    if len(full.encode()) <= limit_bytes:
+        return full
+    note = (
+        f"The CloudFormation and pipeline diffs ({len(full.encode()) // 1024} KiB as Markdown) are left out here"
+        " to stay within a job summary's 1 MiB: `make diff` printed them in full (in CI: this step's log)."
+    )
+    return _markdown(base_line, reviews, with_diffs=False, note=note)
+
+
+def _markdown(base_line: str, reviews: Sequence[StackReview], with_diffs: bool, note: str = "") -> str:
     changed = _changed_names(reviews)
     parts = ["# Change review", "", base_line, ""]
     if not changed:
@@ -443,6 +460,8 @@ def render_markdown(base_line: str, reviews: Sequence[StackReview]) -> str:
     for review in reviews:
         security = len(review.security_changes)
         parts.append(f"| `{review.name}` | {review.summary()} | {f'**{security}**' if security else ''} |")
+    if note:
+        parts += ["", f"**{note}**"]
     for environment in dict.fromkeys(review.environment for review in reviews):
         in_environment = [r for r in reviews if r.environment == environment and r.status != "unchanged"]
         parts += ["", f"## {environment}", ""]
@@ -454,6 +473,8 @@ def render_markdown(base_line: str, reviews: Sequence[StackReview]) -> str:
                 parts += ["**Security-relevant changes**", ""]
                 parts += [f"- `{change}`" for change in review.security_changes]
                 parts.append("")
+            if not with_diffs:
+                continue
             if review.template_diff:
                 parts += ["**CloudFormation** (`cdk diff`)", "", _fence(review.template_diff, "text"), ""]
             elif review.status == "removed":

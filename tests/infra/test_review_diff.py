@@ -14,6 +14,7 @@ import pytest
 from tests.infra.synthesis import REPO_ROOT, Synthesized
 from tools import review_diff
 from tools.review_diff import (
+    ResourceChange,
     ReviewError,
     StackReview,
     export_commit,
@@ -111,6 +112,18 @@ def test_iam_change_is_called_out(synthesized: Synthesized, tmp_path: Path) -> N
     markdown = render_markdown("Base x.", [training])
     assert "**Security-relevant changes**" in markdown
     assert "| `dev/Training` | Changed: 1 resource modified | **1** |" in markdown
+
+
+def test_markdown_over_the_job_summary_limit_keeps_the_table_and_security_changes() -> None:
+    policy = ResourceChange("RolePolicy", "AWS::IAM::Policy", "modified", ("PolicyDocument",), True)
+    review = StackReview("dev/Training", "changed", (policy,), "Resources\n" + "[~] x\n" * 1000)
+    full = render_markdown("Base x.", [review])
+    short = render_markdown("Base x.", [review], limit_bytes=len(full.encode()) - 1)
+    assert "[~] x" in full
+    assert "[~] x" not in short
+    assert "| `dev/Training` | Changed: 1 resource modified | **1** |" in short
+    assert "- `~ AWS::IAM::Policy RolePolicy (PolicyDocument)`" in short
+    assert "are left out here to stay within a job summary's 1 MiB" in short
 
 
 def test_new_stack_is_diffed_against_nothing(synthesized: Synthesized, tmp_path: Path) -> None:
