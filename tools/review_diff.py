@@ -162,11 +162,16 @@ def stack_templates(assembly: Path) -> dict[str, Path]:
 
 def pipeline_definitions(template: Mapping[str, Any]) -> dict[str, Any]:
     """Logical id -> the definition of every SageMaker pipeline in a template, with CDK references as ${...}."""
-    return {
-        logical_id: json.loads(render(resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]))
-        for logical_id, resource in template.get("Resources", {}).items()
-        if resource.get("Type") == PIPELINE_TYPE
-    }
+    definitions = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != PIPELINE_TYPE:
+            continue
+        body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+        try:
+            definitions[logical_id] = json.loads(render(body))
+        except ValueError as error:  # an intrinsic the rendering does not know, or not JSON once rendered
+            raise ReviewError(f"cannot read the definition of pipeline {logical_id}: {error}") from error
+    return definitions
 
 
 def pretty(definition: Any) -> list[str]:

@@ -192,6 +192,15 @@ def test_pipeline_encryption_change_is_security_relevant() -> None:
     assert diff.security_paths == ("Steps[Train].Arguments.ResourceConfig.VolumeKmsKeyId",)
 
 
+def test_unreadable_pipeline_definition_is_a_clear_error() -> None:
+    template = pipeline_template({})
+    template["Resources"]["Pipeline"]["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"] = {
+        "Fn::Base64": "x"
+    }
+    with pytest.raises(ReviewError, match=r"^cannot read the definition of pipeline Pipeline: cannot render"):
+        pipeline_diffs("dev/Training", pipeline_template({}), template)
+
+
 def test_default_base_is_the_merge_base_with_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def git(*args: str) -> str:
         command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args]
