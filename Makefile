@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run approver predict serve clean
+.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run approver predict serve clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -27,20 +27,33 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one)
+## help: list these targets
+help:
+	@sed -n 's/^## \([a-z-]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 16
+
+## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one; all are validated)
+# cdk.out starts empty: the CLI leaves earlier assemblies in place, and a stale stg next to a fresh dev misleads.
 synth: $(VENV)/.installed node_modules/.installed
+	rm -rf cdk.out
 	cdk synth --quiet $(if $(ENV),-c env=$(ENV) '$(ENV)/*','**')
+
+## diff: what this change does to every stack vs the merge base with main, offline (BASE=ref, MARKDOWN=path)
+diff: $(VENV)/.installed node_modules/.installed
+	$(VENV)/bin/python -m tools.review_diff $(if $(BASE),--base "$(BASE)") $(if $(MARKDOWN),--markdown "$(MARKDOWN)")
 
 ## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment
 test: lint test-infra test-ml
 
+## lint: ruff check and ruff format --check
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## test-infra: the CDK app's tests only (tests/infra, .venv)
 test-infra: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra
 
+## test-ml: ml_code's tests only (tests/ml, .venv-ml)
 test-ml: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python -m pytest tests/ml
 
@@ -78,5 +91,6 @@ bench: $(ML_VENV)/.installed
 bench-synth: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python benchmarks/synth_bench.py
 
+## clean: remove cdk.out, build, runs (local-run results) and the installed environments
 clean:
-	rm -rf cdk.out $(VENV) $(ML_VENV) node_modules
+	rm -rf cdk.out build runs $(VENV) $(ML_VENV) node_modules

@@ -68,8 +68,6 @@ def input_folder(data: Path, run_dir: Path) -> Path:
     """Preprocess reads a folder: a data folder as is, a single file through a link in a new folder."""
     if data.is_dir():
         return data
-    if not data.is_file():
-        raise SystemExit(f"--data {data} is neither a file nor a folder")
     folder = run_dir / "input" / "data"
     folder.mkdir(parents=True)
     (folder / data.name).symlink_to(data.resolve())
@@ -181,6 +179,9 @@ def step_summary(name: str, run_dir: Path) -> str:
 def local_run(
     data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path, champion: Path | None = None
 ) -> Path:
+    # Checked before the run folder exists: a run that cannot start leaves no empty folder behind.
+    if not (data.is_dir() or data.is_file()):
+        raise SystemExit(f"--data {data} is neither a file nor a folder")
     if champion is not None and not champion.exists():
         raise SystemExit(f"--champion {champion} does not exist")
     run_dir = new_run_dir(runs_dir)

@@ -168,7 +168,10 @@ _ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 
 
 def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
-    """The environments to synthesize: all of them, or the one named by `-c env=NAME`."""
+    """The environments to synthesize: all of them, or the one named by `-c env=NAME`.
+
+    Every environment is validated either way: `make synth ENV=dev` must not pass a broken prod setting.
+    """
     environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
     if not isinstance(environments, Mapping) or not environments:
         raise ConfigError(f"cdk.json context '{ENVIRONMENTS_CONTEXT_KEY}' must map environment names to settings")
@@ -176,8 +179,8 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     if selected is not None and selected not in environments:
         known = ", ".join(sorted(environments))
         raise ConfigError(f"unknown environment '{selected}' (-c env=...): known environments are {known}")
-    names = [selected] if selected is not None else list(environments)
-    return [parse_environment(name, environments[name]) for name in names]
+    configs = [parse_environment(name, raw) for name, raw in environments.items()]
+    return [config for config in configs if selected in (None, config.name)]
 
 
 def auc_thresholds(context: Mapping[str, Any]) -> dict[str, float]:

@@ -1,1 +1,2 @@
-"""Command-line tools for the people who run the project (run from the repository root with `.venv`)."""
+"""Command-line tools run from the Makefile (`python -m tools.<name>` from the repository root, with `.venv`):
+the approvers' CLI and the change review; not part of the CDK app."""

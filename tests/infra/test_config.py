@@ -36,6 +36,11 @@ def test_env_context_selects_one_environment() -> None:
     assert [config.name for config in load_environments(context_with(env="stg"))] == ["stg"]
 
 
+def test_selecting_one_environment_still_validates_the_others() -> None:
+    message = config_error(context_with({"training.auc_threshold": 1.5}, env="stg"))
+    assert message == "environment 'dev': key 'training.auc_threshold' must be between 0.5 and 1.0, got 1.5"
+
+
 def test_unknown_environment() -> None:
     message = config_error(context_with(env="qa"))
     assert message == "unknown environment 'qa' (-c env=...): known environments are dev, prod, stg"

@@ -16,8 +16,8 @@ from aws_cdk.assertions import Match
 
 from constructs.training_pipeline import JOB_METRIC_NAMESPACES
 from constructs.training_pipeline_definition import ENVIRONMENT_TAG_KEY
-from tests.infra.pipeline_rendering import pipeline_definition
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tools.pipeline_rendering import pipeline_definition
 
 
 def role_statements(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:

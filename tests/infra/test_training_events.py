@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tests.infra.eventbridge import matches
-from tests.infra.pipeline_rendering import render
 from tests.infra.sample_events import MODEL_PACKAGE_STATE_CHANGE, OBJECT_CREATED, PIPELINE_ARN, PIPELINE_STATUS_CHANGE
 from tests.infra.synthesis import Synthesized
+from tools.pipeline_rendering import render
 
 
 def with_detail(event: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from constructs.training_pipeline_definition import (
     VALIDATION_AUC_METRIC_REGEX,
 )
 from stacks.config import load_environments
-from tests.infra.pipeline_rendering import pipeline_definition
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
+from tools.pipeline_rendering import pipeline_definition
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
 XGBOOST_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/sagemaker-xgboost:3\.0-5$")

@@ -93,3 +93,10 @@ def test_local_run_with_a_missing_champion_stops_before_running(tmp_path: Path) 
     assert result.returncode == 1
     assert f"--champion {tmp_path / 'nothing.tar.gz'} does not exist" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_local_run_that_cannot_start_leaves_no_run_folder(tmp_path: Path) -> None:
+    result = local_run("--data", str(tmp_path / "missing.csv"), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 1
+    assert f"--data {tmp_path / 'missing.csv'} is neither a file nor a folder" in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,47 @@
+"""The Makefile's own promises: `make help` describes every target, `make clean` removes what it says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.infra.synthesis import REPO_ROOT
+
+MAKEFILE = REPO_ROOT / "Makefile"
+
+
+def phony_targets() -> list[str]:
+    lines = [line for line in MAKEFILE.read_text().splitlines() if line.startswith(".PHONY:")]
+    return [target for line in lines for target in line.removeprefix(".PHONY:").split()]
+
+
+def test_help_describes_every_target() -> None:
+    result = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, check=True, capture_output=True, text=True)
+    described = {}
+    for line in result.stdout.splitlines():
+        found = re.fullmatch(r"  (\S+) +(\S.*)", line)
+        assert found, f"not a 'target  description' line: {line!r}"
+        described[found[1]] = found[2]
+    assert sorted(described) == sorted(phony_targets())
+
+
+def test_clean_removes_generated_folders_and_local_runs(tmp_path: Path) -> None:
+    shutil.copy(MAKEFILE, tmp_path / "Makefile")
+    generated = [
+        "cdk.out/manifest.json",
+        "build/ml_code/sourcedir.tar.gz",
+        "runs/20261127-053000-ab12/model/model.tar.gz",
+        ".venv/bin/python",
+        ".venv-ml/bin/python",
+        "node_modules/.bin/cdk",
+    ]
+    for relative in generated:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+    (tmp_path / "app.py").write_text("")
+
+    subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["Makefile", "app.py"]
