@@ -83,6 +83,7 @@ class SageMakerEndpointDouble:
         self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
         self.endpoints: dict[str, Endpoint] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.accepted_updates: list[str] = []  # configs of the UpdateEndpoint calls SageMaker accepted
         self.failing_models: dict[str, str] = {}  # model name -> why its container does not start
         self._faults: list[tuple[str, int, ClientError]] = []
         self.on_bake: Callable[[Endpoint], None] | None = None  # e.g. set an alarm to ALARM while it bakes
@@ -184,6 +185,7 @@ class SageMakerEndpointDouble:
             a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
         ]
         endpoint.last_deployment_config = deployment or None
+        self.accepted_updates.append(config)
         endpoint.phases = [Phase("provision", PROVISION_SECONDS, "Updating")]
         endpoint.phases += [Phase("bake", routing["WaitIntervalInSeconds"], "Updating") for _ in range(bakes)]
         endpoint.phases.append(Phase("terminate", policy.get("TerminationWaitInSeconds", 0), "Updating"))
