@@ -1,7 +1,7 @@
 """Approving a model package rolls it onto the environment's real-time endpoint, blue/green, with auto-rollback.
 
 EventBridge rule (this group, `Approved`) -> Step Functions standard workflow -> Lambda steps in
-`model_deployment_lambda/deploy.py` that create the Model and EndpointConfig for the package version, create or
+`model_deployment_lambda/deploy/` that create the Model and EndpointConfig for the package version, create or
 update the endpoint with a blue/green `DeploymentConfig` and rollback alarms, judge the outcome from the endpoint
 itself, clean up, and report on the environment's SNS topic.
 
