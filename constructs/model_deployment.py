@@ -121,7 +121,6 @@ class ModelDeployment(Construct):
             raise ValueError(f"endpoint name {self.endpoint_name!r} is not a valid SageMaker name")
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
-        self._settings = settings
         self._key = key
         removal_policy = RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN
         self._removal_policy = removal_policy
