@@ -714,3 +714,13 @@ def test_the_teardown_handler_reports_a_failure_instead_of_hanging(monkeypatch: 
     teardown.handler(_cfn_event("Delete"), _Context())
     assert answers[0][0] == "FAILED"
     assert "AccessDenied" in answers[0][1]
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_rollback_alarms_left_by_a_stopped_execution_go_with_the_next_conclusion() -> None:
+    world = make_world("dev")
+    first = deploy_version(world)
+    for request in requests.rollback_alarm_requests(world.settings, first["config_name"]):
+        world.cloudwatch.put_metric_alarm(**request)  # as if an execution had been stopped mid-rollout
+    deploy_version(world, auc="0.94")
+    assert world.alarm_names() == []

@@ -53,14 +53,17 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     attempt("reading the endpoint", read_endpoint)
     if endpoint is not None:
         state["serving_config_name"] = endpoint.get("EndpointConfigName")
+        in_flight = config_in_flight(endpoint)
+        # Before the cleanup, which may delete the configs these alarms are found by.
+        attempt(
+            "removing rollback alarms",
+            lambda: delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, in_flight),
+        )
     if outcome == OUTCOME_DEPLOYED:
         attempt("cleanup", lambda: _clean_up_after_deploy(aws.sagemaker, settings, state))
-    if endpoint is not None:
-        in_flight = config_in_flight(endpoint)
-        attempt("removing rollback alarms", lambda: delete_rollback_alarms(aws.cloudwatch, settings, in_flight))
-        if endpoint["EndpointStatus"] == "InService":
-            # While another rollout runs, its own Conclude restores autoscaling when it ends.
-            attempt("restoring autoscaling", lambda: apply_autoscaling(aws, settings))
+    if endpoint is not None and endpoint["EndpointStatus"] == "InService":
+        # While another rollout runs, its own Conclude restores autoscaling when it ends.
+        attempt("restoring autoscaling", lambda: apply_autoscaling(aws, settings))
     if notes:
         state["reason"] = "; ".join([state.get("reason") or "", *notes]).lstrip("; ")
     subject, message = summary_message(state, settings)
@@ -84,16 +87,23 @@ def _error_text(error: Mapping[str, Any]) -> str:
     return f"{error.get('Error', 'Error')}: {cause}"[:1000]
 
 
-def delete_rollback_alarms(cloudwatch: Any, settings: Mapping[str, Any], in_flight: str | None) -> None:
-    """Delete this endpoint's rollback alarms, except those of a config still being rolled out."""
-    keep = set(rollback_alarm_names(in_flight)) if in_flight else set()
-    names = []
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=versioned_prefix(settings["endpoint_name"]), AlarmTypes=["MetricAlarm"]
-    ):
-        names.extend(alarm["AlarmName"] for alarm in page["MetricAlarms"] if alarm["AlarmName"] not in keep)
-    for start in range(0, len(names), 100):  # DeleteAlarms takes at most 100 names
-        cloudwatch.delete_alarms(AlarmNames=names[start : start + 100])
+def delete_rollback_alarms(cloudwatch: Any, sagemaker: Any, settings: Mapping[str, Any], in_flight: str | None) -> None:
+    """Delete the rollback alarms of this endpoint's configs, except those of a config still being rolled out.
+
+    By name (the form in which SageMaker's guide grants DescribeAlarms on rollback alarms), for every config of
+    the endpoint, so alarms left by a stopped execution go too.
+    """
+    names = [
+        name
+        for config in list_own_configs(sagemaker, settings)
+        if config["EndpointConfigName"] != in_flight
+        for name in rollback_alarm_names(config["EndpointConfigName"])
+    ]
+    for start in range(0, len(names), 100):  # DescribeAlarms and DeleteAlarms take at most 100 names
+        alarms = cloudwatch.describe_alarms(AlarmNames=names[start : start + 100])["MetricAlarms"]
+        existing = [alarm["AlarmName"] for alarm in alarms]
+        if existing:
+            cloudwatch.delete_alarms(AlarmNames=existing)
 
 
 def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: dict[str, Any]) -> None:
