@@ -13,17 +13,20 @@ Each rule cites the page it follows:
   UpdateRollbackFailed; FailureReason "if the status is Failed, or the status is InService but update operation
   fails"; PendingDeploymentSummary "the summary of an in-progress deployment"; LastDeploymentConfig.
 - [UpdateEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html
-  "the endpoint status is set to Updating"; "You must not ... update while an update is in progress": the
-  service answers ValidationException "Cannot update in-progress endpoint" (as seen in terraform-provider-aws
-  and aws-cdk issues quoting it).
+  "When SageMaker receives the request, it sets the endpoint status to Updating. After updating the endpoint,
+  it sets the status to InService." An update while one runs is refused with ValidationException "Cannot
+  update in-progress endpoint" (the service's message as quoted in public issues; the page does not list it).
+- [DeleteEndpointConfig] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpointConfig.html
+  "You must not delete an EndpointConfig in use by an endpoint that is live or while the UpdateEndpoint or
+  CreateEndpoint operations are being performed on the endpoint": the double fails the test if that happens.
 - [Blue/green] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green.html
   The new (green) fleet is provisioned, traffic shifts in the routing's steps, each followed by a baking period
   (WaitIntervalInSeconds) during which the auto-rollback alarms are watched, then TerminationWaitInSeconds
   before the old fleet goes; the endpoint's config switches only when the deployment completes.
 - [Auto-rollback] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
   An alarm in ALARM during the monitoring period starts a complete rollback to the old fleet.
-- [Create model / config] "Cannot create already existing model/endpoint configuration" ValidationException for
-  a taken name (CreateModel, CreateEndpointConfig: names are unique in the account and Region).
+- [Create model / config] a name taken in the account and Region is refused with ValidationException "Cannot
+  create already existing model / endpoint configuration" (the service's message, as issue 8 quotes it).
 """
 
 from __future__ import annotations
@@ -234,6 +237,14 @@ class SageMakerEndpointDouble:
         if endpoint is None:
             return self._moto.list_tags(**params)
         return {"Tags": [{"Key": key, "Value": value} for key, value in endpoint.tags.items()]}
+
+    def delete_endpoint_config(self, **params: Any) -> Any:
+        self._call("delete_endpoint_config", params)
+        live = [e for e in self.endpoints.values() if e.status != "Deleting"]
+        in_use = {name for e in live for name in (e.config, e.pending) if name}
+        if params["EndpointConfigName"] in in_use:  # [DeleteEndpointConfig]: a rule for callers, so a test failure
+            raise AssertionError(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
+        return self._moto.delete_endpoint_config(**params)
 
     def describe_model_package(self, **params: Any) -> Any:
         self._call("describe_model_package", params)
