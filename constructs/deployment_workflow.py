@@ -114,8 +114,9 @@ def workflow_statements(
             resources=owned,
         ),
         iam.PolicyStatement(
-            sid="ListModelsAndConfigs",
-            actions=["sagemaker:ListEndpointConfigs", "sagemaker:ListModels"],
+            # The cleanup finds this endpoint's configs by name prefix; models share the configs' names.
+            sid="ListConfigs",
+            actions=["sagemaker:ListEndpointConfigs"],
             resources=["*"],
         ),
         iam.PolicyStatement(
@@ -176,7 +177,7 @@ def acknowledge_workflow_policy(policy: iam.Policy, *, endpoint_name: str, name_
     acknowledge(
         policy,
         "AwsSolutions-IAM5[Resource::*]",
-        "ListEndpointConfigs and ListModels allow no narrower resource",
+        "ListEndpointConfigs allows no narrower resource",
     )
     acknowledge_wildcards_once_resolved(
         policy,

@@ -414,7 +414,13 @@ def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) ->
 
 def test_the_workflow_is_not_granted_what_it_never_calls(app: App) -> None:
     actions = json.dumps(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"))
-    for unused in ("UpdateEndpointWeightsAndCapacities", "DescribeScalableTargets", "DescribeScalingPolicies"):
+    for unused in (
+        "UpdateEndpointWeightsAndCapacities",
+        "DescribeScalableTargets",
+        "DescribeScalingPolicies",
+        "sagemaker:ListModels",
+        'sagemaker:DescribeModel"',
+    ):
         assert unused not in actions
 
 
