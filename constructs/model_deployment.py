@@ -1,7 +1,7 @@
 """Approving a model package rolls it onto the environment's real-time endpoint, blue/green, with auto-rollback.
 
 EventBridge rule (this group, `Approved`) -> Step Functions standard workflow -> Lambda steps in
-`model_deployment_lambda/deploy.py` that create the Model and EndpointConfig for the package version, create or
+`model_deployment_lambda/deploy/` that create the Model and EndpointConfig for the package version, create or
 update the endpoint with a blue/green `DeploymentConfig` and rollback alarms, judge the outcome from the endpoint
 itself, clean up, and report on the environment's SNS topic.
 
@@ -9,6 +9,9 @@ The endpoint, its configs and models are made by the workflow at run time (their
 version), not by CloudFormation: the L1/L2 endpoint resources cannot express blue/green policies or
 `RetainAllVariantProperties` (aws/aws-cdk#23151, #23152), and every endpoint-config change would replace them.
 Where the environment's removal policy is destroy, a custom resource deletes them when the stack is deleted.
+
+This module composes the parts and owns the endpoint's execution role; the parts live beside it:
+`deployment_alarms` (operator alarms), `deployment_workflow` (state machine and its IAM), `deployment_teardown`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CustomResource, Duration, RemovalPolicy, Stack, Token
-from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -28,13 +30,21 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
-from constructs.model_deployment_lambda.deploy import POLL_SECONDS, busy_limit, name_prefix
-from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
+from constructs.deployment_alarms import operator_alarms
+from constructs.deployment_teardown import endpoint_teardown
+from constructs.deployment_workflow import (
+    STEPS,
+    acknowledge_workflow_policy,
+    deploy_state_machine,
+    regional_arn,
+    workflow_statements,
+)
+from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
+from constructs.model_deployment_lambda.deploy.names import name_prefix
+from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
 from stacks import names
@@ -42,7 +52,6 @@ from stacks.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
 DATA_CAPTURE_PREFIX = "data-capture/"
-ALARM_SUFFIXES = ("invocation-5xx-errors", "model-latency", "model-errors")
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -56,9 +65,8 @@ def workflow_settings(
     kms_key_arn: str,
     data_capture_s3_uri: str,
     topic_arn: str,
-    alarm_names: list[str],
 ) -> dict[str, Any]:
-    """What the Lambda steps read from DEPLOY_SETTINGS (see deploy.py): one flat, JSON-serializable dict."""
+    """What the Lambda steps read from DEPLOY_SETTINGS (see deploy/aws.py): one JSON-serializable dict."""
     endpoint = settings.endpoint
     return {
         "environment": environment_name,
@@ -80,7 +88,7 @@ def workflow_settings(
         "traffic_wait_seconds": settings.traffic_wait_seconds,
         "termination_wait_seconds": settings.termination_wait_seconds,
         "max_execution_timeout_seconds": settings.max_execution_timeout_seconds,
-        "alarm_names": alarm_names,
+        "alarms": dataclasses.asdict(settings.alarms),
         "previous_versions_kept": settings.previous_versions_kept,
     }
 
@@ -89,7 +97,7 @@ class ModelDeployment(Construct):
     """The deploy workflow of one environment.
 
     Exposes `endpoint_name` (fixed: `mlops-<environment>`), `state_machine`, `approval_rule`, `alarms` (the
-    auto-rollback alarms), `model_role` (the endpoint's execution role) and `dead_letter_queue` (approval events
+    operators' endpoint alarms; rollbacks use per-rollout alarms the workflow makes), `model_role` (the endpoint's execution role) and `dead_letter_queue` (approval events
     EventBridge could not deliver to the workflow).
     """
 
@@ -115,18 +123,23 @@ class ModelDeployment(Construct):
             raise ValueError(f"endpoint name {self.endpoint_name!r} is not a valid SageMaker name")
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
-        self._settings = settings
         self._key = key
         removal_policy = RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN
         self._removal_policy = removal_policy
         self._log_group_prefix = f"/mlops/{environment_name}/deployment/"
-        self._state_machine_log_group_name = f"/aws/vendedlogs/states/mlops-{environment_name}-deploy"
+        self._state_machine_log_group_name = (
+            f"/aws/vendedlogs/states/{names.deploy_state_machine_name(environment_name)}"
+        )
         self._rule_name = f"mlops-{environment_name}-model-approved"
         self._allow_logs_and_events_to_use_key()
 
-        self.alarms = self._alarms()
-        # Plain names (not tokens): the workflow's settings and its IAM policy name them without a reference.
-        self.alarm_names = [f"{self.endpoint_name}-{suffix}" for suffix in ALARM_SUFFIXES]
+        self.alarms = operator_alarms(
+            self,
+            endpoint_name=self.endpoint_name,
+            variant_name=settings.endpoint.variant_name,
+            settings=settings.alarms,
+            topic=topic,
+        )
         self.model_role = self._model_role(artifacts_bucket, model_code_bucket, model_code_object_key)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
@@ -139,7 +152,6 @@ class ModelDeployment(Construct):
             kms_key_arn=key.key_arn,
             data_capture_s3_uri=data_capture_uri,
             topic_arn=topic.topic_arn,
-            alarm_names=self.alarm_names,
         )
         self.workflow_role = iam.Role(
             self,
@@ -147,19 +159,47 @@ class ModelDeployment(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Deploy workflow steps of {self.endpoint_name}",
         )
-        self._grant_workflow(self.workflow_role, model_package_group_name, topic)
+        policy = iam.Policy(
+            self,
+            "WorkflowPolicy",
+            statements=workflow_statements(
+                self,
+                endpoint_name=self.endpoint_name,
+                name_prefix=self._prefix,
+                model_package_group_name=model_package_group_name,
+                model_role=self.model_role,
+                key=key,
+                topic=topic,
+            ),
+        )
+        policy.attach_to_role(self.workflow_role)
+        acknowledge_workflow_policy(
+            policy, endpoint_name=self.endpoint_name, name_prefix=self._prefix, group=model_package_group_name
+        )
         environment = {"DEPLOY_SETTINGS": stack.to_json_string(deploy_settings)}
         steps = {
-            name: self._function(name, f"deploy.{handler}", description, environment, self.workflow_role, timeout)
-            for name, handler, description, timeout in (
-                ("Prepare", "prepare", "Reads the approved package and decides: deploy, wait or conclude", 60),
-                ("StartRollout", "start_rollout", "Creates the Model and EndpointConfig, starts the rollout", 120),
-                ("CheckEndpoint", "check_endpoint", "Judges the rollout from the endpoint itself", 60),
-                ("Conclude", "conclude", "Cleans up, applies autoscaling, reports the outcome on SNS", 300),
-            )
+            name: self._function(name, handler, description, environment, self.workflow_role, timeout)
+            for name, handler, description, timeout in STEPS
         }
-
-        self.state_machine = self._state_machine(steps, topic)
+        # Waiting for a busy endpoint, then for our own rollout, each bounded by `limit` checks, plus slack.
+        limit = busy_limit(dataclasses.asdict(settings))
+        self.state_machine = deploy_state_machine(
+            self,
+            environment_name=environment_name,
+            endpoint_name=self.endpoint_name,
+            steps=steps,
+            topic=topic,
+            key=key,
+            log_group=logs.LogGroup(
+                self,
+                "StateMachineLogs",
+                log_group_name=self._state_machine_log_group_name,
+                encryption_key=key,
+                retention=logs.RetentionDays.ONE_YEAR,
+                removal_policy=removal_policy,
+            ),
+            timeout=Duration.seconds(2 * limit * POLL_SECONDS + 3600),
+        )
         self.dead_letter_queue = dead_letter_queue(
             self, "ApprovalDeadLetterQueue", key=key, removal_policy=removal_policy
         )
@@ -186,12 +226,21 @@ class ModelDeployment(Construct):
 
         self.teardown: CustomResource | None = None
         if destroy_on_removal:
-            self.teardown = self._teardown(deploy_settings)
+            self.teardown = endpoint_teardown(
+                self,
+                endpoint_name=self.endpoint_name,
+                name_prefix=self._prefix,
+                state_machine=self.state_machine,
+                approval_rule=self.approval_rule,
+                key=key,
+                deploy_settings=deploy_settings,
+                make_function=self._function,
+            )
 
     # -----------------------------------------------------------------------------------------------------------
 
     def _arn(self, service: str, resource: str) -> str:
-        return f"arn:{Aws.PARTITION}:{service}:{Stack.of(self).region}:{Stack.of(self).account}:{resource}"
+        return regional_arn(self, service, resource)
 
     def _allow_logs_and_events_to_use_key(self) -> None:
         # Log groups and the dead-letter queue are encrypted with the environment's key: its policy must let
@@ -221,71 +270,20 @@ class ModelDeployment(Construct):
                 },
             )
         )
+        # The operator alarms notify the topic, which is encrypted with this key (Amazon SNS, "Enable
+        # compatibility between event sources from AWS services and encrypted topics").
+        self._key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"EndpointAlarmsToTopic{self._environment_name.replace('-', '')}",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
         allow_rule_to_dead_letter(
             self, self._key, self._rule_name, sid=f"DeployDeadLetters{self._environment_name.replace('-', '')}"
         )
-
-    def _alarms(self) -> list[cloudwatch.Alarm]:
-        settings = self._settings
-        dimensions = {"EndpointName": self.endpoint_name, "VariantName": settings.endpoint.variant_name}
-
-        def metric(name: str, statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name=name,
-                dimensions_map=dimensions,
-                statistic=statistic,
-                period=Duration.minutes(1),
-            )
-
-        specs = (
-            (
-                "Invocation5xxAlarm",
-                ALARM_SUFFIXES[0],
-                metric("Invocation5XXErrors", "Sum"),
-                settings.invocation_5xx_alarm_count,
-                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                1,
-                "5XX responses in a minute",
-            ),
-            (
-                "ModelLatencyAlarm",
-                ALARM_SUFFIXES[1],
-                metric("ModelLatency", "Average"),
-                settings.model_latency_alarm_microseconds,
-                cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                2,
-                "average model latency (microseconds) over two consecutive minutes",
-            ),
-            (
-                "ModelErrorsAlarm",
-                ALARM_SUFFIXES[2],
-                metric("InvocationModelErrors", "Sum"),
-                settings.model_error_alarm_count,
-                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                1,
-                "model invocation errors in a minute",
-            ),
-        )
-        alarms = []
-        for construct_id, suffix, alarm_metric, threshold, comparison, periods, what in specs:
-            alarms.append(
-                cloudwatch.Alarm(
-                    self,
-                    construct_id,
-                    alarm_name=f"{self.endpoint_name}-{suffix}",
-                    alarm_description=(
-                        f"{what} on {self.endpoint_name}: rolls a blue/green deployment back while it bakes"
-                    ),
-                    metric=alarm_metric,
-                    threshold=threshold,
-                    comparison_operator=comparison,
-                    evaluation_periods=periods,
-                    datapoints_to_alarm=periods,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-            )
-        return alarms
 
     def _model_role(
         self, artifacts_bucket: s3.IBucket, model_code_bucket: s3.IBucket, model_code_object_key: str
@@ -328,6 +326,13 @@ class ModelDeployment(Construct):
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                 resources=[self._arn("logs", log_group), self._arn("logs", f"{log_group}:log-stream:*")],
             ),
+            # "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on
+            # the auto-rollback alarms you specify" (Auto-Rollback Configuration and Monitoring).
+            iam.PolicyStatement(
+                sid="ReadRollbackAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[self._arn("cloudwatch", f"alarm:{self._prefix}-v*")],
+            ),
             iam.PolicyStatement(
                 sid="EndpointMetrics",
                 actions=["cloudwatch:PutMetricData"],
@@ -347,109 +352,10 @@ class ModelDeployment(Construct):
                 ("/*", "model.tar.gz files sit under pipeline-run prefixes of this environment's artifacts bucket"),
                 (f"/{DATA_CAPTURE_PREFIX}*", "SageMaker writes data capture files under dated keys of this prefix"),
                 (":log-stream:*", "SageMaker names one log stream per instance of this endpoint"),
+                (f":alarm:{self._prefix}-v*", "rollback alarms are named after the config being rolled out"),
             ],
         )
         return role
-
-    def _grant_workflow(self, role: iam.Role, group: str, topic: sns.ITopic) -> None:
-        group_in_arn = group if Token.is_unresolved(group) else group.lower()  # SageMaker ARNs are lowercase
-        endpoint = self._arn("sagemaker", f"endpoint/{self.endpoint_name}")
-        configs = self._arn("sagemaker", f"endpoint-config/{self._prefix}-*")
-        models = self._arn("sagemaker", f"model/{self._prefix}-*")
-        packages = self._arn("sagemaker", f"model-package/{group_in_arn}/*")
-        alarms = [self._arn("cloudwatch", f"alarm:{name}") for name in self.alarm_names]
-        scaling_alarms = self._arn("cloudwatch", f"alarm:TargetTracking-endpoint/{self.endpoint_name}/*")
-        statements = [
-            iam.PolicyStatement(
-                sid="ReadApprovedPackages", actions=["sagemaker:DescribeModelPackage"], resources=[packages]
-            ),
-            iam.PolicyStatement(
-                sid="ManageOwnModelsConfigsEndpoint",
-                actions=[
-                    "sagemaker:CreateModel",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:CreateEndpoint",
-                    "sagemaker:UpdateEndpoint",
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:UpdateEndpointWeightsAndCapacities",
-                    "sagemaker:AddTags",
-                    "sagemaker:ListTags",
-                ],
-                resources=[endpoint, configs, models],
-            ),
-            iam.PolicyStatement(sid="ListConfigs", actions=["sagemaker:ListEndpointConfigs"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="PassModelRole",
-                actions=["iam:PassRole"],
-                resources=[self.model_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            ),
-            # SageMaker reads the auto-rollback alarms with the permissions of the UpdateEndpoint caller.
-            iam.PolicyStatement(sid="ReadRollbackAlarms", actions=["cloudwatch:DescribeAlarms"], resources=alarms),
-            iam.PolicyStatement(
-                sid="TargetTrackingAlarms",
-                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
-                resources=[scaling_alarms],
-            ),
-            iam.PolicyStatement(
-                sid="EndpointAutoscaling",
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                ],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="AutoscalingServiceLinkedRole",
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:iam::{Stack.of(self).account}:role/aws-service-role/"
-                    "sagemaker.application-autoscaling.amazonaws.com/"
-                    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-                ],
-                conditions={"StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
-            ),
-            # Publishing to the encrypted topic, and the endpoint config's volume key (SageMaker takes a grant).
-            iam.PolicyStatement(
-                sid="UseEnvironmentKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[self._key.key_arn],
-            ),
-            iam.PolicyStatement(
-                sid="GrantKeyToSageMaker",
-                actions=["kms:CreateGrant"],
-                resources=[self._key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            ),
-            iam.PolicyStatement(sid="ReportOutcome", actions=["sns:Publish"], resources=[topic.topic_arn]),
-        ]
-        policy = iam.Policy(self, "WorkflowPolicy", statements=statements)
-        policy.attach_to_role(role)
-        self._acknowledge_wildcards(
-            policy,
-            {
-                "Resource::*": "ListEndpointConfigs and the Application Auto Scaling actions allow no "
-                "narrower resource (scalable-target ARNs carry a random id)",
-            },
-            dynamic_reasons=[
-                (
-                    f":endpoint-config/{self._prefix}-*",
-                    "configs are named per package version at run time, all under the endpoint's prefix",
-                ),
-                (f":model/{self._prefix}-*", "models are named per package version at run time, under the prefix"),
-                (f":model-package/{group_in_arn}/*", "any version of this environment's model package group"),
-                (
-                    f":alarm:TargetTracking-endpoint/{self.endpoint_name}/*",
-                    "Application Auto Scaling names its target-tracking alarms after the scalable target",
-                ),
-            ],
-        )
 
     def _acknowledge_wildcards(
         self, policy: iam.Policy, fixed: dict[str, str], dynamic_reasons: list[tuple[str, str]]
@@ -483,210 +389,3 @@ class ModelDeployment(Construct):
             role=role,
             log_group=self._log_group(name, logs.RetentionDays.THREE_MONTHS),
         ).function
-
-    def _state_machine(self, steps: dict[str, lambda_.Function], topic: sns.ITopic) -> sfn.StateMachine:
-        def invoke(state_name: str, function: lambda_.Function, comment: str) -> tasks.LambdaInvoke:
-            task = tasks.LambdaInvoke(
-                self, state_name, lambda_function=function, payload_response_only=True, comment=comment
-            )
-            # LambdaInvoke already retries Lambda's service errors; throttling gets its own, longer backoff.
-            task.add_retry(
-                errors=["Lambda.TooManyRequestsException"],
-                interval=Duration.seconds(5),
-                max_attempts=8,
-                backoff_rate=2,
-            )
-            return task
-
-        prepare = invoke("Prepare", steps["Prepare"], "Read the package; deploy, wait for a busy endpoint, or end")
-        start = invoke("StartRollout", steps["StartRollout"], "Create Model + EndpointConfig; create/update")
-        check = invoke("CheckEndpoint", steps["CheckEndpoint"], "Is the endpoint InService on the new config?")
-        conclude = invoke("Conclude", steps["Conclude"], "Clean up, autoscaling, publish the outcome")
-        report_error = invoke("ReportError", steps["Conclude"], "A step failed: publish the failure and its cause")
-        report_unreported = tasks.SnsPublish(
-            self,
-            "ReportUnreportedFailure",
-            topic=topic,
-            subject=f"[{self._environment_name}] deploy workflow failed without a report",
-            message=sfn.TaskInput.from_object(
-                {
-                    "environment": self._environment_name,
-                    "endpoint": self.endpoint_name,
-                    "outcome": "failed",
-                    "reason": "the Conclude step itself failed; see the execution history",
-                    "error": sfn.JsonPath.string_at("$.error.Cause"),
-                }
-            ),
-        )
-
-        wait_busy = sfn.Wait(
-            self,
-            "WaitWhileEndpointBusy",
-            time=sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)),
-            comment="Another rollout or a create is running: check again",
-        )
-        wait_rollout = sfn.Wait(self, "WaitForRollout", time=sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)))
-        outcome = (
-            sfn.Choice(self, "Outcome")
-            .when(
-                sfn.Condition.or_(
-                    sfn.Condition.string_equals("$.outcome", "deployed"),
-                    sfn.Condition.string_equals("$.outcome", "noop"),
-                    sfn.Condition.string_equals("$.outcome", "skipped"),
-                ),
-                sfn.Succeed(self, "Done"),
-            )
-            .when(
-                sfn.Condition.string_equals("$.outcome", "rolled_back"),
-                sfn.Fail(self, "RolledBack", error="RolledBack", cause_path="$.reason"),
-            )
-            .otherwise(sfn.Fail(self, "DeploymentFailed", error="DeploymentFailed", cause_path="$.reason"))
-        )
-        for task in (prepare, start, check):
-            task.add_catch(report_error, errors=["States.ALL"], result_path="$.error")
-        for task in (conclude, report_error):
-            task.add_catch(report_unreported, errors=["States.ALL"], result_path="$.error")
-        report_unreported.next(sfn.Fail(self, "ReportingFailed", error="ReportingFailed"))
-        report_error.next(outcome)
-        conclude.next(outcome)
-        wait_busy.next(prepare)
-        wait_rollout.next(check)
-        check.next(
-            sfn.Choice(self, "RolloutFinished")
-            .when(sfn.Condition.string_equals("$.rollout", "in_progress"), wait_rollout)
-            .otherwise(conclude)
-        )
-        start.next(
-            sfn.Choice(self, "RolloutStarted")
-            .when(sfn.Condition.string_equals("$.rollout", "busy"), wait_busy)
-            .otherwise(wait_rollout)
-        )
-        prepare.next(
-            sfn.Choice(self, "WhatToDo")
-            .when(sfn.Condition.string_equals("$.action", "deploy"), start)
-            .when(sfn.Condition.string_equals("$.action", "wait"), wait_busy)
-            .otherwise(conclude)
-        )
-
-        limit = busy_limit(dataclasses.asdict(self._settings))
-        # Waiting for a busy endpoint, then for our own rollout, each bounded by `limit` checks, plus slack.
-        timeout = Duration.seconds(2 * limit * POLL_SECONDS + 3600)
-        log_group = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            log_group_name=self._state_machine_log_group_name,
-            encryption_key=self._key,
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=self._removal_policy,
-        )
-        machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=names.deploy_state_machine_name(self._environment_name),
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(prepare),
-            comment=f"Deploys an approved model package onto {self.endpoint_name} (blue/green, auto-rollback)",
-            timeout=timeout,
-            tracing_enabled=True,
-            # Execution data stays under Step Functions' own key: with the environment's key, EventBridge's
-            # StartExecution and everyone reading the history would need kms:GenerateDataKey/Decrypt too.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-        )
-        # ReportUnreportedFailure publishes to the topic directly; the topic is encrypted with the environment's key.
-        machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[self._key.key_arn])
-        )
-        _acknowledge_state_machine_role(machine, [steps[name] for name in sorted(steps)])
-        return machine
-
-    def _teardown(self, deploy_settings: dict[str, Any]) -> CustomResource:
-        role = iam.Role(
-            self,
-            "TeardownRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Deletes {self.endpoint_name}, its configs and models when the stack is deleted",
-        )
-        endpoint = self._arn("sagemaker", f"endpoint/{self.endpoint_name}")
-        configs = self._arn("sagemaker", f"endpoint-config/{self._prefix}-*")
-        models = self._arn("sagemaker", f"model/{self._prefix}-*")
-        executions = self._arn("states", f"execution:{self.state_machine.state_machine_name}:*")
-        statements = [
-            iam.PolicyStatement(
-                sid="DeleteOwnEndpointConfigsModels",
-                actions=[
-                    "sagemaker:DescribeEndpoint",
-                    "sagemaker:DeleteEndpoint",
-                    "sagemaker:DeleteEndpointConfig",
-                    "sagemaker:DeleteModel",
-                ],
-                resources=[endpoint, configs, models],
-            ),
-            iam.PolicyStatement(
-                sid="ListModelsConfigsAndScaling",
-                actions=[
-                    "sagemaker:ListEndpointConfigs",
-                    "sagemaker:ListModels",
-                    "application-autoscaling:DeregisterScalableTarget",
-                ],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="StopRunningDeployments",
-                actions=["states:ListExecutions"],
-                resources=[self.state_machine.state_machine_arn],
-            ),
-            iam.PolicyStatement(sid="StopExecution", actions=["states:StopExecution"], resources=[executions]),
-            iam.PolicyStatement(sid="DecryptEnvironment", actions=["kms:Decrypt"], resources=[self._key.key_arn]),
-        ]
-        policy = iam.Policy(self, "TeardownPolicy", statements=statements)
-        policy.attach_to_role(role)
-        self._acknowledge_wildcards(
-            policy,
-            {
-                "Resource::*": "ListEndpointConfigs, ListModels and DeregisterScalableTarget allow no narrower "
-                "resource",
-            },
-            dynamic_reasons=[
-                (f":endpoint-config/{self._prefix}-*", "every config the workflow made, all under the prefix"),
-                (f":model/{self._prefix}-*", "every model the workflow made, all under the prefix"),
-                (":*", "executions of this state machine are named by EventBridge at run time"),
-            ],
-        )
-        settings = {**deploy_settings, "state_machine_arn": self.state_machine.state_machine_arn}
-        function = self._function(
-            "Teardown",
-            "deploy.teardown",
-            "On stack deletion deletes the endpoint, its configs and models",
-            {"DEPLOY_SETTINGS": Stack.of(self).to_json_string(settings)},
-            role,
-            900,
-        )
-        function.node.add_dependency(policy)
-        resource = CustomResource(
-            self,
-            "Teardown",
-            service_token=function.function_arn,
-            resource_type="Custom::SageMakerEndpointTeardown",
-            properties={"EndpointName": self.endpoint_name, "NamePrefix": self._prefix},
-        )
-        # Deleted before the workflow, the rule and the roles it needs, so nothing starts a rollout meanwhile.
-        resource.node.add_dependency(self.state_machine, self.approval_rule, policy)
-        return resource
-
-
-def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[lambda_.Function]) -> None:
-    policy = machine.role.node.try_find_child("DefaultPolicy")
-    scope = policy if policy is not None else machine.role
-    acknowledge(
-        scope,
-        "AwsSolutions-IAM5[Resource::*]",
-        "X-Ray trace segments and CloudWatch Logs delivery management (Step Functions logging) allow no "
-        "narrower resource",
-    )
-    for function in functions:
-        rendered = nag_resource_text(Stack.of(machine).resolve(function.function_arn))
-        acknowledge(
-            scope,
-            f"AwsSolutions-IAM5[Resource::{rendered}:*]",
-            "CDK grants invoke on the function's versions and aliases as well as the function",
-        )

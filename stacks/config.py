@@ -29,6 +29,16 @@ def _range(minimum: float | None = None, maximum: float | None = None) -> dict[s
 
 
 _INSTANCE_TYPE = {"pattern": r"ml\.[a-z0-9-]+\.[a-z0-9]+"}
+# Instance families with local NVMe instance storage (m5d, c5d, r5d, m6id, g4dn, p3dn, p4d, p4de, ...; and g5, g6,
+# p5, trn1, whose every size has it). "You can't request a KmsKeyId when using an instance type with local
+# storage ... the call to CreateEndpointConfig fails" (CreateEndpointConfig, KmsKeyId; the list: Amazon EC2
+# "Instance store volumes"). The workflow always sets KmsKeyId, so these types are refused for endpoints.
+_LOCAL_STORAGE_FAMILY = re.compile(r"[a-z]+\d+[a-z]*?d(n|e|en)?|g5|g5g|g6|g6e|p5|p5e|p5en|trn1|trn1n")
+
+
+def has_local_nvme_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1]
+    return bool(_LOCAL_STORAGE_FAMILY.fullmatch(family))
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,12 @@ class EndpointSettings:
     serverless_memory_mb: int | None = field(default=None, metadata=_range(1024, 6144))
 
     def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if has_local_nvme_storage(self.instance_type):
+            yield (
+                "instance_type",
+                f"{self.instance_type} has local NVMe storage, which refuses the endpoint config's KmsKeyId: "
+                "choose a type without instance storage (e.g. ml.m5.large)",
+            )
         if self.serverless_memory_mb is not None:
             yield "serverless_memory_mb", "must be null: serverless endpoints do not support blue/green deployments"
         if self.autoscaling is not None and not (
@@ -102,6 +118,24 @@ class EndpointSettings:
 
 
 @dataclass(frozen=True)
+class AlarmsConfig:
+    """Thresholds of the rollback alarms (new fleet) and of the operators' endpoint alarms, as rates."""
+
+    # SageMaker publishes endpoint invocation metrics every minute.
+    period_seconds: int = field(metadata={**_range(60, 3600), "multiple_of": 60})
+    evaluation_periods: int = field(metadata=_range(1, 10))
+    # Invocation5XXErrors and InvocationModelErrors are 0/1 per request: their Average is the share of requests.
+    invocation_5xx_error_rate_percent: float = field(metadata=_range(0.01, 100))
+    model_error_rate_percent: float = field(metadata=_range(0.01, 100))
+    model_latency_microseconds: int = field(metadata=_range(1, 60_000_000))
+
+    @property
+    def evaluation_seconds(self) -> int:
+        """How long a problem must last before an alarm goes to ALARM."""
+        return self.period_seconds * self.evaluation_periods
+
+
+@dataclass(frozen=True)
 class DeploymentConfig:
     endpoint: EndpointSettings
     traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
@@ -110,9 +144,7 @@ class DeploymentConfig:
     traffic_wait_seconds: int = field(metadata=_range(0, 3600))
     termination_wait_seconds: int = field(metadata=_range(0, 3600))
     max_execution_timeout_seconds: int = field(metadata=_range(600, 28800))
-    model_latency_alarm_microseconds: int = field(metadata=_range(1, 60_000_000))
-    invocation_5xx_alarm_count: int = field(metadata=_range(1, 1_000_000))
-    model_error_alarm_count: int = field(metadata=_range(1, 1_000_000))
+    alarms: AlarmsConfig
     # Older endpoint configs and models kept for rolling back by re-approving an older version.
     previous_versions_kept: int = field(metadata=_range(1, 20))
 
@@ -136,6 +168,26 @@ class DeploymentConfig:
                     "traffic_step_percent",
                     (f"must be at most 50 (% of capacity) for CANARY traffic routing, got {self.traffic_step_percent}"),
                 )
+        if self.traffic_routing == "LINEAR" and not 10 <= self.traffic_step_percent <= 50:
+            # TrafficRoutingConfig.LinearStepSize: 10-50% of the variant's total instance count.
+            yield (
+                "traffic_step_percent",
+                f"must be 10 to 50 (% of the instance count) for LINEAR traffic routing, got {self.traffic_step_percent}",
+            )
+        window = self.alarms.evaluation_seconds
+        if self.traffic_wait_seconds < window:
+            yield (
+                "traffic_wait_seconds",
+                f"must be at least the alarms' evaluation window (alarms.period_seconds x evaluation_periods = "
+                f"{window} s) so the rollback alarms can act while traffic bakes, got {self.traffic_wait_seconds}",
+            )
+        if self.traffic_routing == "ALL_AT_ONCE" and self.termination_wait_seconds < window:
+            # The all-at-once page describes only this wait between the shift and the end of the old fleet.
+            yield (
+                "termination_wait_seconds",
+                f"must be at least the alarms' evaluation window ({window} s) for ALL_AT_ONCE traffic routing, "
+                f"so a rollback is still possible after the shift, got {self.termination_wait_seconds}",
+            )
         if self.max_execution_timeout_seconds <= self.total_wait_seconds:
             yield (
                 "max_execution_timeout_seconds",
@@ -179,6 +231,7 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     if selected is not None and selected not in environments:
         known = ", ".join(sorted(environments))
         raise ConfigError(f"unknown environment '{selected}' (-c env=...): known environments are {known}")
+    _check_resource_prefixes(list(environments))
     configs = [parse_environment(name, raw) for name, raw in environments.items()]
     return [config for config in configs if selected in (None, config.name)]
 
@@ -187,6 +240,17 @@ def auc_thresholds(context: Mapping[str, Any]) -> dict[str, float]:
     """Every environment's AUC threshold, also when `-c env=NAME` selects one: each run's report shows them all."""
     every_environment = {key: value for key, value in context.items() if key != SELECTED_ENVIRONMENT_CONTEXT_KEY}
     return {config.name: config.training.auc_threshold for config in load_environments(every_environment)}
+
+
+def _check_resource_prefixes(names: list[str]) -> None:
+    """No environment's names may fall under another's `mlops-<env>-v` prefix (its cleanup, teardown and IAM)."""
+    for name in names:
+        for other in names:
+            if other != name and other.startswith(f"{name}-v"):
+                raise ConfigError(
+                    f"environment '{other}': its name starts with '{name}-v', so environment '{name}''s resources "
+                    f"(mlops-{name}-v*: cleanup, teardown and IAM) would cover its models and configs; rename it"
+                )
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
@@ -289,4 +353,7 @@ def _parse_scalar(hint: Any, value: Any, where: str, metadata: Mapping[str, Any]
     minimum, maximum = metadata.get("min"), metadata.get("max")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ConfigError(f"{where} must be between {minimum} and {maximum}, got {value!r}")
+    multiple = metadata.get("multiple_of")
+    if multiple is not None and value % multiple:
+        raise ConfigError(f"{where} must be a multiple of {multiple}, got {value!r}")
     return value

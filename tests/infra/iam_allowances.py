@@ -43,6 +43,14 @@ UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
     ("Training/Pipeline/ExecutionRole", "sagemaker:DescribeModelPackageGroup", "*"): (
         "the RegisterModel step's reads of its group are not documented; kept until a real run shows it unneeded"
     ),
+    ("Deployment/ModelDeployment/ModelRole", "cloudwatch:DescribeAlarms", "*:alarm:*"): (
+        'SageMaker Developer Guide, "Auto-Rollback Configuration and Monitoring": the execution role must be '
+        "allowed cloudwatch:DescribeAlarms on the rollback alarms; SageMaker calls it, no handler does"
+    ),
+    ("Deployment/ModelDeployment/TeardownRole", "application-autoscaling:DeregisterScalableTarget", "*"): (
+        "the teardown deregisters the variant's scalable target when one is registered; the environments it exists "
+        "in (removal_policy destroy: dev, stg) configure no autoscaling, so no test registers one first"
+    ),
     ("Training/Trigger/Trigger/Role", "s3:AbortMultipartUpload", "*/pipeline-inputs/*"): (
         "boto3's managed copy (s3.copy) copies objects above its 8 MB multipart threshold in parts and aborts the "
         "upload when a part fails; the tests copy small objects in one CopyObject"

@@ -1,11 +1,12 @@
 """Records every AWS API call the project's Lambda code makes while the tests drive it.
 
 A botocore `provide-client-params` hook on every client (moto or the Stubber answering alike) sees the service,
-the operation and the caller's parameters. A call counts as the Lambda's when the Python stack holds a frame of a
-handler module (a file in a `constructs/*_lambda/` folder, where every function's runtime code lives); the
-outermost such frame names the entry point (`deploy.run_prepare`, `handler.handler`). Calls the tests make to set
-up or inspect moto, and calls from a handler module's helpers that a test calls directly (not through an entry
-point), are kept apart and never checked.
+the operation and the caller's parameters. A call counts as the Lambda's when the Python stack holds frames of
+handler code (files under a `constructs/*_lambda/` folder, where every function's runtime code lives); the call
+keeps those frames, outermost first, as (module, function) pairs, the module dotted as Lambda's `Handler` names it
+(`handler`, `deploy.prepare`). A function runs the call when one of those frames is its handler's module and entry
+point (or the `run` it wraps). Calls the tests make to set up or inspect moto, and calls from handler helpers that
+a test calls directly (not through an entry point), are kept apart and never checked.
 
 With each call the recorder keeps what the check needs to translate the test's names into an environment's:
 the process environment (handlers read their configuration from it), the `settings` mapping the deploy steps
@@ -35,8 +36,7 @@ class RecordedCall:
     service: str  # botocore's service name, e.g. "sagemaker", "application-autoscaling"
     operation: str  # e.g. "UpdateEndpoint"
     params: Mapping[str, Any]
-    module: str  # the handler module's name, e.g. "deploy"
-    entry: str  # the outermost function of that module on the stack, e.g. "run_prepare"
+    frames: tuple[tuple[str, str], ...]  # handler code on the stack, outermost first: (module, function)
     test: str  # pytest's node id of the test that made the call
     environ: Mapping[str, str]
     settings: Mapping[str, Any] | None
@@ -68,23 +68,22 @@ class CallRecorder:
             self._original_create_client = None
 
     def _on_call(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
-        handler_frame = _outermost_handler_frame(sys._getframe(1))
-        if handler_frame is None and threading.current_thread() is not threading.main_thread():
+        frames = list(_handler_frames(sys._getframe(1)))
+        if not frames and threading.current_thread() is not threading.main_thread():
             # boto3's managed transfers (s3.copy, upload_file) call S3 from worker threads while the handler
             # waits for them on the main thread: the call is the handler's if the main thread is inside one.
-            handler_frame = _outermost_handler_frame(sys._current_frames().get(threading.main_thread().ident))
-        if handler_frame is None:
+            frames = list(_handler_frames(sys._current_frames().get(threading.main_thread().ident)))
+        if not frames:
             return
-        local_names = handler_frame.f_locals
-        settings = local_names.get("settings")
-        event = local_names.get("event")
+        frames.reverse()  # outermost first
+        settings = _first_local(frames, "settings")
+        event = _first_local(frames, "event")
         self.calls.append(
             RecordedCall(
                 service=model.service_model.service_name,
                 operation=model.name,
                 params=copy.deepcopy(dict(params)),
-                module=Path(handler_frame.f_code.co_filename).stem,
-                entry=handler_frame.f_code.co_name,
+                frames=tuple((_handler_module(frame.f_code.co_filename), frame.f_code.co_name) for frame in frames),
                 test=os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0],
                 environ=dict(os.environ),
                 settings=copy.deepcopy(dict(settings)) if isinstance(settings, Mapping) else None,
@@ -93,21 +92,30 @@ class CallRecorder:
         )
 
 
+def _first_local(frames: list[FrameType], name: str) -> Any:
+    """The first Mapping bound to `name` in the frames, outermost first (the entry point's own argument)."""
+    return next((frame.f_locals[name] for frame in frames if isinstance(frame.f_locals.get(name), Mapping)), None)
+
+
 @functools.cache
-def _is_handler_module(filename: str) -> bool:
+def _handler_module(filename: str) -> str | None:
+    """`deploy.prepare` for constructs/model_deployment_lambda/deploy/prepare.py; None outside handler code."""
     path = Path(filename).resolve()
-    return path.parent.parent == CONSTRUCTS_DIR and path.parent.name.endswith("_lambda")
+    for folder in path.parents:
+        if folder.parent == CONSTRUCTS_DIR:
+            if not folder.name.endswith("_lambda"):
+                return None
+            return ".".join(path.relative_to(folder).with_suffix("").parts)
+    return None
+
+
+def handler_modules() -> set[str]:
+    """Every module of handler code, dotted as Lambda's `Handler` names it."""
+    return {module for path in CONSTRUCTS_DIR.glob("*_lambda/**/*.py") if (module := _handler_module(str(path)))}
 
 
 def _handler_frames(frame: FrameType | None) -> Iterator[FrameType]:
     while frame is not None:
-        if _is_handler_module(frame.f_code.co_filename):
+        if _handler_module(frame.f_code.co_filename) is not None:
             yield frame
         frame = frame.f_back
-
-
-def _outermost_handler_frame(frame: FrameType | None) -> FrameType | None:
-    outermost = None
-    for outermost in _handler_frames(frame):  # noqa: B007 (the last one is the outermost)
-        pass
-    return outermost

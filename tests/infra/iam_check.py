@@ -12,7 +12,7 @@ from typing import Any
 from policy_sentry.querying.actions import get_actions_for_service
 
 from tests.infra.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
-from tests.infra.iam_calls import RecordedCall
+from tests.infra.iam_calls import RecordedCall, handler_modules
 from tests.infra.iam_jobs import deploy_settings, model_role_needs, pipeline_needs, pipelines
 from tests.infra.iam_needs import (
     LambdaFunction,
@@ -136,7 +136,13 @@ def judge_lambda_roles(
     ctx = encryption_context(environment)
     calls_per_function: dict[str, int] = {}
     last_test = None
-    for function in project_functions(environment):
+    functions = project_functions(environment)
+    for function in functions:  # the scalable targets the handlers registered, per test
+        for call in calls:
+            if call.operation == "RegisterScalableTarget" and function.runs(call):
+                params = translate(call.params, name_bindings(call, function), environment.region)
+                ctx.target_tags[(call.test, params["ResourceId"])] = dict(params.get("Tags") or {})
+    for function in functions:
         role = all_roles[function.role]
         judgement.judge(role, runtime_needs(function, ctx))
         made = [c for c in calls if function.runs(c) and _applies_to(c, environment.name, environments)]
@@ -146,6 +152,7 @@ def judge_lambda_roles(
                 ctx.config_keys.clear()  # endpoint configs are per test (each test has its own moto account)
                 last_test = call.test
             params = translate(call.params, name_bindings(call, function), environment.region)
+            ctx.current_test = call.test
             judgement.judge(role, call_needs(call, params, ctx))
     return judgement, calls_per_function
 
@@ -158,10 +165,8 @@ def _applies_to(call: RecordedCall, environment: str, environments: set[str]) ->
 
 
 def project_functions(environment: Environment) -> list[LambdaFunction]:
-    from tests.infra.iam_calls import CONSTRUCTS_DIR
-
-    handler_modules = {path.stem for path in CONSTRUCTS_DIR.glob("*_lambda/*.py")}
-    return [f for f in lambda_functions(environment) if f.module in handler_modules]
+    modules = handler_modules()
+    return [f for f in lambda_functions(environment) if f.module in modules]
 
 
 def unused_grants(

@@ -44,8 +44,8 @@ class LambdaFunction:
 
     stack_id: str
     logical_id: str
-    module: str  # "deploy" of Handler "deploy.prepare"
-    entry: str  # "prepare"
+    module: str  # "deploy.prepare" of Handler "deploy.prepare.handler"
+    entry: str  # "handler"
     role: str  # the role's ARN
     variables: Mapping[str, str]  # environment variables, resolved
     log_group: str | None
@@ -58,8 +58,8 @@ class LambdaFunction:
         return f"{self.stack_id}/{self.logical_id}"
 
     def runs(self, call: RecordedCall) -> bool:
-        """Tests call either the handler (`deploy.prepare`) or the function it wraps (`deploy.run_prepare`)."""
-        return call.module == self.module and call.entry in (self.entry, f"run_{self.entry}")
+        """Tests call either the handler (`deploy.prepare.handler`) or the function it wraps (`deploy.prepare.run`)."""
+        return any(module == self.module and function in (self.entry, "run") for module, function in call.frames)
 
 
 def lambda_functions(environment: Environment) -> list[LambdaFunction]:
@@ -200,6 +200,10 @@ class Context:
     topic_keys: Mapping[str, str | None]  # topic ARN -> KMS key
     queue_keys: Mapping[str, str | None]  # queue ARN -> KMS key
     config_keys: dict[str, str] = field(default_factory=dict)  # endpoint config name -> its KmsKeyId
+    # (test, scalable target ResourceId) -> the tags the handlers' registration gave it (aws:ResourceTag/... from
+    # then on), over every function of the test: one step registers, another deregisters
+    target_tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    current_test: str = ""
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:{PARTITION}:{service}:{self.region}:{ACCOUNT}:{resource}"
@@ -402,10 +406,15 @@ def _publish(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
     ]
 
 
-def _scaling(p: Mapping[str, Any]) -> dict[str, Any]:
+def _scaling(
+    p: Mapping[str, Any], tags: Mapping[str, str] | None = None, tag_kind: str = "aws:ResourceTag"
+) -> dict[str, Any]:
+    # A registration's Tags are aws:RequestTag/<key>; a target carries them as aws:ResourceTag/<key> afterwards
+    # (Application Auto Scaling User Guide, "Tagging support": control access using tags).
     context = {"application-autoscaling:service-namespace": p.get("ServiceNamespace")}
     if "ScalableDimension" in p:
         context["application-autoscaling:scalable-dimension"] = p["ScalableDimension"]
+    context.update({f"{tag_kind}/{key}": value for key, value in (tags or {}).items()})
     return {key: value for key, value in context.items() if value is not None}
 
 
@@ -425,8 +434,11 @@ def _autoscaling_rules() -> dict[str, Rule]:
             f"arn:{PARTITION}:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
             "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
         )
+        tags = p.get("Tags") or {}
         needs = [
-            Need("application-autoscaling:RegisterScalableTarget", target(ctx), _scaling(p), why),
+            Need(
+                "application-autoscaling:RegisterScalableTarget", target(ctx), _scaling(p, tags, "aws:RequestTag"), why
+            ),
             Need("sagemaker:DescribeEndpoint", endpoint_of(p, ctx), why=why + " (target service)"),
             Need("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint_of(p, ctx), why=why + " (target service)"),
             Need(
@@ -437,14 +449,22 @@ def _autoscaling_rules() -> dict[str, Rule]:
             ),
         ]
         if p.get("Tags"):
-            needs.append(Need("application-autoscaling:TagResource", target(ctx), _scaling(p), why + " (Tags)"))
+            needs.append(
+                Need(
+                    "application-autoscaling:TagResource",
+                    target(ctx),
+                    _scaling(p, tags, "aws:RequestTag"),
+                    why + " (Tags)",
+                )
+            )
         return needs
 
     def put_policy(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
         # Same page: a target-tracking policy needs cloudwatch:DescribeAlarms, PutMetricAlarm and DeleteAlarms
         # on the alarms Application Auto Scaling creates for it.
         alarm = ctx.arn("cloudwatch", f"alarm:TargetTracking-{p['ResourceId']}-AlarmHigh-{ALARM_UUID}")
-        needs = [Need("application-autoscaling:PutScalingPolicy", target(ctx), _scaling(p), why)]
+        own = ctx.target_tags.get((ctx.current_test, p["ResourceId"]))
+        needs = [Need("application-autoscaling:PutScalingPolicy", target(ctx), _scaling(p, own), why)]
         if p.get("PolicyType") == "TargetTrackingScaling":
             needs += [
                 Need(action, alarm, why=why + " (target-tracking alarms)")
@@ -453,7 +473,11 @@ def _autoscaling_rules() -> dict[str, Rule]:
         return needs
 
     def plain(action: str, on_target: bool = True) -> Rule:
-        return lambda p, ctx, why: [Need(action, target(ctx) if on_target else "*", _scaling(p), why)]
+        def rule(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+            own = ctx.target_tags.get((ctx.current_test, p.get("ResourceId", ""))) if on_target else None
+            return [Need(action, target(ctx) if on_target else "*", _scaling(p, own), why)]
+
+        return rule
 
     return {
         "RegisterScalableTarget": register,

@@ -178,12 +178,104 @@ def test_canary_over_half_the_capacity() -> None:
 
 
 def test_linear_waits_count_every_step() -> None:
-    # LINEAR in 5% steps is 20 waits of 300 s, plus 300 s before the old fleet goes: longer than 3600 s.
-    message = config_error(_stg_with({"deployment.traffic_step_percent": 5}))
+    # LINEAR in 10% steps is 10 waits of 360 s, plus 300 s before the old fleet goes: longer than 3600 s.
+    message = config_error(_stg_with({"deployment.traffic_step_percent": 10, "deployment.traffic_wait_seconds": 360}))
     assert message == (
         "environment 'stg': key 'deployment.max_execution_timeout_seconds' must be longer than all waits together"
-        " (6300 s), got 3600"
+        " (3900 s), got 3600"
     )
+
+
+@pytest.mark.parametrize("percent", [5, 60])
+def test_a_linear_step_outside_10_to_50_percent_of_the_instances(percent: int) -> None:
+    message = config_error(_stg_with({"deployment.traffic_step_percent": percent}))
+    assert message == (
+        "environment 'stg': key 'deployment.traffic_step_percent' must be 10 to 50 (% of the instance count)"
+        f" for LINEAR traffic routing, got {percent}"
+    )
+
+
+@pytest.mark.parametrize("environment", ["dev", "stg", "prod"])
+def test_every_routing_bakes_at_least_the_alarms_evaluation_window(environment: str) -> None:
+    message = config_error(_environment_with(environment, {"deployment.traffic_wait_seconds": 60}))
+    assert message == (
+        f"environment '{environment}': key 'deployment.traffic_wait_seconds' must be at least the alarms' evaluation"
+        " window (alarms.period_seconds x evaluation_periods = 120 s) so the rollback alarms can act while traffic"
+        " bakes, got 60"
+    )
+
+
+def test_all_at_once_keeps_the_old_fleet_for_the_alarms_evaluation_window() -> None:
+    message = config_error(context_with({"deployment.termination_wait_seconds": 0}))
+    assert message == (
+        "environment 'dev': key 'deployment.termination_wait_seconds' must be at least the alarms' evaluation window"
+        " (120 s) for ALL_AT_ONCE traffic routing, so a rollback is still possible after the shift, got 0"
+    )
+
+
+def test_a_longer_alarm_window_needs_a_longer_bake() -> None:
+    message = config_error(_prod_with({"deployment.alarms.evaluation_periods": 11}))
+    assert message == "environment 'prod': key 'deployment.alarms.evaluation_periods' must be between 1 and 10, got 11"
+    message = config_error(_prod_with({"deployment.alarms.period_seconds": 660}))
+    assert "key 'deployment.traffic_wait_seconds' must be at least" in message
+
+
+def test_alarm_periods_are_whole_minutes() -> None:
+    message = config_error(_prod_with({"deployment.alarms.period_seconds": 90}))
+    assert message == "environment 'prod': key 'deployment.alarms.period_seconds' must be a multiple of 60, got 90"
+
+
+@pytest.mark.parametrize("rate", [0, 101])
+def test_error_rate_thresholds_are_percentages(rate: float) -> None:
+    message = config_error(_prod_with({"deployment.alarms.model_error_rate_percent": rate}))
+    assert message.startswith("environment 'prod': key 'deployment.alarms.model_error_rate_percent' must be between")
+
+
+@pytest.mark.parametrize(
+    "instance_type",
+    [
+        "ml.m5d.large",
+        "ml.c5d.xlarge",
+        "ml.r5d.large",
+        "ml.g4dn.xlarge",
+        "ml.g5.xlarge",
+        "ml.p3dn.24xlarge",
+        "ml.p4d.24xlarge",
+        "ml.m6id.large",
+    ],
+)
+def test_endpoint_instance_types_with_local_nvme_storage_are_refused(instance_type: str) -> None:
+    message = config_error(context_with({"deployment.endpoint.instance_type": instance_type}))
+    assert message.startswith(
+        f"environment 'dev': key 'deployment.endpoint.instance_type' {instance_type} has local NVMe storage, which"
+        " refuses the endpoint config's KmsKeyId"
+    )
+
+
+@pytest.mark.parametrize(
+    "instance_type",
+    ["ml.m5.large", "ml.c5.xlarge", "ml.r5.large", "ml.g4.xlarge", "ml.m7i.large", "ml.inf2.xlarge", "ml.c6g.large"],
+)
+def test_endpoint_instance_types_without_instance_storage_are_accepted(instance_type: str) -> None:
+    (config,) = load_environments({**context_with({"deployment.endpoint.instance_type": instance_type}), "env": "dev"})
+    assert config.deployment.endpoint.instance_type == instance_type
+
+
+@pytest.mark.parametrize("other", ["dev-v2", "dev-v"])
+def test_an_environment_under_anothers_resource_prefix_is_refused(other: str) -> None:
+    context = copy.deepcopy(cdk_json_context())
+    context["environments"][other] = copy.deepcopy(context["environments"]["dev"])
+    message = config_error(context)
+    assert message == (
+        f"environment '{other}': its name starts with 'dev-v', so environment 'dev''s resources"
+        " (mlops-dev-v*: cleanup, teardown and IAM) would cover its models and configs; rename it"
+    )
+
+
+def test_an_environment_sharing_only_a_shorter_prefix_is_fine() -> None:
+    context = copy.deepcopy(cdk_json_context())
+    context["environments"]["dev-test"] = copy.deepcopy(context["environments"]["dev"])
+    assert "dev-test" in [config.name for config in load_environments(context)]
 
 
 def test_max_execution_timeout_out_of_the_api_range() -> None:

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from constructs.model_deployment_lambda import deploy
+from constructs.model_deployment_lambda.deploy import aws as deploy_aws
 from tests.infra.iam_calls import CallRecorder, RecordedCall
 from tests.infra.iam_needs import Context, MappingError, call_needs
 from tests.infra.iam_policy import (
@@ -134,7 +134,7 @@ def context() -> Context:
 
 
 def needs_of(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
-    call = RecordedCall(service, operation, params, "m", "e", "t", {}, None, None)
+    call = RecordedCall(service, operation, params, (("m", "e"),), "t", {}, None, None)
     return {(need.action, need.resource) for need in call_needs(call, params, context())}
 
 
@@ -156,7 +156,7 @@ def test_a_copy_reads_the_source_version_and_writes_the_destination() -> None:
 
 def test_create_model_passes_its_execution_role_to_sagemaker_only() -> None:
     params = {"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::1:role/r"}
-    call = RecordedCall("sagemaker", "CreateModel", params, "m", "e", "t", {}, None, None)
+    call = RecordedCall("sagemaker", "CreateModel", params, (("m", "e"),), "t", {}, None, None)
     (pass_role,) = [n for n in call_needs(call, params, context()) if n.action == "iam:PassRole"]
     assert (pass_role.resource, dict(pass_role.context)) == (
         "arn:aws:iam::1:role/r",
@@ -204,11 +204,11 @@ def test_the_recorder_keeps_calls_made_inside_handler_code_only() -> None:
         for _ in range(2):
             stubber.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
         with stubber:
-            deploy._describe_endpoint(client, "mlops-dev")
+            deploy_aws.describe_endpoint(client, "mlops-dev")
             with pytest.raises(client.exceptions.ClientError):
                 client.describe_endpoint(EndpointName="mlops-dev")  # the test's own call: not the handler's
     finally:
         recorder.uninstall()
-    assert [(c.module, c.entry, c.operation, dict(c.params)) for c in recorder.calls] == [
-        ("deploy", "_describe_endpoint", "DescribeEndpoint", {"EndpointName": "mlops-dev"})
+    assert [(c.frames, c.operation, dict(c.params)) for c in recorder.calls] == [
+        ((("deploy.aws", "describe_endpoint"),), "DescribeEndpoint", {"EndpointName": "mlops-dev"})
     ]

@@ -7,6 +7,7 @@ cdk-nag and cfn-lint cover it with the whole app (test_cdk_nag.py, test_cfn_lint
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -170,17 +171,30 @@ def test_the_rule_pattern_against_the_documented_sample_event(app: App, status: 
 # ------------------------------------------------------------------------------------------------ alarms
 
 
+OPERATOR_ALARMS = (
+    ("invocation-5xx-errors", "Invocation5XXErrors", lambda alarms: alarms.invocation_5xx_error_rate_percent / 100),
+    ("model-errors", "InvocationModelErrors", lambda alarms: alarms.model_error_rate_percent / 100),
+    ("model-latency", "ModelLatency", lambda alarms: alarms.model_latency_microseconds),
+)
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_5xx_alarm_uses_the_environments_threshold(app: App, environment: str) -> None:
+@pytest.mark.parametrize(("suffix", "metric", "threshold"), OPERATOR_ALARMS)
+def test_the_operator_alarms_watch_rates_of_the_whole_endpoint(
+    app: App, environment: str, suffix: str, metric: str, threshold: Any
+) -> None:
+    alarms = CONFIGS[environment].deployment.alarms
     app.template(environment).has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "AlarmName": f"mlops-{environment}-invocation-5xx-errors",
+            "AlarmName": f"mlops-{environment}-{suffix}",
             "Namespace": "AWS/SageMaker",
-            "MetricName": "Invocation5XXErrors",
-            "Statistic": "Sum",
-            "Threshold": CONFIGS[environment].deployment.invocation_5xx_alarm_count,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "MetricName": metric,
+            "Statistic": "Average",
+            "Period": alarms.period_seconds,
+            "EvaluationPeriods": alarms.evaluation_periods,
+            "Threshold": threshold(alarms),
+            "ComparisonOperator": "GreaterThanThreshold",
             "Dimensions": [
                 {"Name": "EndpointName", "Value": f"mlops-{environment}"},
                 {"Name": "VariantName", "Value": "AllTraffic"},
@@ -189,42 +203,22 @@ def test_the_5xx_alarm_uses_the_environments_threshold(app: App, environment: st
     )
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_latency_alarm_uses_the_environments_bound(app: App, environment: str) -> None:
-    app.template(environment).has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": f"mlops-{environment}-model-latency",
-            "MetricName": "ModelLatency",
-            "Threshold": CONFIGS[environment].deployment.model_latency_alarm_microseconds,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "EvaluationPeriods": 2,
-        },
-    )
+def test_the_operator_alarms_notify_the_topic_on_alarm_and_recovery(app: App) -> None:
+    for alarm in app.resources("prod", "AWS::CloudWatch::Alarm").values():
+        for actions in (alarm["Properties"]["AlarmActions"], alarm["Properties"]["OKActions"]):
+            assert len(actions) == 1 and "Topic" in json.dumps(actions)
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_model_error_alarm_uses_the_environments_threshold(app: App, environment: str) -> None:
-    app.template(environment).has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "AlarmName": f"mlops-{environment}-model-errors",
-            "MetricName": "InvocationModelErrors",
-            "Threshold": CONFIGS[environment].deployment.model_error_alarm_count,
-        },
-    )
+def test_the_key_lets_cloudwatch_alarms_publish_to_the_encrypted_topic(app: App) -> None:
+    (key,) = (r for r in app.templates["prod"]["Data"]["Resources"].values() if r["Type"] == "AWS::KMS::Key")
+    statement = _by_sid(key["Properties"]["KeyPolicy"]["Statement"], "EndpointAlarmsToTopicprod")
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
-def test_the_workflow_rolls_back_on_exactly_the_alarms_the_construct_creates(app: App) -> None:
-    template_names = sorted(
-        alarm["Properties"]["AlarmName"] for alarm in app.resources("prod", "AWS::CloudWatch::Alarm").values()
-    )
-    assert (
-        sorted(
-            settings_of(app, "prod", "Reads the approved package and decides: deploy, wait or conclude")["alarm_names"]
-        )
-        == template_names
-    )
+def test_the_steps_get_the_rollback_alarm_thresholds(app: App) -> None:
+    settings = settings_of(app, "prod", "Creates the Model, EndpointConfig and alarms, starts the rollout")
+    assert settings["alarms"] == dataclasses.asdict(CONFIGS["prod"].deployment.alarms)
 
 
 # ----------------------------------------------------------------------------------- settings per environment
@@ -233,7 +227,7 @@ def test_the_workflow_rolls_back_on_exactly_the_alarms_the_construct_creates(app
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_steps_get_the_environments_rollout_and_endpoint_settings(app: App, environment: str) -> None:
     config = CONFIGS[environment].deployment
-    settings = settings_of(app, environment, "Creates the Model and EndpointConfig, starts the rollout")
+    settings = settings_of(app, environment, "Creates the Model, EndpointConfig and alarms, starts the rollout")
     assert settings["endpoint_name"] == f"mlops-{environment}"
     assert settings["traffic_routing"] == config.traffic_routing
     assert settings["traffic_step_percent"] == config.traffic_step_percent
@@ -245,7 +239,7 @@ def test_the_steps_get_the_environments_rollout_and_endpoint_settings(app: App, 
 
 
 def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:
-    description = "Cleans up, applies autoscaling, reports the outcome on SNS"
+    description = "Cleans up, restores autoscaling, reports the outcome on SNS"
     assert settings_of(app, "prod", description)["autoscaling"] == {
         "min_instances": 2,
         "max_instances": 6,
@@ -255,7 +249,7 @@ def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:
 
 
 def test_data_capture_goes_under_the_data_capture_prefix(app: App) -> None:
-    settings = settings_of(app, "prod", "Creates the Model and EndpointConfig, starts the rollout")
+    settings = settings_of(app, "prod", "Creates the Model, EndpointConfig and alarms, starts the rollout")
     assert (
         settings["data_capture_s3_uri"]
         == "s3://mlops-prod-artifacts-<AWS::AccountId>-<AWS::Region>/data-capture/mlops-prod"
@@ -282,7 +276,10 @@ def test_a_busy_endpoint_loops_through_a_wait_state_back_to_prepare(app: App) ->
     wait = states["WaitWhileEndpointBusy"]
     assert (wait["Type"], wait["Seconds"], wait["Next"]) == ("Wait", 60, "Prepare")
     started = states["RolloutStarted"]
-    assert [(c["StringEquals"], c["Next"]) for c in started["Choices"]] == [("busy", "WaitWhileEndpointBusy")]
+    assert [(c["StringEquals"], c["Next"]) for c in started["Choices"]] == [
+        ("busy", "WaitWhileEndpointBusy"),
+        ("concluded", "Conclude"),
+    ]
     assert started["Default"] == "WaitForRollout"
 
 
@@ -298,7 +295,7 @@ def test_the_outcome_decides_how_the_execution_ends(app: App) -> None:
     states = definition(app, "dev")["States"]
     choice = states["Outcome"]
     (succeed, rolled_back) = choice["Choices"]
-    assert sorted(c["StringEquals"] for c in succeed["Or"]) == ["deployed", "noop", "skipped"]
+    assert sorted(c["StringEquals"] for c in succeed["Or"]) == ["deployed", "noop", "skipped", "superseded"]
     assert succeed["Next"] == "Done"
     assert (rolled_back["StringEquals"], rolled_back["Next"]) == ("rolled_back", "RolledBack")
     assert choice["Default"] == "DeploymentFailed"
@@ -312,6 +309,7 @@ def test_every_step_retries_lambda_service_errors_and_throttling(app: App, state
     task = definition(app, "dev")["States"][state]
     errors = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
     assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"} <= errors
+    assert "AwsThrottled" in errors  # what a step raises when AWS still throttles after botocore's retries
     # payload_response_only: the task calls the function directly (Resource = its ARN).
     assert re.fullmatch(f"<ModelDeployment{STEP_FUNCTIONS[state]}Function[0-9A-F]{{8}}.Arn>", task["Resource"])
 
@@ -409,17 +407,62 @@ def test_the_workflow_passes_only_the_model_role_and_only_to_sagemaker(app: App)
 def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) -> None:
     statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "ManageOwnModelsConfigsEndpoint")
     assert sorted(render(resource).rsplit(":", 1)[1] for resource in statement["Resource"]) == [
-        "endpoint-config/mlops-dev-*",
+        "endpoint-config/mlops-dev-v*",
         "endpoint/mlops-dev",
-        "model/mlops-dev-*",
+        "model/mlops-dev-v*",
     ]
 
 
-def test_sagemaker_reads_the_rollback_alarms_with_the_updating_role(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "ReadRollbackAlarms")
-    assert statement["Action"] == "cloudwatch:DescribeAlarms"
-    assert len(statement["Resource"]) == 3
-    assert all(":alarm:" in render(resource) for resource in statement["Resource"])
+def test_the_workflow_is_not_granted_what_it_never_calls(app: App) -> None:
+    actions = json.dumps(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"))
+    for unused in ("DescribeScalingPolicies", "sagemaker:ListModels"):
+        assert unused not in actions
+
+
+@pytest.mark.parametrize("policy", ["ModelDeploymentWorkflowPolicy", "ModelDeploymentModelPolicy"])
+def test_the_rollback_alarms_are_readable_by_the_caller_and_the_execution_role(app: App, policy: str) -> None:
+    statements = _statements(app, "dev", policy)
+    readable = [
+        render(resource)
+        for statement in statements
+        if "cloudwatch:DescribeAlarms" in statement["Action"]
+        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+    ]
+    assert any(resource.endswith(":alarm:mlops-dev-v*") for resource in readable)
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_autoscaling_is_limited_to_this_endpoints_tagged_sagemaker_variant(app: App, environment: str) -> None:
+    statements = _statements(app, environment, "ModelDeploymentWorkflowPolicy")
+    register = _by_sid(statements, "RegisterOwnScalableTarget")
+    change = _by_sid(statements, "ChangeOwnScalableTarget")
+    common = {
+        "application-autoscaling:service-namespace": "sagemaker",
+        "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    assert register["Condition"] == {
+        "StringEquals": {**common, "aws:RequestTag/mlops:endpoint": f"mlops-{environment}"}
+    }
+    assert change["Condition"] == {"StringEquals": {**common, "aws:ResourceTag/mlops:endpoint": f"mlops-{environment}"}}
+    assert sorted(change["Action"]) == [
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    ]
+    assert sorted(register["Action"]) == [
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:TagResource",
+    ]
+    find = _by_sid(statements, "FindOwnScalableTarget")
+    assert find["Action"] == "application-autoscaling:DescribeScalableTargets"
+    assert find["Condition"] == {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}}
+    for statement in (register, change):
+        assert render(statement["Resource"]).endswith(":scalable-target/*")
+
+
+def test_the_teardown_deregisters_only_this_endpoints_tagged_variant(app: App) -> None:
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentTeardownPolicy"), "ChangeOwnScalableTarget")
+    assert statement["Action"] == "application-autoscaling:DeregisterScalableTarget"
+    assert statement["Condition"]["StringEquals"]["aws:ResourceTag/mlops:endpoint"] == "mlops-dev"
 
 
 def test_the_model_role_writes_only_under_the_data_capture_prefix(app: App) -> None:

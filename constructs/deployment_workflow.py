@@ -1,0 +1,352 @@
+"""The deploy workflow: the Step Functions state machine over the Lambda steps, and what the steps may do.
+
+Prepare -> (deploy) StartRollout -> WaitForRollout / CheckEndpoint loop -> Conclude -> Outcome. Prepare loops
+through WaitWhileEndpointBusy while another create or update runs; StartRollout goes back there when it loses
+the race for the endpoint, and to Conclude when a later approval overtook it. Every step's failure is reported
+by Conclude (as ReportError); if even that fails, a direct SNS publish says so.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+
+from constructs import Construct
+from constructs.model_deployment_lambda.deploy.autoscaling import ENDPOINT_TAG, SCALABLE_DIMENSION
+from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS
+from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
+from stacks import names
+
+# The steps: (construct id prefix, handler, description, timeout seconds).
+STEPS = (
+    ("Prepare", "deploy.prepare.handler", "Reads the approved package and decides: deploy, wait or conclude", 60),
+    ("StartRollout", "deploy.rollout.handler", "Creates the Model, EndpointConfig and alarms, starts the rollout", 120),
+    ("CheckEndpoint", "deploy.check.handler", "Judges the rollout from the endpoint itself", 60),
+    ("Conclude", "deploy.conclude.handler", "Cleans up, restores autoscaling, reports the outcome on SNS", 300),
+)
+SUCCEEDING_OUTCOMES = ("deployed", "noop", "skipped", "superseded")
+
+
+def regional_arn(scope: Construct, service: str, resource: str) -> str:
+    return f"arn:{Aws.PARTITION}:{service}:{Stack.of(scope).region}:{Stack.of(scope).account}:{resource}"
+
+
+def scalable_target_statements(scope: Construct, endpoint_name: str, actions: list[str]) -> list[iam.PolicyStatement]:
+    """Application Auto Scaling on this endpoint's variants only, in the narrowest form the service documents.
+
+    Scalable-target ARNs end in an id unknown at synth time, so the resource stays `scalable-target/*`; what
+    narrows it is the namespace, the dimension and the tag the workflow puts on the targets it registers
+    (aws:RequestTag when registering, aws:ResourceTag afterwards). Service Authorization Reference, Application
+    Auto Scaling (https://docs.aws.amazon.com/service-authorization/latest/reference/list_applicationautoscaling.html).
+    """
+    targets = regional_arn(scope, "application-autoscaling", "scalable-target/*")
+    base = {
+        "application-autoscaling:service-namespace": "sagemaker",
+        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION,
+    }
+    statements = []
+    if "application-autoscaling:RegisterScalableTarget" in actions:
+        statements.append(
+            iam.PolicyStatement(
+                sid="RegisterOwnScalableTarget",
+                # Tags in RegisterScalableTarget are authorized as TagResource too (Application Auto Scaling User
+                # Guide, "Tagging support": permissions for tagging), with the same request-tag condition.
+                actions=["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"],
+                resources=[targets],
+                conditions={"StringEquals": {**base, f"aws:RequestTag/{ENDPOINT_TAG}": endpoint_name}},
+            )
+        )
+    others = [action for action in actions if action != "application-autoscaling:RegisterScalableTarget"]
+    if "application-autoscaling:DeregisterScalableTarget" in others:
+        # Deregistering looks the target up first (an absent target has no tag to match): a read of SageMaker
+        # targets only, and the Describe action takes no resource.
+        statements.append(
+            iam.PolicyStatement(
+                sid="FindOwnScalableTarget",
+                actions=["application-autoscaling:DescribeScalableTargets"],
+                resources=["*"],
+                conditions={"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}},
+            )
+        )
+    if others:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ChangeOwnScalableTarget",
+                actions=others,
+                resources=[targets],
+                conditions={"StringEquals": {**base, f"aws:ResourceTag/{ENDPOINT_TAG}": endpoint_name}},
+            )
+        )
+    return statements
+
+
+def workflow_statements(
+    scope: Construct,
+    *,
+    endpoint_name: str,
+    name_prefix: str,
+    model_package_group_name: str,
+    model_role: iam.IRole,
+    key: kms.IKey,
+    topic: sns.ITopic,
+) -> list[iam.PolicyStatement]:
+    group = model_package_group_name
+    group_in_arn = group if Token.is_unresolved(group) else group.lower()  # SageMaker ARNs are lowercase
+    owned = [
+        regional_arn(scope, "sagemaker", f"endpoint/{endpoint_name}"),
+        regional_arn(scope, "sagemaker", f"endpoint-config/{name_prefix}-v*"),
+        regional_arn(scope, "sagemaker", f"model/{name_prefix}-v*"),
+    ]
+    return [
+        # Which approval is the latest: every version of the group (ListModelPackages authorizes on packages).
+        iam.PolicyStatement(
+            sid="ReadApprovedPackages",
+            actions=["sagemaker:DescribeModelPackage"],
+            resources=[regional_arn(scope, "sagemaker", f"model-package/{group_in_arn}/*")],
+        ),
+        # Which approval is the latest: a ListModelPackages request names no package (the group is a filter), and
+        # whether SageMaker narrows it to a group's ARN is not documented; "*" works either way.
+        iam.PolicyStatement(sid="ListApprovedPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]),
+        iam.PolicyStatement(
+            sid="ManageOwnModelsConfigsEndpoint",
+            actions=[
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:DeleteModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DeleteEndpoint",
+                # Registering the variant as a scalable target needs it on the endpoint (Application Auto Scaling
+                # User Guide, "Identity-based policy examples": permissions for target services, SageMaker).
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+                "sagemaker:AddTags",
+                "sagemaker:ListTags",
+            ],
+            resources=owned,
+        ),
+        iam.PolicyStatement(
+            # The cleanup finds this endpoint's configs by name prefix; models share the configs' names.
+            sid="ListConfigs",
+            actions=["sagemaker:ListEndpointConfigs"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="PassModelRole",
+            actions=["iam:PassRole"],
+            resources=[model_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        # The per-rollout alarms; SageMaker also reads them with the permissions of the UpdateEndpoint caller.
+        iam.PolicyStatement(
+            sid="OwnRollbackAlarms",
+            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+            resources=[regional_arn(scope, "cloudwatch", f"alarm:{name_prefix}-v*")],
+        ),
+        # PutScalingPolicy (target tracking) needs these on the alarms Application Auto Scaling makes.
+        iam.PolicyStatement(
+            sid="TargetTrackingAlarms",
+            actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"],
+            resources=[regional_arn(scope, "cloudwatch", f"alarm:TargetTracking-endpoint/{endpoint_name}/*")],
+        ),
+        *scalable_target_statements(
+            scope,
+            endpoint_name,
+            [
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:DeregisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="AutoscalingServiceLinkedRole",
+            actions=["iam:CreateServiceLinkedRole"],
+            resources=[
+                f"arn:{Aws.PARTITION}:iam::{Stack.of(scope).account}:role/aws-service-role/"
+                "sagemaker.application-autoscaling.amazonaws.com/"
+                "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+            ],
+            conditions={"StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}},
+        ),
+        # Publishing to the encrypted topic, and the endpoint config's volume key (SageMaker takes a grant).
+        iam.PolicyStatement(
+            sid="UseEnvironmentKey",
+            actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key.key_arn],
+        ),
+        iam.PolicyStatement(
+            sid="GrantKeyToSageMaker",
+            actions=["kms:CreateGrant"],
+            resources=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+        iam.PolicyStatement(sid="ReportOutcome", actions=["sns:Publish"], resources=[topic.topic_arn]),
+    ]
+
+
+def acknowledge_workflow_policy(policy: iam.Policy, *, endpoint_name: str, name_prefix: str, group: str) -> None:
+    group_in_arn = group if Token.is_unresolved(group) else group.lower()
+    acknowledge(
+        policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ListEndpointConfigs and DescribeScalableTargets allow no narrower resource; ListModelPackages names no package",
+    )
+    acknowledge_wildcards_once_resolved(
+        policy,
+        [
+            (
+                f":endpoint-config/{name_prefix}-v*",
+                "configs are named per package version at run time, under the prefix",
+            ),
+            (f":model/{name_prefix}-v*", "models are named per package version at run time, under the prefix"),
+            (f":alarm:{name_prefix}-v*", "rollback alarms are named after the config being rolled out"),
+            (f":model-package/{group_in_arn}/*", "any version of this environment's model package group"),
+            (
+                f":alarm:TargetTracking-endpoint/{endpoint_name}/*",
+                "Application Auto Scaling names its target-tracking alarms after the scalable target",
+            ),
+            (
+                ":scalable-target/*",
+                "scalable-target ARNs end in a random id; conditions limit them to this endpoint's tagged variant",
+            ),
+        ],
+    )
+
+
+def deploy_state_machine(
+    scope: Construct,
+    *,
+    environment_name: str,
+    endpoint_name: str,
+    steps: dict[str, lambda_.IFunction],
+    topic: sns.ITopic,
+    key: kms.IKey,
+    log_group: logs.ILogGroup,
+    timeout: Duration,
+) -> sfn.StateMachine:
+    def invoke(state_name: str, function: lambda_.IFunction, comment: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            scope, state_name, lambda_function=function, payload_response_only=True, comment=comment
+        )
+        # LambdaInvoke already retries Lambda's service errors; throttling gets its own, longer backoff.
+        task.add_retry(
+            errors=["Lambda.TooManyRequestsException", "AwsThrottled"],
+            interval=Duration.seconds(5),
+            max_attempts=8,
+            backoff_rate=2,
+        )
+        return task
+
+    prepare = invoke("Prepare", steps["Prepare"], "Read the package; deploy, wait for a busy endpoint, or end")
+    start = invoke("StartRollout", steps["StartRollout"], "Create Model + EndpointConfig + alarms; create/update")
+    check = invoke("CheckEndpoint", steps["CheckEndpoint"], "Is the endpoint InService on the new config?")
+    conclude = invoke("Conclude", steps["Conclude"], "Clean up, autoscaling, publish the outcome")
+    report_error = invoke("ReportError", steps["Conclude"], "A step failed: publish the failure and its cause")
+    report_unreported = tasks.SnsPublish(
+        scope,
+        "ReportUnreportedFailure",
+        topic=topic,
+        subject=f"[{environment_name}] deploy workflow failed without a report",
+        message=sfn.TaskInput.from_object(
+            {
+                "environment": environment_name,
+                "endpoint": endpoint_name,
+                "outcome": "failed",
+                "reason": "the Conclude step itself failed; see the execution history",
+                "error": sfn.JsonPath.string_at("$.error.Cause"),
+            }
+        ),
+    )
+
+    wait_busy = sfn.Wait(
+        scope,
+        "WaitWhileEndpointBusy",
+        time=sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)),
+        comment="Another rollout or a create is running: check again",
+    )
+    wait_rollout = sfn.Wait(scope, "WaitForRollout", time=sfn.WaitTime.duration(Duration.seconds(POLL_SECONDS)))
+    outcome = (
+        sfn.Choice(scope, "Outcome")
+        .when(
+            sfn.Condition.or_(*(sfn.Condition.string_equals("$.outcome", name) for name in SUCCEEDING_OUTCOMES)),
+            sfn.Succeed(scope, "Done"),
+        )
+        .when(
+            sfn.Condition.string_equals("$.outcome", "rolled_back"),
+            sfn.Fail(scope, "RolledBack", error="RolledBack", cause_path="$.reason"),
+        )
+        .otherwise(sfn.Fail(scope, "DeploymentFailed", error="DeploymentFailed", cause_path="$.reason"))
+    )
+    for task in (prepare, start, check):
+        task.add_catch(report_error, errors=["States.ALL"], result_path="$.error")
+    for task in (conclude, report_error):
+        task.add_catch(report_unreported, errors=["States.ALL"], result_path="$.error")
+    report_unreported.next(sfn.Fail(scope, "ReportingFailed", error="ReportingFailed"))
+    report_error.next(outcome)
+    conclude.next(outcome)
+    wait_busy.next(prepare)
+    wait_rollout.next(check)
+    check.next(
+        sfn.Choice(scope, "RolloutFinished")
+        .when(sfn.Condition.string_equals("$.rollout", "in_progress"), wait_rollout)
+        .otherwise(conclude)
+    )
+    start.next(
+        sfn.Choice(scope, "RolloutStarted")
+        .when(sfn.Condition.string_equals("$.rollout", "busy"), wait_busy)
+        .when(sfn.Condition.string_equals("$.rollout", "concluded"), conclude)
+        .otherwise(wait_rollout)
+    )
+    prepare.next(
+        sfn.Choice(scope, "WhatToDo")
+        .when(sfn.Condition.string_equals("$.action", "deploy"), start)
+        .when(sfn.Condition.string_equals("$.action", "wait"), wait_busy)
+        .otherwise(conclude)
+    )
+
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        state_machine_name=names.deploy_state_machine_name(environment_name),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_chainable(prepare),
+        comment=f"Deploys an approved model package onto {endpoint_name} (blue/green, auto-rollback)",
+        timeout=timeout,
+        tracing_enabled=True,
+        # Execution data stays under Step Functions' own key: with the environment's key, EventBridge's
+        # StartExecution and everyone reading the history would need kms:GenerateDataKey/Decrypt too.
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+    )
+    # ReportUnreportedFailure publishes to the topic directly; the topic is encrypted with the environment's key.
+    machine.add_to_role_policy(
+        iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn])
+    )
+    _acknowledge_state_machine_role(machine, [steps[name] for name in sorted(steps)])
+    return machine
+
+
+def _acknowledge_state_machine_role(machine: sfn.StateMachine, functions: list[lambda_.IFunction]) -> None:
+    policy = machine.role.node.try_find_child("DefaultPolicy")
+    scope = policy if policy is not None else machine.role
+    acknowledge(
+        scope,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray trace segments and CloudWatch Logs delivery management (Step Functions logging) allow no "
+        "narrower resource",
+    )
+    for function in functions:
+        rendered = nag_resource_text(Stack.of(machine).resolve(function.function_arn))
+        acknowledge(
+            scope,
+            f"AwsSolutions-IAM5[Resource::{rendered}:*]",
+            "CDK grants invoke on the function's versions and aliases as well as the function",
+        )

@@ -1,0 +1,68 @@
+"""Deterministic names: every execution for the same package version and settings derives the same ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+NAME_LIMIT = 63
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# Configs and models are named `<prefix>-v<version>-<hash>`: a prefix of at most 40 characters leaves room for a
+# 12-digit version. The construct scopes IAM to `<prefix>-v*` with the same function.
+PREFIX_LIMIT = 40
+HASH_LENGTH = 8
+
+DEPLOYMENT_KEY_TAG = "mlops:deployment-key"
+PACKAGE_TAG = "mlops:model-package-arn"
+SERVED_TAG = "mlops:served"
+
+ENDPOINT_CONFIG_KEYS = (
+    "model_role_arn",
+    "kms_key_arn",
+    "data_capture_s3_uri",
+    "instance_type",
+    "instance_count",
+    "variant_name",
+    "container_startup_health_check_timeout_seconds",
+    "model_data_download_timeout_seconds",
+    "data_capture_percent",
+)
+
+
+def name_prefix(endpoint_name: str) -> str:
+    """The prefix of every config and model name of this endpoint; the endpoint name itself when short enough."""
+    if not NAME_PATTERN.fullmatch(endpoint_name):
+        raise ValueError(f"endpoint name {endpoint_name!r} is not a valid SageMaker name")
+    if len(endpoint_name) <= PREFIX_LIMIT:
+        return endpoint_name
+    digest = hashlib.sha256(endpoint_name.encode()).hexdigest()[:HASH_LENGTH]
+    head = endpoint_name[: PREFIX_LIMIT - HASH_LENGTH - 1].rstrip("-")
+    return f"{head}-{digest}"
+
+
+def versioned_prefix(endpoint_name: str) -> str:
+    """What every config, model and rollback alarm of this endpoint starts with: `<prefix>-v`."""
+    return f"{name_prefix(endpoint_name)}-v"
+
+
+def settings_hash(settings: Mapping[str, Any], package_arn: str) -> str:
+    """A short hash of everything that goes into the Model and the EndpointConfig: a change makes new names."""
+    relevant = {key: settings.get(key) for key in ENDPOINT_CONFIG_KEYS}
+    relevant["package_arn"] = package_arn
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:HASH_LENGTH]
+
+
+def resource_name(prefix: str, version: int, digest: str) -> str:
+    """`<prefix>-v<version>-<hash>`: the name of the Model and of the EndpointConfig for one package version."""
+    name = f"{prefix}-v{version}-{digest}"
+    if len(name) > NAME_LIMIT or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"cannot name the model for version {version}: {name!r} is not a valid name of at most 63")
+    return name
+
+
+def deployment_key(package_arn: str, approved_at: str) -> str:
+    """One approval of one package: duplicate events share it, a later re-approval does not."""
+    return hashlib.sha256(f"{package_arn}|{approved_at}".encode()).hexdigest()[:16]

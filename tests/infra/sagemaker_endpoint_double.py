@@ -1,0 +1,353 @@
+"""A stateful double of a SageMaker real-time endpoint's lifecycle, as AWS documents it, over moto's SageMaker.
+
+moto (5.2) creates endpoints InService at once, has no UpdateEndpoint, and overwrites a model or endpoint config
+created twice under one name. This double answers the endpoint calls itself and delegates everything else to
+moto's client; requests are checked against botocore's service model like any real call. Simulated time moves
+only through `advance(seconds)` (the Step Functions tests call it from their Wait states), so nothing sleeps.
+
+Each rule cites the page it follows:
+- [CreateEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html
+  Status Creating, then InService; a second CreateEndpoint with the name fails ("Cannot create already existing").
+- [DescribeEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html
+  Statuses Creating / Updating / SystemUpdating / RollingBack / InService / Deleting / Failed /
+  UpdateRollbackFailed; FailureReason "if the status is Failed, or the status is InService but update operation
+  fails"; PendingDeploymentSummary "the summary of an in-progress deployment"; LastDeploymentConfig.
+- [UpdateEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html
+  "When SageMaker receives the request, it sets the endpoint status to Updating. After updating the endpoint,
+  it sets the status to InService." An update while one runs is refused with ValidationException "Cannot
+  update in-progress endpoint" (the service's message as quoted in public issues; the page does not list it).
+- [DeleteEndpointConfig] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpointConfig.html
+  "You must not delete an EndpointConfig in use by an endpoint that is live or while the UpdateEndpoint or
+  CreateEndpoint operations are being performed on the endpoint": the double fails the test if that happens.
+- [Blue/green] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green.html
+  The new (green) fleet is provisioned, traffic shifts in the routing's steps, each followed by a baking period
+  (WaitIntervalInSeconds) during which the auto-rollback alarms are watched, then TerminationWaitInSeconds
+  before the old fleet goes; the endpoint's config switches only when the deployment completes.
+- [Auto-rollback] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
+  An alarm in ALARM during the monitoring period starts a complete rollback to the old fleet.
+- [Create model / config] a name taken in the account and Region is refused with ValidationException "Cannot
+  create already existing model / endpoint configuration" (the service's message, as issue 8 quotes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
+
+PROVISION_SECONDS = 300  # creating an endpoint or a green fleet
+ROLLBACK_SECONDS = 120
+DELETE_SECONDS = 60
+BUSY_STATUSES = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+
+
+def client_error(operation: str, code: str, message: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+@dataclass
+class Phase:
+    name: str  # create, provision, bake, terminate, rollback, delete, system_update
+    seconds: float
+    status: str
+
+
+@dataclass
+class Endpoint:
+    name: str
+    arn: str
+    config: str
+    status: str
+    created: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+    pending: str | None = None  # the config a blue/green update is rolling out
+    pending_since: datetime | None = None
+    alarms: list[str] = field(default_factory=list)
+    last_deployment_config: dict[str, Any] | None = None
+    phases: list[Phase] = field(default_factory=list)
+
+
+class SageMakerEndpointDouble:
+    """A sagemaker client: endpoint calls answered here, the rest by moto's client (`moto_client`)."""
+
+    def __init__(self, moto_client: Any, cloudwatch: Any, region: str, account: str) -> None:
+        self._moto = moto_client
+        self._cloudwatch = cloudwatch
+        self._region = region
+        self._account = account
+        self._model = moto_client.meta.service_model
+        self.now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self.endpoints: dict[str, Endpoint] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.accepted_updates: list[str] = []  # configs of the UpdateEndpoint calls SageMaker accepted
+        self.failing_models: dict[str, str] = {}  # model name -> why its container does not start
+        self._faults: list[tuple[str, int, ClientError]] = []
+        self.on_bake: Callable[[Endpoint], None] | None = None  # e.g. set an alarm to ALARM while it bakes
+
+    # ------------------------------------------------------------------------------------------ test controls
+
+    def fail(self, operation: str, error: ClientError, times: int = 1) -> None:
+        """The next `times` calls of `operation` fail with `error` (throttling, a transient 500, ...)."""
+        self._faults.append((operation, times, error))
+
+    def throttle(self, operation: str, times: int) -> None:
+        self.fail(operation, client_error(operation, "ThrottlingException", "Rate exceeded"), times)
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of simulated time pass: every endpoint moves on through its phases."""
+        self.now += timedelta(seconds=seconds)
+        for endpoint in list(self.endpoints.values()):
+            self._progress(endpoint, seconds)
+
+    def settle(self) -> None:
+        """Let every running operation finish (as if the workflow had not looked for a long while)."""
+        while any(endpoint.phases for endpoint in self.endpoints.values()):
+            self.advance(60)
+
+    def start_system_update(self, endpoint_name: str, seconds: float = 600) -> None:
+        """SageMaker patches the instances on its own ([DescribeEndpoint]: SystemUpdating)."""
+        endpoint = self.endpoints[endpoint_name]
+        endpoint.status = "SystemUpdating"
+        endpoint.phases = [Phase("system_update", seconds, "SystemUpdating")]
+
+    # ------------------------------------------------------------------------------------------ the API
+
+    def _call(self, operation: str, params: dict[str, Any]) -> None:
+        self.calls.append((operation, params))
+        operation_model = self._model.operation_model(_pascal(operation))
+        validate_parameters(params, operation_model.input_shape)  # raises ParamValidationError like botocore
+        # The event a real client emits for every call: what listens to the client's calls (the IAM check's
+        # recorder, tests/infra/iam_calls.py) sees the calls answered here too.
+        self._moto.meta.events.emit(
+            f"provide-client-params.sagemaker.{operation_model.name}", params=params, model=operation_model, context={}
+        )
+        for index, (name, times, error) in enumerate(self._faults):
+            if name == operation and times > 0:
+                self._faults[index] = (name, times - 1, error)
+                raise error
+
+    def create_model(self, **params: Any) -> Any:
+        self._call("create_model", params)
+        if self._exists(self._moto.describe_model, ModelName=params["ModelName"]):
+            raise client_error(
+                "CreateModel",
+                "ValidationException",
+                f'Cannot create already existing model "{self._arn("model", params["ModelName"])}".',
+            )
+        return self._moto.create_model(**params)
+
+    def create_endpoint_config(self, **params: Any) -> Any:
+        self._call("create_endpoint_config", params)
+        name = params["EndpointConfigName"]
+        if self._exists(self._moto.describe_endpoint_config, EndpointConfigName=name):
+            raise client_error(
+                "CreateEndpointConfig",
+                "ValidationException",
+                f'Cannot create already existing endpoint configuration "{self._arn("endpoint-config", name)}".',
+            )
+        return self._moto.create_endpoint_config(**params)
+
+    def create_endpoint(self, **params: Any) -> Any:
+        self._call("create_endpoint", params)
+        name, config = params["EndpointName"], params["EndpointConfigName"]
+        arn = self._arn("endpoint", name)
+        if name in self.endpoints:
+            raise client_error(
+                "CreateEndpoint", "ValidationException", f'Cannot create already existing endpoint "{arn}".'
+            )
+        self._require_config("CreateEndpoint", config)
+        self.endpoints[name] = Endpoint(
+            name=name,
+            arn=arn,
+            config=config,
+            status="Creating",
+            created=self.now,
+            tags={tag["Key"]: tag["Value"] for tag in params.get("Tags", [])},
+            phases=[Phase("create", PROVISION_SECONDS, "Creating")],
+        )
+        return {"EndpointArn": arn}
+
+    def update_endpoint(self, **params: Any) -> Any:
+        self._call("update_endpoint", params)
+        endpoint = self._endpoint("UpdateEndpoint", params["EndpointName"])
+        if endpoint.status != "InService":
+            raise client_error(
+                "UpdateEndpoint", "ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".'
+            )
+        config = params["EndpointConfigName"]
+        self._require_config("UpdateEndpoint", config)
+        deployment = params.get("DeploymentConfig") or {}
+        policy = deployment.get("BlueGreenUpdatePolicy") or {}
+        routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+        bakes = _linear_steps(routing) if routing["Type"] == "LINEAR" else 1
+        endpoint.status, endpoint.failure = "Updating", None
+        endpoint.pending, endpoint.pending_since = config, self.now
+        endpoint.alarms = [
+            a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
+        ]
+        endpoint.last_deployment_config = deployment or None
+        self.accepted_updates.append(config)
+        endpoint.phases = [Phase("provision", PROVISION_SECONDS, "Updating")]
+        endpoint.phases += [Phase("bake", routing["WaitIntervalInSeconds"], "Updating") for _ in range(bakes)]
+        endpoint.phases.append(Phase("terminate", policy.get("TerminationWaitInSeconds", 0), "Updating"))
+        return {"EndpointArn": endpoint.arn}
+
+    def describe_endpoint(self, **params: Any) -> Any:
+        self._call("describe_endpoint", params)
+        endpoint = self._endpoint("DescribeEndpoint", params["EndpointName"])
+        answer: dict[str, Any] = {
+            "EndpointName": endpoint.name,
+            "EndpointArn": endpoint.arn,
+            "EndpointConfigName": endpoint.config,
+            "EndpointStatus": endpoint.status,
+            "CreationTime": endpoint.created,
+            "LastModifiedTime": self.now,
+        }
+        if endpoint.failure:
+            answer["FailureReason"] = endpoint.failure
+        if endpoint.pending:
+            answer["PendingDeploymentSummary"] = {
+                "EndpointConfigName": endpoint.pending,
+                "StartTime": endpoint.pending_since,
+            }
+        if endpoint.last_deployment_config:
+            answer["LastDeploymentConfig"] = endpoint.last_deployment_config
+        return answer
+
+    def delete_endpoint(self, **params: Any) -> Any:
+        self._call("delete_endpoint", params)
+        endpoint = self._endpoint("DeleteEndpoint", params["EndpointName"])
+        endpoint.status, endpoint.pending = "Deleting", None
+        endpoint.phases = [Phase("delete", DELETE_SECONDS, "Deleting")]
+        return {}
+
+    def add_tags(self, **params: Any) -> Any:
+        self._call("add_tags", params)
+        endpoint = self._endpoint_by_arn(params["ResourceArn"])
+        if endpoint is None:
+            return self._moto.add_tags(**params)
+        endpoint.tags.update({tag["Key"]: tag["Value"] for tag in params["Tags"]})
+        return {"Tags": params["Tags"]}
+
+    def list_tags(self, **params: Any) -> Any:
+        self._call("list_tags", params)
+        endpoint = self._endpoint_by_arn(params["ResourceArn"])
+        if endpoint is None:
+            return self._moto.list_tags(**params)
+        return {"Tags": [{"Key": key, "Value": value} for key, value in endpoint.tags.items()]}
+
+    def delete_endpoint_config(self, **params: Any) -> Any:
+        self._call("delete_endpoint_config", params)
+        live = [e for e in self.endpoints.values() if e.status != "Deleting"]
+        in_use = {name for e in live for name in (e.config, e.pending) if name}
+        if params["EndpointConfigName"] in in_use:  # [DeleteEndpointConfig]: a rule for callers, so a test failure
+            raise AssertionError(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
+        return self._moto.delete_endpoint_config(**params)
+
+    def describe_model_package(self, **params: Any) -> Any:
+        self._call("describe_model_package", params)
+        return self._moto.describe_model_package(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._moto, name)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def _progress(self, endpoint: Endpoint, seconds: float) -> None:
+        while endpoint.phases and seconds >= 0:
+            phase = endpoint.phases[0]
+            if phase.name in ("bake", "terminate"):
+                if self.on_bake is not None:
+                    self.on_bake(endpoint)
+                if self._alarm_in_alarm(endpoint):
+                    self._roll_back(endpoint, f"rollback alarm in ALARM: {', '.join(self._alarm_in_alarm(endpoint))}")
+                    continue
+            if seconds < phase.seconds:
+                phase.seconds -= seconds
+                return
+            seconds -= phase.seconds
+            endpoint.phases.pop(0)
+            self._finish(endpoint, phase)
+            if not endpoint.phases or seconds == 0:
+                return
+
+    def _finish(self, endpoint: Endpoint, phase: Phase) -> None:
+        if phase.name == "create":
+            failure = self._start_failure(endpoint.config)
+            endpoint.status, endpoint.failure = ("Failed", failure) if failure else ("InService", None)
+        elif phase.name == "provision":
+            failure = self._start_failure(endpoint.pending)
+            if failure:  # [DescribeEndpoint]: InService, with FailureReason, when an update fails
+                self._roll_back(endpoint, failure)
+        elif phase.name == "terminate" and not endpoint.phases:
+            endpoint.config, endpoint.pending, endpoint.status = endpoint.pending, None, "InService"
+        elif phase.name == "rollback":
+            endpoint.pending, endpoint.status = None, "InService"
+        elif phase.name == "system_update":
+            endpoint.status = "InService"
+        elif phase.name == "delete":
+            del self.endpoints[endpoint.name]
+
+    def _roll_back(self, endpoint: Endpoint, reason: str) -> None:
+        endpoint.status, endpoint.failure = "RollingBack", reason
+        endpoint.phases = [Phase("rollback", ROLLBACK_SECONDS, "RollingBack")]
+
+    def _alarm_in_alarm(self, endpoint: Endpoint) -> list[str]:
+        if not endpoint.alarms:
+            return []
+        alarms = self._cloudwatch.describe_alarms(AlarmNames=endpoint.alarms)["MetricAlarms"]
+        return [alarm["AlarmName"] for alarm in alarms if alarm["StateValue"] == "ALARM"]
+
+    def _start_failure(self, config_name: str | None) -> str | None:
+        config = self._moto.describe_endpoint_config(EndpointConfigName=config_name)
+        for variant in config["ProductionVariants"]:
+            if variant["ModelName"] in self.failing_models:
+                return self.failing_models[variant["ModelName"]]
+        return None
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self._region}:{self._account}:{kind}/{name.lower()}"
+
+    def _endpoint(self, operation: str, name: str) -> Endpoint:
+        if name not in self.endpoints:
+            raise client_error(
+                operation, "ValidationException", f'Could not find endpoint "{self._arn("endpoint", name)}".'
+            )
+        return self.endpoints[name]
+
+    def _endpoint_by_arn(self, arn: str) -> Endpoint | None:
+        return next((e for e in self.endpoints.values() if e.arn == arn), None)
+
+    def _require_config(self, operation: str, name: str) -> None:
+        if not self._exists(self._moto.describe_endpoint_config, EndpointConfigName=name):
+            raise client_error(
+                operation,
+                "ValidationException",
+                f'Could not find endpoint configuration "{self._arn("endpoint-config", name)}".',
+            )
+
+    @staticmethod
+    def _exists(describe: Callable[..., Any], **params: Any) -> bool:
+        try:
+            describe(**params)
+            return True
+        except ClientError:
+            return False
+
+
+def _linear_steps(routing: dict[str, Any]) -> int:
+    step = routing["LinearStepSize"]["Value"]
+    return -(-100 // step)
+
+
+def _pascal(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
