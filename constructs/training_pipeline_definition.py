@@ -53,6 +53,8 @@ XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
+# train.py bounds every wait between training hosts by a share of the job's maximum runtime, read from here.
+TRAINING_MAX_RUNTIME_ENV = "TRAINING_MAX_RUNTIME_SECONDS"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -202,6 +204,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         max_run=settings.max_runtime_seconds,
+        environment={TRAINING_MAX_RUNTIME_ENV: str(settings.max_runtime_seconds)},
         # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
         # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
         # and the model lands under that name.
