@@ -219,7 +219,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         name="Train",
         step_args=estimator.fit(
             {
-                # Each training instance reads its own shards: how data larger than one machine scales out.
+                # Each training instance reads only its own train files; the validation split goes whole to each.
                 "train": TrainingInput(s3_data=split_uri["train"], distribution="ShardedByS3Key"),
                 "validation": TrainingInput(s3_data=split_uri["validation"]),
             }
