@@ -243,7 +243,7 @@ def wait_for_host_names(hosts: list[str], seconds: int, resolve: HostResolver) -
                 if remaining <= 0:
                     raise JobFailure(
                         f"the host name {host!r} did not resolve within {seconds} s ({error}): the training "
-                        "instances could not find each other; if it persists, start the run again"
+                        "instances could not find each other; start the run again"
                     ) from None
                 log.info("waiting for the host name %r to resolve (%s)", host, error)
                 time.sleep(min(interval, remaining))
