@@ -60,6 +60,8 @@ VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
 # Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
 # describe and stop only jobs tagged with its own environment (aws:RequestTag / aws:ResourceTag conditions).
 ENVIRONMENT_TAG_KEY = "mlops:environment"
+# train.py bounds every wait between training hosts by a share of the job's maximum runtime, read from here.
+TRAINING_MAX_RUNTIME_ENV = "TRAINING_MAX_RUNTIME_SECONDS"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -227,6 +229,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         max_run=settings.max_runtime_seconds,
+        environment={TRAINING_MAX_RUNTIME_ENV: str(settings.max_runtime_seconds)},
         # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
         # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
         # and the model lands under that name.
@@ -242,7 +245,7 @@ def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
         name="Train",
         step_args=estimator.fit(
             {
-                # Each training instance reads its own shards: how data larger than one machine scales out.
+                # Each training instance reads only its own train files; the validation split goes whole to each.
                 "train": TrainingInput(s3_data=split_uri["train"], distribution="ShardedByS3Key"),
                 "validation": TrainingInput(s3_data=split_uri["validation"]),
             }

@@ -6,11 +6,22 @@ early stopping on validation AUC.
         [--reg-alpha 0] [--max-cat-to-onehot 4] [--scale-pos-weight 1|auto] [--seed 42] [--nthread 0]
 
 Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model and
-the manifest to SM_MODEL_DIR. With several hosts in SM_HOSTS, the hosts form one XGBoost collective group
-(tracker on the first host, port XGBOOST_TRACKER_PORT or 9099), each trains on its share of the train
-rows (its files when the train channel is ShardedByS3Key, else a slice) and only the first host saves. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
+the manifest to SM_MODEL_DIR. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
 `validation-auc:([0-9.]+)` captures. Hyperparameters are accepted in kebab-case or snake_case.
-A failure writes one sentence to /opt/ml/output/failure.
+A failure writes one sentence to /opt/ml/output/failure and exits non-zero.
+
+With several hosts in SM_HOSTS (script mode starts only this script on each; nothing else sets up the
+group), every host waits for all host names to resolve, then the hosts form one XGBoost collective group
+(tracker on the first host, port XGBOOST_TRACKER_PORT or 9099). Each trains on its share of the train rows
+(its files when the train channel is ShardedByS3Key, else a slice; a host that got no file trains on zero
+rows), and scores the whole replicated validation set, so the validation AUC XGBoost merges across hosts
+is the exact AUC of that set. The first host saves the model before leaving the group.
+
+No host waits for the others longer than TRAINING_MAX_RUNTIME_SECONDS / 8 (the job's MaxRuntimeInSeconds,
+set by the pipeline), at most 15 minutes, at any one point: for a name to resolve, for every host to join,
+inside one collective operation, for the others to leave. A host that fails tells the group and leaves at
+once; the others see it (the tracker signals them, or their connections to it close) and exit non-zero
+too, so a broken group ends long before SageMaker would stop the job.
 """
 
 from __future__ import annotations
@@ -19,10 +30,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
+import re
 import socket
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,8 +54,13 @@ VALIDATION_EVAL_NAME = "validation"  # the metric regex depends on this name: va
 AUTO = "auto"
 TRACKER_PORT_ENV = "XGBOOST_TRACKER_PORT"
 DEFAULT_TRACKER_PORT = 9099
-# Other hosts may start before the first host's tracker listens.
-TRACKER_CONNECT_RETRIES = 30
+# The job's MaxRuntimeInSeconds; absent (local runs), SageMaker's default of one day.
+MAX_RUNTIME_ENV = "TRAINING_MAX_RUNTIME_SECONDS"
+DEFAULT_MAX_RUNTIME_SECONDS = 86_400
+# The longest wait for other hosts: AWS's XGBoost container retries host names for 15 minutes.
+LONGEST_WAIT_SECONDS = 900
+# Between host-name lookups: start fast, back off to this.
+LOOKUP_INTERVAL_SECONDS = (0.5, 10.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +99,20 @@ class Cluster:
 
 
 SINGLE_HOST = Cluster(["algo-1"], "algo-1")
+HostResolver = Callable[[str], str]
+
+
+def wait_seconds() -> int:
+    """How long a host waits for the others at any one point: an eighth of the job's maximum runtime, at most
+    LONGEST_WAIT_SECONDS, so that even a host that hangs without a word ends the group well within it."""
+    max_runtime = int(os.environ.get(MAX_RUNTIME_ENV, DEFAULT_MAX_RUNTIME_SECONDS))
+    return max(1, min(LONGEST_WAIT_SECONDS, max_runtime // 8))
+
+
+def connect_attempts(seconds: int) -> int:
+    """xgboost's connection attempts (dmlc_retry) that span `seconds`: it sleeps 2k s before its k-th retry
+    (src/collective/socket.cc, Connect), so n attempts span n(n - 1) s."""
+    return max(2, math.ceil((1 + math.sqrt(1 + 4 * seconds)) / 2))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,22 +175,33 @@ def shard(table: pa.Table, cluster: Cluster) -> pa.Table:
     return table.slice(start, stop - start)
 
 
+def host_training_rows(train_dir: Path, cluster: Cluster, schema: pa.Schema) -> pa.Table:
+    """This host's training rows. ShardedByS3Key deals out whole objects, about 1/n of them per host, so
+    with more hosts than train files a host may get none: it takes part with zero rows."""
+    if cluster.train_sharded_by_s3 and cluster.size > 1 and not any(train_dir.glob("*.parquet")):
+        log.warning("host %s received no training file (more hosts than train files): it trains on zero rows",
+                    cluster.current_host)  # fmt: skip
+        return schema.empty_table()
+    rows = artifacts.read_split(train_dir)
+    return rows if cluster.train_sharded_by_s3 else shard(rows, cluster)
+
+
 def train_booster(
     paths: Paths, hyperparameters: Hyperparameters, cluster: Cluster = SINGLE_HOST
 ) -> tuple[xgb.Booster, Manifest]:
     """The booster cut to its best round, and the manifest it was trained with.
 
-    On several hosts, call it inside collective_group: XGBoost then merges the hosts' quantile sketches,
+    On several hosts, call it inside training_group: XGBoost then merges the hosts' quantile sketches,
     gradients and validation metrics, so every host ends with the same model.
     """
     # The validation channel is fully replicated: every host has the manifest there.
     manifest = Manifest.load(paths.validation)
-    train_rows = artifacts.read_split(paths.train)
-    if not cluster.train_sharded_by_s3:
-        train_rows = shard(train_rows, cluster)
+    # Every host scores all of it: XGBoost's distributed AUC is a weighted mean of the hosts' AUCs, which is
+    # the exact AUC of the set only when every host scores the same rows.
+    validation_rows = artifacts.read_split(paths.validation)
+    train_rows = host_training_rows(paths.train, cluster, validation_rows.schema)
     log.info("host %d of %d: %d training rows", cluster.rank + 1, cluster.size, train_rows.num_rows)
     train_matrix = quantile_matrix(train_rows, manifest)
-    validation_rows = shard(artifacts.read_split(paths.validation), cluster)
     validation_matrix = quantile_matrix(validation_rows, manifest, reference=train_matrix)
     booster = xgb.train(
         xgboost_params(hyperparameters, manifest),
@@ -190,37 +234,128 @@ def cluster_from_env() -> Cluster:
     return Cluster(hosts, current_host, train_sharded_by_s3=distribution == "ShardedByS3Key")
 
 
+def wait_for_host_names(hosts: list[str], seconds: int, resolve: HostResolver) -> dict[str, str]:
+    """Every host's address, once every name resolves. SageMaker may make a name resolvable only some time
+    after the job started ("Hostname information might not be immediately available", its processing
+    container documentation; AWS's XGBoost container retries for 15 minutes)."""
+    deadline = time.monotonic() + seconds
+    addresses = {}
+    for host in hosts:
+        interval, longest_interval = LOOKUP_INTERVAL_SECONDS
+        while host not in addresses:
+            try:
+                addresses[host] = resolve(host)
+            except OSError as error:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise JobFailure(
+                        f"the host name {host!r} did not resolve within {seconds} s ({error}): the training "
+                        "instances could not find each other; start the run again"
+                    ) from None
+                log.info("waiting for the host name %r to resolve (%s)", host, error)
+                time.sleep(min(interval, remaining))
+                interval = min(2 * interval, longest_interval)
+    return addresses
+
+
+def _collective_reason(error: xgb.core.XGBoostError) -> str:
+    """The innermost cause of a collective error; XGBoost lists its causes as `- [file:line|time]: cause`."""
+    causes = re.findall(r"^- \[[^\]]*\]: (.+)$", str(error), flags=re.MULTILINE)
+    lines = str(error).strip().splitlines()
+    return causes[-1].strip() if causes else lines[0] if lines else type(error).__name__
+
+
+def _tell_the_group(cluster: Cluster, error: BaseException) -> None:
+    """Put this host's failure in the tracker's log (the first host's) and signal the tracker, which tells
+    every host on another machine to stop (src/collective/tracker.cc). Best effort: this host leaves anyway."""
+    reason = str(error) if isinstance(error, JobFailure) else f"an unexpected {type(error).__name__}"
+    with contextlib.suppress(Exception):
+        collective.communicator_print(f"host {cluster.current_host} failed: {reason}")
+        collective.signal_error()
+
+
 @contextlib.contextmanager
-def collective_group(cluster: Cluster, port: int) -> Iterator[None]:
-    """Join the hosts into one XGBoost communication group; the first host also runs the tracker."""
+def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResolver) -> Iterator[None]:
+    """Join the hosts into one XGBoost communication group (the first host also runs the tracker), with
+    every wait bounded by `seconds`; leave it when the block ends without an error.
+
+    On an error the host does not leave: it tells the group and the error propagates, and the process must
+    then end with os._exit (see main), since xgboost's exit handlers would try to reach the tracker again.
+    """
     if cluster.size == 1:
         yield
         return
-    tracker_address = socket.gethostbyname(cluster.hosts[0])
+    tracker_address = wait_for_host_names(cluster.hosts, seconds, resolve)[cluster.hosts[0]]
     tracker = None
     if cluster.rank == 0:
-        tracker = RabitTracker(n_workers=cluster.size, host_ip=tracker_address, port=port, sortby="task")
+        # timeout: how long the tracker waits for every host to join and, at the end, to leave.
+        tracker = RabitTracker(
+            n_workers=cluster.size, host_ip=tracker_address, port=port, sortby="task", timeout=seconds
+        )
         tracker.start()
-    # Zero-padded task ids sort like the ranks, so host i of SM_HOSTS becomes worker i.
-    with collective.CommunicatorContext(
-        dmlc_tracker_uri=tracker_address,
-        dmlc_tracker_port=port,
-        dmlc_task_id=f"{cluster.rank:05d}",
-        dmlc_retry=TRACKER_CONNECT_RETRIES,
-    ):
-        yield
-    if tracker is not None:
-        tracker.wait_for()
+    try:
+        _join(cluster, tracker_address, port, seconds)
+        try:
+            yield
+        except xgb.core.XGBoostError as error:
+            # Most often the group broke because another host stopped: that host's log has the cause.
+            log.error("XGBoost: %s", error)
+            raise JobFailure(
+                f"training stopped on host {cluster.current_host}: the training group reported an error "
+                f"({_collective_reason(error)}); if another host failed first, its log names the cause"
+            ) from None
+        except BaseException as error:
+            _tell_the_group(cluster, error)
+            raise
+        _leave(tracker, seconds)
+    finally:
+        if tracker is not None:
+            # Stop it now, quietly: freed later, a tracker whose group failed raises from its finalizer.
+            with contextlib.suppress(xgb.core.XGBoostError):
+                tracker.free()
 
 
-def channel_paths() -> Paths:
+def _join(cluster: Cluster, tracker_address: str, port: int, seconds: int) -> None:
+    try:
+        # Zero-padded task ids sort like the ranks, so host i of SM_HOSTS becomes worker i.
+        # dmlc_retry covers a tracker that starts late; dmlc_timeout bounds every collective operation.
+        collective.init(
+            dmlc_tracker_uri=tracker_address,
+            dmlc_tracker_port=port,
+            dmlc_task_id=f"{cluster.rank:05d}",
+            dmlc_retry=connect_attempts(seconds),
+            dmlc_timeout=seconds,
+        )
+    except xgb.core.XGBoostError as error:
+        raise JobFailure(
+            f"host {cluster.current_host} could not join the training group of {cluster.size} hosts within "
+            f"{seconds} s ({_collective_reason(error)}): did another host fail to start? Its log names the cause"
+        ) from None
+    log.info("host %s joined the training group as rank %d of %d", cluster.current_host, cluster.rank, cluster.size)
+
+
+def _leave(tracker: RabitTracker | None, seconds: int) -> None:
+    try:
+        collective.finalize()
+        if tracker is not None:
+            tracker.wait_for(timeout=seconds)
+    except xgb.core.XGBoostError as error:
+        raise JobFailure(
+            f"not every host left the training group within {seconds} s ({_collective_reason(error)}): "
+            "did another host fail after training? Its log names the cause"
+        ) from None
+
+
+def channel_paths(cluster: Cluster = SINGLE_HOST) -> Paths:
     """The channels and model folder SageMaker passes in the environment."""
     names = {"train": "SM_CHANNEL_TRAIN", "validation": "SM_CHANNEL_VALIDATION", "model": "SM_MODEL_DIR"}
     missing = [variable for variable in names.values() if not os.environ.get(variable)]
     if missing:
         raise JobFailure(f"environment variable(s) {', '.join(missing)} not set: is a channel missing?")
     paths = Paths(**{field: Path(os.environ[variable]) for field, variable in names.items()})
-    for channel in (paths.train, paths.validation):
+    # A host of a sharded channel may receive no train file (see host_training_rows).
+    may_be_empty = cluster.train_sharded_by_s3 and cluster.size > 1
+    for channel in (paths.validation,) if may_be_empty else (paths.train, paths.validation):
         if not channel.is_dir():
             raise JobFailure(f"channel folder {channel} does not exist")
     if not (paths.validation / artifacts.MANIFEST_FILE_NAME).exists():
@@ -240,23 +375,34 @@ def parse_hyperparameters(argv: list[str] | None = None) -> Hyperparameters:
     return hyperparameters
 
 
-def run(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, resolve_host: HostResolver = socket.gethostbyname) -> None:
     hyperparameters = parse_hyperparameters(argv)
-    paths = channel_paths()
     cluster = cluster_from_env()
+    paths = channel_paths(cluster)
     log.info("hyperparameters %s", json.dumps(dataclasses.asdict(hyperparameters)))
     port = int(os.environ.get(TRACKER_PORT_ENV, DEFAULT_TRACKER_PORT))
-    with collective_group(cluster, port):
+    with training_group(cluster, port, wait_seconds(), resolve_host):
         booster, manifest = train_booster(paths, hyperparameters, cluster)
-    # Every host holds the same model; one copy is the artifact.
-    if cluster.rank == 0:
-        model_io.save_model(booster, manifest, paths.model)
-        log.info("saved %s and %s to %s", model_io.MODEL_FILE_NAME, artifacts.MANIFEST_FILE_NAME, paths.model)
+        # Every host holds the same model; one copy is the artifact. Saved before leaving the group, so a
+        # host lost on the way out cannot cost it.
+        if cluster.rank == 0:
+            model_io.save_model(booster, manifest, paths.model)
+            log.info("saved %s and %s to %s", model_io.MODEL_FILE_NAME, artifacts.MANIFEST_FILE_NAME, paths.model)
 
 
-def main() -> None:
+def main(resolve_host: HostResolver = socket.gethostbyname) -> None:
+    """The script's entry; `resolve_host` looks up a host name (tests delay a name with it)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    sys.exit(run_job("train", run, TRAINING_FAILURE_FILE))
+    # Each round's metric line reaches the job's log when it is printed, not when a buffer fills.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    exit_code = run_job("train", lambda: run(resolve_host=resolve_host), TRAINING_FAILURE_FILE)
+    if exit_code:
+        # Leave at once: xgboost's exit handlers would try to say goodbye to a group that is gone.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+    sys.exit(exit_code)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from constructs.training_pipeline_definition import (
     AUC_JSON_PATH,
     CHAMPION_AUC_JSON_PATH,
     CHAMPION_FLOOR_JSON_PATH,
+    TRAINING_MAX_RUNTIME_ENV,
     VALIDATION_AUC_METRIC_REGEX,
 )
 from stacks.config import load_environments
@@ -104,6 +105,14 @@ def test_instances_come_from_parameters(definitions: dict[str, dict[str, Any]], 
         train.get("EnableInterContainerTrafficEncryption", False)
         is CONFIGS[environment].training.encrypt_inter_container_traffic
     )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_training_hosts_learn_the_job_runtime(definitions: dict[str, dict[str, Any]], environment: str) -> None:
+    train = steps_by_name(definitions[environment])["Train"]["Arguments"]
+    max_runtime = CONFIGS[environment].training.max_runtime_seconds
+    assert train["StoppingCondition"]["MaxRuntimeInSeconds"] == max_runtime
+    assert train["Environment"] == {TRAINING_MAX_RUNTIME_ENV: str(max_runtime)}
 
 
 def test_training_input_is_sharded_across_instances(definitions: dict[str, dict[str, Any]]) -> None:

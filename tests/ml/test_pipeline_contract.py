@@ -18,6 +18,7 @@ from ml_helpers import PIPELINE_DEFINITIONS, TrainedRun
 import artifacts
 import evaluate
 import preprocess
+import train
 
 DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
 TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "handler.py"
@@ -102,6 +103,12 @@ def test_evaluate_reads_and_writes_where_the_step_mounts(definition: dict[str, A
 def test_training_channels_are_the_ones_train_reads(definition: dict[str, Any]) -> None:
     channels = {c["ChannelName"] for c in steps(definition)["Train"]["Arguments"]["InputDataConfig"]}
     assert channels == {"train", "validation"}  # SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION
+
+
+def test_training_hosts_bound_their_waits_by_the_job_runtime(definition: dict[str, Any]) -> None:
+    arguments = steps(definition)["Train"]["Arguments"]
+    max_runtime = arguments["StoppingCondition"]["MaxRuntimeInSeconds"]
+    assert arguments["Environment"][train.MAX_RUNTIME_ENV] == str(max_runtime)
 
 
 def test_the_gate_reads_the_auc_evaluate_writes(
