@@ -48,9 +48,10 @@ test-ml: $(ML_VENV)/.installed
 snapshots: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra --snapshot-update -q
 
-## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv TARGET=col POSITIVE_LABEL=value)
-LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "$(TARGET)") \
-	$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
+## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv CONTRACT=contract.json
+## TARGET=col POSITIVE_LABEL=value)
+LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(CONTRACT)") \
+	$(if $(TARGET),--target-column "$(TARGET)") $(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
 

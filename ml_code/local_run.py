@@ -1,7 +1,11 @@
 """Run preprocess -> train -> evaluate on this machine, as the SageMaker jobs would, without AWS or Docker.
 
-    python ml_code/local_run.py [--data FILE_OR_DIR] [--target-column NAME] [--positive-label VALUE]
-        [--runs-dir DIR]
+    python ml_code/local_run.py [--data FILE_OR_DIR] [--contract FILE] [--target-column NAME]
+        [--positive-label VALUE] [--runs-dir DIR]
+
+The data is checked against the data contract (--contract, default ml_code/data_contract.json). A target
+column other than the contract's means another data set: its features are then inferred from the data,
+not checked, and the run says so on stderr before it starts.
 
 Each step is the same script with the same arguments and SageMaker environment variables as in its
 container, with the container paths mapped into a new run folder:
@@ -35,6 +39,7 @@ from pathlib import Path
 import artifacts
 import evaluate
 import model_io
+from contract import ContractError, load_contract
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
 
 CODE_DIR = Path(__file__).resolve().parent
@@ -81,9 +86,15 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
     return archive
 
 
-def plan(run_dir: Path, data_dir: Path, target_column: str | None, positive_label: str | None) -> list[Step]:
+def plan(
+    run_dir: Path,
+    data_dir: Path,
+    target_column: str | None,
+    positive_label: str | None,
+    contract_path: Path | None = None,
+) -> list[Step]:
     processed = run_dir / "preprocess" / "output"
-    overrides = []
+    overrides = ["--contract", str(contract_path)] if contract_path else []
     if target_column:
         overrides += ["--target-column", target_column]
     if positive_label:
@@ -150,10 +161,33 @@ def step_summary(name: str, run_dir: Path) -> str:
     return f"test ROC-AUC {auc['value']:.4f} (bootstrap std {auc['standard_deviation']:.4f})"
 
 
-def local_run(data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path) -> Path:
+def warn_if_features_are_inferred(contract_path: Path | None, target_column: str | None) -> None:
+    """A target other than the contract's drops the contract's feature columns: say so before anything runs."""
+    try:
+        contract = load_contract(contract_path)
+    except ContractError as error:
+        raise SystemExit(f"error: {error}") from None
+    if contract.with_target(target_column, None).features is None and contract.features is not None:
+        print(
+            f"warning: target '{target_column}' is not the data contract's target '{contract.target_column}': "
+            "feature columns and types are INFERRED from this data, not checked against a contract. "
+            "Draft a contract for this data (make draft-contract) and pass it with CONTRACT=... to check them.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def local_run(
+    data: Path,
+    target_column: str | None,
+    positive_label: str | None,
+    runs_dir: Path,
+    contract_path: Path | None = None,
+) -> Path:
+    warn_if_features_are_inferred(contract_path, target_column)
     run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
-    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label)
+    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, contract_path)
     for number, step in enumerate(steps, start=1):
         print(f"[{number}/{len(steps)}] {step.name} ...", flush=True)
         started = time.monotonic()
@@ -169,12 +203,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
     # Empty values (an unset make variable) mean the defaults.
     parser.add_argument("--data", default="", help="a CSV file or a folder of CSVs (default: the shipped sample)")
+    parser.add_argument("--contract", default="", help="data contract JSON (default: ml_code/data_contract.json)")
     parser.add_argument("--target-column", default=None, help="default: the data contract's")
     parser.add_argument("--positive-label", default=None, help="default: the data contract's")
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
     args = parser.parse_args()
     data = Path(args.data) if args.data else DEFAULT_DATA
-    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir)
+    contract = Path(args.contract).resolve() if args.contract else None
+    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir, contract)
     print(f"evaluation: {evaluation}")
 
 
