@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run clean
+.PHONY: synth test lint test-infra test-ml snapshots bench bench-synth local-run draft-contract clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -54,6 +54,13 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(C
 	$(if $(TARGET),--target-column "$(TARGET)") $(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
+
+## draft-contract: draft a data contract from a sample of your export, for review (DATA=file.csv TARGET=col
+## [POSITIVE_LABEL=value] [OUT=data_contract.draft.json])
+draft-contract: $(ML_VENV)/.installed
+	$(if $(and $(DATA),$(TARGET)),,$(error usage: make draft-contract DATA=file.csv TARGET=column))
+	$(ML_VENV)/bin/python ml_code/draft_contract.py --data "$(DATA)" --target-column "$(TARGET)" \
+		$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") $(if $(OUT),--output "$(OUT)")
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed
