@@ -115,8 +115,6 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
     media_type = _media_type(content_type)
     if media_type not in (CSV, JSON):
         raise UnsupportedContentType(f"content type {media_type or 'none'!r} is not supported; use {CSV} or {JSON}")
-    # The XGBoost image hands text/csv and application/json bodies over as text (sagemaker-containers'
-    # Request.content decodes them), so a byte order mark arrives as a character.
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes, SageMaker's limit for a request")
     if isinstance(body, bytes):
@@ -124,6 +122,8 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
             body = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise BadRequest("the request body is not UTF-8 text") from None
+    # The XGBoost image hands text/csv and application/json bodies over as text (sagemaker-containers'
+    # Request.content decodes them), so a byte order mark arrives as a character.
     elif body.startswith(_BOM):
         body = body[1:]
     if not body.strip():
