@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run approver predict serve clean
+.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run draft-contract approver predict serve clean
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -61,12 +61,20 @@ test-ml: $(ML_VENV)/.installed
 snapshots: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra --snapshot-update -q
 
-## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv TARGET=col POSITIVE_LABEL=value
-##            CHAMPION=runs/<earlier run>/model/model.tar.gz to compare with another model)
-LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target-column "$(TARGET)") \
-	$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") $(if $(CHAMPION),--champion "$(CHAMPION)")
+## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv CONTRACT=contract.json
+##            TARGET=col POSITIVE_LABEL=value CHAMPION=runs/<earlier run>/model/model.tar.gz to compare with)
+LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(CONTRACT)") \
+	$(if $(TARGET),--target-column "$(TARGET)") $(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") \
+	$(if $(CHAMPION),--champion "$(CHAMPION)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
+
+## draft-contract: draft a data contract from a sample of your export, for review (DATA=file.csv TARGET=col
+## [POSITIVE_LABEL=value] [OUT=data_contract.draft.json])
+draft-contract: $(ML_VENV)/.installed
+	$(if $(and $(DATA),$(TARGET)),,$(error usage: make draft-contract DATA=file.csv TARGET=column))
+	$(ML_VENV)/bin/python ml_code/draft_contract.py --data "$(DATA)" --target-column "$(TARGET)" \
+		$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") $(if $(OUT),--output "$(OUT)")
 
 ## approver: review and approve models (ARGS="pending dev", "show dev 7", "approve dev 7 --note '...'", "status dev")
 approver: $(VENV)/.installed

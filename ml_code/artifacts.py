@@ -41,11 +41,19 @@ class Feature:
     kind: str  # contract.NUMERIC or contract.CATEGORICAL
     # Categorical only: the levels seen in the training split; their positions are XGBoost's category codes.
     levels: tuple[str, ...] | None = None
+    # Categorical only: the endpoint scores a level unseen in training as missing instead of refusing it
+    # (the data contract's unseen_categories_as_missing).
+    unseen_as_missing: bool = False
 
     @functools.cached_property
     def level_array(self) -> pa.Array:
         """The levels as an arrow array, built once (it is looked up for every request)."""
         return pa.array(self.levels or (), pa.string())
+
+    @functools.cached_property
+    def level_set(self) -> frozenset[str]:
+        """The levels as a set, built once: the endpoint checks every request's values against it."""
+        return frozenset(self.levels or ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +81,14 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Manifest:
+        # Manifests written before unseen_as_missing existed lack it: such models refuse unseen levels.
         features = tuple(
-            Feature(item["name"], item["kind"], None if item["levels"] is None else tuple(item["levels"]))
+            Feature(
+                item["name"],
+                item["kind"],
+                None if item["levels"] is None else tuple(item["levels"]),
+                item.get("unseen_as_missing", False),
+            )
             for item in raw["features"]
         )
         fields = {**raw, "features": features, "missing_values": tuple(raw["missing_values"])}

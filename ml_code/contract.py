@@ -15,7 +15,16 @@ DEFAULT_CONTRACT_PATH = Path(__file__).with_name("data_contract.json")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 FEATURE_TYPES = (NUMERIC, CATEGORICAL)
-_KEYS = {"target_column", "positive_label", "missing_values", "features"}
+_KEYS = {
+    "target_column",
+    "positive_label",
+    "missing_values",
+    "features",
+    "max_missing_fraction",
+    "unseen_categories_as_missing",
+}
+# Without a declared limit only a feature with no value at all stops preprocess.
+DEFAULT_MAX_MISSING_FRACTION = 1.0
 
 
 class ContractError(ValueError):
@@ -30,6 +39,11 @@ class DataContract:
     features: dict[str, str] | None
     # Cell values that mean "missing" (besides an empty cell).
     missing_values: tuple[str, ...] = ("",)
+    # A feature missing in more than this share of the rows stops preprocess; one with no value always does.
+    max_missing_fraction: float = DEFAULT_MAX_MISSING_FRACTION
+    # Categorical features whose values unseen in training are scored as missing; for the others the
+    # endpoint answers 400 (e.g. "bachelors" where training saw "Bachelors").
+    unseen_categories_as_missing: frozenset[str] = frozenset()
 
     def allowed_columns(self) -> list[str] | None:
         """Target plus features, or None when the features are inferred from the data."""
@@ -52,6 +66,8 @@ class DataContract:
                 "positive_label": label,
                 "missing_values": list(self.missing_values),
                 "features": features,
+                "max_missing_fraction": self.max_missing_fraction,
+                "unseen_categories_as_missing": sorted(self.unseen_categories_as_missing) if features else [],
             },
             source="override",
         )
@@ -86,9 +102,20 @@ def validated(raw: Any, source: str) -> DataContract:
         if target in features:
             raise ContractError(f"{source}: the target column '{target}' is also listed as a feature")
         features = dict(features)
+    limit = raw.get("max_missing_fraction", DEFAULT_MAX_MISSING_FRACTION)
+    if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
+        raise ContractError(f"{source}: 'max_missing_fraction' must be a number from 0 to 1")
+    unseen = raw.get("unseen_categories_as_missing", [])
+    if not isinstance(unseen, list) or not all(isinstance(name, str) for name in unseen):
+        raise ContractError(f"{source}: 'unseen_categories_as_missing' must be a list of feature names")
+    for name in unseen:
+        if features is None or features.get(name) != CATEGORICAL:
+            raise ContractError(
+                f"{source}: 'unseen_categories_as_missing' names '{name}', which is not a categorical feature"
+            )
     # An empty cell always means missing, whatever the file lists.
     missing_values = tuple(dict.fromkeys(["", *missing]))
-    return DataContract(target, label, features, missing_values)
+    return DataContract(target, label, features, missing_values, float(limit), frozenset(unseen))
 
 
 def load_contract(path: str | Path | None = None) -> DataContract:

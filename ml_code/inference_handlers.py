@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import math
@@ -28,10 +29,18 @@ JSON = "application/json"
 ANY = "*/*"
 THRESHOLD_ENV = "PREDICTION_THRESHOLD"
 DEFAULT_THRESHOLD = 0.5
+# InvokeEndpoint's Body is at most 6 MB (6291456 bytes; SageMaker Runtime API reference, InvokeEndpoint):
+# a larger body can only come from somewhere else (a local server, a proxy) and is refused unread.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+_BOM = "\ufeff"
+# Client text quoted in an error message is cut to this many characters.
+_SHOWN_CHARACTERS = 40
+_KNOWN_VALUES_SHOWN = 5
 
 
 class BadRequest(ValueError):
-    """The request cannot be scored; the message says what to fix. Never quotes the request's values."""
+    """The request cannot be scored; the message says what to fix. It quotes no number the client sent,
+    only column names and category values, shortened and escaped by `_shown`."""
 
     status = 400
 
@@ -84,23 +93,48 @@ def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def _shown(text: str) -> str:
+    """Client text for an error message: quoted, shortened, with unprintable characters (control
+    characters, unpaired surrogates that could not even be encoded into the response) escaped."""
+    return repr(text if len(text) <= _SHOWN_CHARACTERS else text[:_SHOWN_CHARACTERS] + "...")
+
+
+def _parsed_json(body: str) -> object:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"the body is not valid JSON (line {error.lineno}, column {error.colno})") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (sys.get_int_max_str_digits).
+        raise BadRequest("the JSON body holds a number with too many digits") from None
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply; send an object or a list of objects") from None
+
+
 def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
     media_type = _media_type(content_type)
     if media_type not in (CSV, JSON):
         raise UnsupportedContentType(f"content type {media_type or 'none'!r} is not supported; use {CSV} or {JSON}")
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes, SageMaker's limit for a request")
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise BadRequest("the request body is not UTF-8 text") from None
+    # The XGBoost image hands text/csv and application/json bodies over as text (sagemaker-containers'
+    # Request.content decodes them), so a byte order mark arrives as a character.
+    elif body.startswith(_BOM):
+        body = body[1:]
     if not body.strip():
         raise BadRequest("the request body is empty")
     if media_type == CSV:
-        return ParsedBody(csv_rows=[row for row in csv.reader(io.StringIO(body.strip())) if row])
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as error:
-        raise BadRequest(f"the body is not valid JSON (line {error.lineno}, column {error.colno})") from None
+        try:
+            return ParsedBody(csv_rows=[row for row in csv.reader(io.StringIO(body.strip())) if row])
+        except csv.Error as error:
+            # csv's messages ("field larger than field limit (131072)") name the problem, not the data.
+            raise BadRequest(f"the CSV body could not be parsed: {error}") from None
+    document = _parsed_json(body)
     records = [document] if isinstance(document, dict) else document
     if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
         raise BadRequest("a JSON body must be an object or a non-empty list of objects, one per row")
@@ -115,10 +149,10 @@ def _known_columns(manifest: Manifest) -> set[str]:
 def _check_names(names: list[str], manifest: Manifest, where: str) -> None:
     unknown = [name for name in names if name not in _known_columns(manifest)]
     if unknown:
-        raise BadRequest(f"{where}: unknown column '{unknown[0]}'; the model expects {manifest.feature_names}")
+        raise BadRequest(f"{where}: unknown column {_shown(unknown[0])}; the model expects {manifest.feature_names}")
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise BadRequest(f"{where}: column '{duplicated[0]}' appears more than once")
+        raise BadRequest(f"{where}: column {_shown(duplicated[0])} appears more than once")
     missing = [name for name in manifest.feature_names if name not in names]
     if missing:
         raise BadRequest(f"{where}: missing column(s) {missing}")
@@ -148,10 +182,9 @@ def _record_columns(records: list[dict], manifest: Manifest) -> dict[str, list]:
 
 
 def _number(value: object, feature: Feature, row: int, missing: tuple[str, ...]) -> float | None:
+    """A finite float, or None for missing (null, a missing marker, NaN); anything else is a BadRequest."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     if isinstance(value, str):
         text = value.strip()
         if text in missing:
@@ -159,21 +192,49 @@ def _number(value: object, feature: Feature, row: int, missing: tuple[str, ...])
         try:
             number = float(text)
         except ValueError:
-            pass
-        else:
-            return None if math.isnan(number) else number
-    raise BadRequest(f"row {row}, column '{feature.name}': expected a number")
+            raise BadRequest(f"row {row}, column '{feature.name}': expected a number") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range
+            number = math.inf
+    else:
+        raise BadRequest(f"row {row}, column '{feature.name}': expected a number")
+    if math.isnan(number):
+        return None
+    if math.isinf(number):
+        # Training refuses inf too ("inf", "1e400", JSON Infinity): the model has never seen one.
+        raise BadRequest(f"row {row}, column '{feature.name}': expected a finite number; send null or leave it empty "
+                         "for missing")  # fmt: skip
+    return number
 
 
 def _category(value: object, feature: Feature, row: int, missing: tuple[str, ...]) -> str | None:
+    """A level seen in training, or None for missing; an unseen level is refused unless the data contract
+    lets this feature score it as missing."""
     if value is None:
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        return None if text in missing else text
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise BadRequest(f"row {row}, column '{feature.name}': expected a text category")
+    if not isinstance(value, str):
+        # A number would be a guess at the text ("7" or "007"? "1.0" or "1"?): the client must say.
+        raise BadRequest(f"row {row}, column '{feature.name}': expected a category as text (a JSON string)")
+    text = value.strip()
+    if text in missing:
+        return None
+    if text in feature.level_set:
+        return text
+    if feature.unseen_as_missing:
+        return None
+    raise BadRequest(_unknown_category(text, feature, row))
+
+
+def _unknown_category(text: str, feature: Feature, row: int) -> str:
+    levels = feature.levels or ()
+    same_but_case = [level for level in levels if level.casefold() == text.casefold()]
+    close = same_but_case or difflib.get_close_matches(text, levels, n=3, cutoff=0.75)
+    hint = f" (did you mean {' or '.join(_shown(level) for level in close)}?)" if close else ""
+    examples = ", ".join(_shown(level) for level in levels[:_KNOWN_VALUES_SHOWN])
+    more = f", ... ({len(levels)} in all)" if len(levels) > _KNOWN_VALUES_SHOWN else ""
+    return f"row {row}, column '{feature.name}': unknown category {_shown(text)}{hint}; known values: {examples}{more}"
 
 
 def request_table(columns: dict[str, list], manifest: Manifest) -> pa.Table:

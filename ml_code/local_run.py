@@ -1,7 +1,11 @@
 """Run preprocess -> train -> evaluate on this machine, as the SageMaker jobs would, without AWS or Docker.
 
-    python ml_code/local_run.py [--data FILE_OR_DIR] [--target-column NAME] [--positive-label VALUE]
-        [--champion MODEL_TAR_GZ_OR_DIR] [--runs-dir DIR]
+    python ml_code/local_run.py [--data FILE_OR_DIR] [--contract FILE] [--target-column NAME]
+        [--positive-label VALUE] [--champion MODEL_TAR_GZ_OR_DIR] [--runs-dir DIR]
+
+The data is checked against the data contract (--contract, default ml_code/data_contract.json). A target
+column other than the contract's means another data set: its features are then inferred from the data,
+not checked, and the run says so on stderr before it starts.
 
 Each step is the same script with the same arguments and SageMaker environment variables as in its
 container, with the container paths mapped into a new run folder:
@@ -38,6 +42,7 @@ from pathlib import Path
 import artifacts
 import evaluate
 import model_io
+from contract import ContractError, load_contract
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
 
 CODE_DIR = Path(__file__).resolve().parent
@@ -96,9 +101,10 @@ def plan(
     positive_label: str | None,
     champion: Path | None = None,
     data_source: Path | None = None,
+    contract_path: Path | None = None,
 ) -> list[Step]:
     processed = run_dir / "preprocess" / "output"
-    overrides = []
+    overrides = ["--contract", str(contract_path)] if contract_path else []
     if target_column:
         overrides += ["--target-column", target_column]
     if positive_label:
@@ -176,17 +182,39 @@ def step_summary(name: str, run_dir: Path) -> str:
     return f"test ROC-AUC {auc['value']:.4f} (bootstrap std {auc['standard_deviation']:.4f})"
 
 
+def warn_if_features_are_inferred(contract_path: Path | None, target_column: str | None) -> None:
+    """A target other than the contract's drops the contract's feature columns: say so before anything runs."""
+    try:
+        contract = load_contract(contract_path)
+    except ContractError as error:
+        raise SystemExit(f"error: {error}") from None
+    if contract.with_target(target_column, None).features is None and contract.features is not None:
+        print(
+            f"warning: target '{target_column}' is not the data contract's target '{contract.target_column}': "
+            "feature columns and types are INFERRED from this data, not checked against a contract. "
+            "Draft a contract for this data (make draft-contract) and pass it with CONTRACT=... to check them.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def local_run(
-    data: Path, target_column: str | None, positive_label: str | None, runs_dir: Path, champion: Path | None = None
+    data: Path,
+    target_column: str | None,
+    positive_label: str | None,
+    runs_dir: Path,
+    contract_path: Path | None = None,
+    champion: Path | None = None,
 ) -> Path:
     # Checked before the run folder exists: a run that cannot start leaves no empty folder behind.
     if not (data.is_dir() or data.is_file()):
         raise SystemExit(f"--data {data} is neither a file nor a folder")
     if champion is not None and not champion.exists():
         raise SystemExit(f"--champion {champion} does not exist")
+    warn_if_features_are_inferred(contract_path, target_column)
     run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
-    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data)
+    steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data, contract_path)
     for number, step in enumerate(steps, start=1):
         print(f"[{number}/{len(steps)}] {step.name} ...", flush=True)
         started = time.monotonic()
@@ -204,6 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run preprocess -> train -> evaluate locally.")
     # Empty values (an unset make variable) mean the defaults.
     parser.add_argument("--data", default="", help="a CSV file or a folder of CSVs (default: the shipped sample)")
+    parser.add_argument("--contract", default="", help="data contract JSON (default: ml_code/data_contract.json)")
     parser.add_argument("--target-column", default=None, help="default: the data contract's")
     parser.add_argument("--positive-label", default=None, help="default: the data contract's")
     parser.add_argument("--champion", default="", help="a model.tar.gz (or its folder) to compare with")
@@ -211,7 +240,10 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(args.data) if args.data else DEFAULT_DATA
     champion = Path(args.champion) if args.champion else None
-    evaluation = local_run(data, args.target_column or None, args.positive_label or None, args.runs_dir, champion)
+    contract = Path(args.contract).resolve() if args.contract else None
+    evaluation = local_run(
+        data, args.target_column or None, args.positive_label or None, args.runs_dir, contract, champion
+    )
     print(f"evaluation: {evaluation}")
 
 

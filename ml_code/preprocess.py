@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import itertools
 import logging
 import shutil
 import sys
@@ -179,14 +180,36 @@ def _as_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
         return None
 
 
-def _first_non_number_line(column: pa.ChunkedArray) -> int:
+def _line_of_row(path: Path, row: int) -> int:
+    """The file's line number of data row `row` (0-based), counted as the CSV reader does: blank lines are
+    skipped and a quoted value may span lines. Only called on the way to an error message."""
+    with _open(path, "rt", encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text)
+        next(reader, None)  # the header
+        records = (reader.line_num for fields in reader if fields)
+        return next(itertools.islice(records, row, None))
+
+
+def _first_non_number_row(column: pa.ChunkedArray) -> int:
     for row, value in enumerate(column.to_pylist()):
         if value is not None:
             try:
                 float(value)
             except ValueError:
-                return row + 2  # the header is line 1
+                return row
     raise AssertionError("called only for a column that failed to convert")
+
+
+def _checked_finite(path: Path, name: str, numbers: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The numeric column, unless it holds inf or -inf (e.g. "inf", "1e400"), which XGBoost can not train on."""
+    infinite = pc.is_inf(numbers)
+    if not pc.any(infinite).as_py():
+        return numbers
+    row = pc.index(infinite, True).as_py()
+    raise JobFailure(
+        f"{path.name}, line {_line_of_row(path, row)}: column '{name}' holds an infinite number; "
+        "write a finite value or leave the cell empty for missing"
+    )
 
 
 def typed_column(
@@ -197,15 +220,15 @@ def typed_column(
         return _EMPTY, column
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         # Declared categorical columns were read as text, so a column typed as numbers is numeric.
-        return NUMERIC, column.cast(pa.float64())
+        return NUMERIC, _checked_finite(path, name, column.cast(pa.float64()))
     text = _cleaned_text(column, contract.missing_values)
     if declared == CATEGORICAL:
         return CATEGORICAL, text
     numbers = _as_numbers(text)
     if numbers is not None:
-        return NUMERIC, numbers
+        return NUMERIC, _checked_finite(path, name, numbers)
     if declared == NUMERIC:
-        line = _first_non_number_line(text)
+        line = _line_of_row(path, _first_non_number_row(text))
         raise JobFailure(f"{path.name}, line {line}: column '{name}' must be numeric but holds text")
     return CATEGORICAL, text
 
@@ -268,6 +291,24 @@ def binary_labels(target: pa.ChunkedArray, contract: DataContract) -> tuple[np.n
     return pc.equal(target, contract.positive_label).to_numpy(zero_copy_only=False).astype(np.int8), negative
 
 
+def check_missing_fractions(table: pa.Table, kinds: dict[str, str], limit: float) -> None:
+    """Stop on a feature with no value at all, or missing in more rows than the contract allows: the model
+    would learn nothing from it and then ignore what clients send for it."""
+    for name in kinds:
+        missing = pc.sum(pc.is_null(table.column(name), nan_is_null=True)).as_py() or 0
+        share = missing / table.num_rows
+        if missing == table.num_rows:
+            raise JobFailure(
+                f"column '{name}' has no value in any of the {table.num_rows} rows: fill it in the export, "
+                "or remove it from the export and the data contract"
+            )
+        if share > limit:
+            raise JobFailure(
+                f"column '{name}' is missing in {share:.1%} of the {table.num_rows} rows; "
+                f"the data contract's max_missing_fraction allows {limit:.1%}"
+            )
+
+
 def split_counts(n: int, validation_ratio: float, test_ratio: float) -> tuple[int, int, int]:
     """(train, validation, test) sizes for n rows of one class; each split gets at least one row."""
     n_validation = max(1, round(n * validation_ratio))
@@ -317,6 +358,12 @@ def preprocess(
     if train_shards < 1:
         raise JobFailure(f"--train-shards must be at least 1, got {train_shards}")
     files = csv_files(input_dir)
+    if contract.features is None:
+        log.warning(
+            "features are inferred from the data, not checked against a data contract: target '%s' is not "
+            "the contract's target",
+            contract.target_column,
+        )
     tables, per_file_kinds = [], []
     expected: list[str] | None = None
     for path in files:
@@ -336,6 +383,7 @@ def preprocess(
         table = table.filter(with_target)
     if table.num_rows < min_rows:
         raise JobFailure(f"{table.num_rows} rows with a target value; at least {min_rows} are needed (--min-rows)")
+    check_missing_fractions(table, kinds, contract.max_missing_fraction)
     y, negative_label = binary_labels(table.column(contract.target_column), contract)
     table = table.set_column(
         table.schema.get_field_index(contract.target_column), contract.target_column, pa.array(y, pa.int8())
@@ -345,7 +393,14 @@ def preprocess(
     if len(train_rows) < train_shards:
         raise JobFailure(f"{len(train_rows)} training rows can not fill {train_shards} train shards")
     features = tuple(
-        Feature(name, kind, category_levels(table.column(name).take(train_rows)) if kind == CATEGORICAL else None)
+        Feature(name, NUMERIC)
+        if kind == NUMERIC
+        else Feature(
+            name,
+            kind,
+            category_levels(table.column(name).take(train_rows)),
+            name in contract.unseen_categories_as_missing,
+        )
         for name, kind in kinds.items()
     )
     manifest = Manifest(

@@ -27,8 +27,11 @@ def test_with_target_keeps_features_for_the_same_target_and_drops_them_for_anoth
     relabelled = contract.with_target(None, "<=50K")
     assert relabelled.features == contract.features
     assert relabelled.positive_label == "<=50K"
+    assert relabelled.unseen_categories_as_missing == {"native-country"}
+    assert relabelled.max_missing_fraction == contract.max_missing_fraction == 0.5
     other = contract.with_target("churned", "yes")
     assert other.features is None
+    assert other.unseen_categories_as_missing == frozenset()
     assert other.allowed_columns() is None
     assert (other.target_column, other.positive_label) == ("churned", "yes")
 
@@ -43,6 +46,21 @@ def test_with_target_keeps_features_for_the_same_target_and_drops_them_for_anoth
         ({"target_column": "y", "positive_label": "1", "features": {"a": "text"}}, "feature 'a' has type 'text'"),
         ({"target_column": "y", "positive_label": "1", "features": {"y": "numeric"}}, "also listed as a feature"),
         ({"target_column": "y", "positive_label": "1", "missing_values": "?"}, "'missing_values' must be a list"),
+        ({"target_column": "y", "positive_label": "1", "max_missing_fraction": 1.5}, "'max_missing_fraction' must be"),
+        ({"target_column": "y", "positive_label": "1", "max_missing_fraction": "50%"}, "'max_missing_fraction' must"),
+        (
+            {"target_column": "y", "positive_label": "1", "unseen_categories_as_missing": "city"},
+            "'unseen_categories_as_missing' must be a list of feature names",
+        ),
+        (
+            {
+                "target_column": "y",
+                "positive_label": "1",
+                "features": {"age": "numeric"},
+                "unseen_categories_as_missing": ["age"],
+            },
+            "'unseen_categories_as_missing' names 'age', which is not a categorical feature",
+        ),
     ],
 )
 def test_invalid_contracts_are_rejected_with_the_field_named(tmp_path: Path, raw: object, expected: str) -> None:
@@ -51,6 +69,16 @@ def test_invalid_contracts_are_rejected_with_the_field_named(tmp_path: Path, raw
     with pytest.raises(ContractError) as error:
         load_contract(path)
     assert expected in str(error.value)
+
+
+def test_a_contract_without_the_newer_fields_still_loads(tmp_path: Path) -> None:
+    # Contracts written before max_missing_fraction and unseen_categories_as_missing existed.
+    path = tmp_path / "contract.json"
+    path.write_text('{"target_column": "y", "positive_label": "1", "features": {"city": "categorical"}}')
+    contract = load_contract(path)
+    assert contract.max_missing_fraction == 1.0
+    assert contract.unseen_categories_as_missing == frozenset()
+    assert contract.allowed_columns() == ["y", "city"]
 
 
 def test_missing_and_malformed_contract_files(tmp_path: Path) -> None:

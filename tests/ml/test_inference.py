@@ -89,11 +89,50 @@ def test_one_row_as_an_object_and_as_a_csv_line(model, test_rows, adult_run) -> 
     assert json_probabilities(invoke(model, line, CSV, "*/*")).astype(np.float32) == expected
 
 
-def test_unseen_category_is_treated_as_missing(model, test_rows) -> None:
+def test_unseen_category_is_missing_where_the_contract_says_so(model, test_rows) -> None:
+    # data_contract.json lists native-country under unseen_categories_as_missing.
     row = test_rows.head(1).to_dict(orient="records")[0]
     unseen = json_probabilities(invoke(model, json.dumps({**row, "native-country": "Atlantis"}), JSON))
     missing = json_probabilities(invoke(model, json.dumps({**row, "native-country": None}), JSON))
     assert unseen == missing
+
+
+def test_lower_cased_categories_are_refused_not_scored_as_missing(model, adult_run) -> None:
+    # The input that exposed it: the same person with lower-cased categories got 0.21 instead of 0.008, with a 200.
+    person = {"age": 45, "workclass": "Private", "fnlwgt": 160000, "education": "Bachelors", "education-num": 13,
+              "marital-status": "Married-civ-spouse", "occupation": "Exec-managerial", "relationship": "Husband",
+              "race": "White", "sex": "Male", "capital-gain": 0, "capital-loss": 0, "hours-per-week": 50,
+              "native-country": "United-States"}  # fmt: skip
+    assert invoke(model, json.dumps(person), JSON).status_code == 200
+    lowered = {name: value.lower() if isinstance(value, str) else value for name, value in person.items()}
+    response = invoke(model, json.dumps(lowered), JSON)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400
+    workclass = next(feature for feature in adult_run.manifest.features if feature.name == "workclass")
+    known = ", ".join(repr(level) for level in (workclass.levels or ())[:5])
+    assert text == (
+        f"row 1, column 'workclass': unknown category 'private' (did you mean 'Private'?); known values: {known}, "
+        f"... ({len(workclass.levels or ())} in all)\n"
+    )
+
+
+def test_unknown_category_without_a_close_match_lists_known_values(model, test_rows) -> None:
+    row = test_rows.head(1).to_dict(orient="records")[0]
+    response = invoke(model, json.dumps([row, {**row, "sex": "Unknown"}]), JSON)
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == "row 2, column 'sex': unknown category 'Unknown'; known values: " \
+        "'Female', 'Male'\n"  # fmt: skip
+
+
+def test_byte_order_mark_before_the_csv_header_is_not_part_of_a_column_name(model, test_rows) -> None:
+    body = test_rows.head(3).to_csv(index=False)
+    expected = json_probabilities(invoke(model, body, CSV))
+    # The image hands text/csv bodies over as text (sagemaker-containers' Request.content), BOM included.
+    as_text = invoke(model, "\ufeff" + body, CSV)
+    as_bytes = invoke(model, ("\ufeff" + body).encode("utf-8"), "text/csv; charset=utf-8")
+    assert as_text.status_code == 200 and as_bytes.status_code == 200
+    np.testing.assert_array_equal(json_probabilities(as_text), expected)
+    np.testing.assert_array_equal(json_probabilities(as_bytes), expected)
 
 
 def test_target_column_in_the_request_is_ignored(model, test_rows) -> None:
@@ -147,6 +186,106 @@ def bad_requests(test_rows: pd.DataFrame) -> dict[str, tuple[object, str, str, i
             400,
             "row 2, column 'age': expected a number",
         ),
+        "inf (csv)": (
+            _csv([*row[:10], "inf", *row[11:]]),
+            CSV,
+            JSON,
+            400,
+            "row 1, column 'capital-gain': expected a finite number",
+        ),
+        "-inf (csv)": (
+            _csv([*row[:10], "-inf", *row[11:]]),
+            CSV,
+            JSON,
+            400,
+            "column 'capital-gain': expected a finite",
+        ),
+        "1e400 (csv)": (_csv(["1e400", *row[1:]]), CSV, JSON, 400, "row 1, column 'age': expected a finite number"),
+        "Infinity (json)": (
+            json.dumps({**record, "age": float("inf")}),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'age': expected a finite number",
+        ),
+        "-Infinity (json)": (
+            json.dumps({**record, "age": float("-inf")}),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'age': expected a finite number",
+        ),
+        "1e400 (json)": (
+            json.dumps({**record, "age": "A"}).replace('"A"', "1e400"),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'age': expected a finite number",
+        ),
+        "integer beyond float (json)": (
+            json.dumps({**record, "age": 10**400}),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'age': expected a finite number",
+        ),
+        "integer of 5,000 digits (json)": (
+            json.dumps({**record, "age": "A"}).replace('"A"', "9" * 5000),
+            JSON,
+            JSON,
+            400,
+            "the JSON body holds a number with too many digits",
+        ),
+        "number for a category (json)": (
+            json.dumps({**record, "education-num": 13, "education": 13}),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'education': expected a category as text",
+        ),
+        "deeply nested json": ("[" * 100_000 + "]" * 100_000, JSON, JSON, 400, "the JSON body is nested too deeply"),
+        "nested value (json)": (
+            json.dumps({**record, "age": {"value": [40]}}),
+            JSON,
+            JSON,
+            400,
+            "row 1, column 'age': expected a number",
+        ),
+        "body over the InvokeEndpoint limit": (
+            json.dumps([record] * 30_000),
+            JSON,
+            JSON,
+            400,
+            "the request body is larger than 6291456 bytes",
+        ),
+        "csv field over the csv module's limit": (
+            _csv(["x" * 200_000, *row[1:]]),
+            CSV,
+            JSON,
+            400,
+            "the CSV body could not be parsed: field larger than field limit",
+        ),
+        "unpaired surrogate in a column name (json)": (
+            '{"\\ud800age": 1}',
+            JSON,
+            JSON,
+            400,
+            "unknown column '\\ud800age'",
+        ),
+        "unpaired surrogate in a category (json)": (
+            json.dumps(record)[:-1] + ', "sex": "\\ud800"}',
+            JSON,
+            JSON,
+            400,
+            "column 'sex': unknown category '\\ud800'",
+        ),
+        "long unknown value is shortened": (
+            json.dumps({**record, "race": "r" * 5000}),
+            JSON,
+            JSON,
+            400,
+            "unknown category '" + "r" * 40 + "...'",
+        ),
         "empty body": ("", CSV, JSON, 400, "the request body is empty"),
         "blank body": (b"\n  \n", JSON, JSON, 400, "the request body is empty"),
         "header without rows": (_csv(header), CSV, JSON, 400, "has a header but no rows"),
@@ -162,7 +301,11 @@ BAD_REQUEST_CASES = [
     "wrong column count", "wrong column count, second row", "unknown column in header", "unknown key in json",
     "missing key in json", "non-numeric where numeric (csv)", "non-numeric where numeric (json)", "empty body",
     "blank body", "header without rows", "invalid json", "json not records", "not utf-8",
-    "unsupported content type", "unsupported accept",
+    "unsupported content type", "unsupported accept", "inf (csv)", "-inf (csv)", "1e400 (csv)", "Infinity (json)",
+    "-Infinity (json)", "1e400 (json)", "integer beyond float (json)", "integer of 5,000 digits (json)",
+    "number for a category (json)", "deeply nested json", "nested value (json)", "body over the InvokeEndpoint limit",
+    "csv field over the csv module's limit", "unpaired surrogate in a column name (json)",
+    "unpaired surrogate in a category (json)", "long unknown value is shortened",
 ]  # fmt: skip
 
 
@@ -175,9 +318,25 @@ def test_bad_requests_get_a_client_error_with_a_message(model, test_rows, case: 
     assert response.mimetype == "text/plain"
     assert expected in text
     assert "Traceback" not in text and "forty" not in text
+    assert len(text) < 1000
 
 
 def test_accept_header_with_preferences_picks_the_first_supported(model, test_rows) -> None:
     body = test_rows.head(2).to_csv(index=False, header=False)
     response = invoke(model, body, CSV, "application/xml, text/csv;q=0.9, application/json;q=0.5")
     assert response.mimetype == CSV and len(response.get_data(as_text=True).splitlines()) == 2
+
+
+def test_a_model_whose_manifest_predates_unseen_as_missing_refuses_unseen_levels(
+    adult_run, test_rows, tmp_path
+) -> None:
+    manifest = json.loads((adult_run.model / artifacts.MANIFEST_FILE_NAME).read_text())
+    for feature in manifest["features"]:
+        feature.pop("unseen_as_missing")
+    (tmp_path / artifacts.MANIFEST_FILE_NAME).write_text(json.dumps(manifest))
+    (tmp_path / model_io.MODEL_FILE_NAME).symlink_to(adult_run.model / model_io.MODEL_FILE_NAME)
+    old_model = inference.model_fn(str(tmp_path))
+    row = test_rows.head(1).to_dict(orient="records")[0]
+    response = invoke(old_model, json.dumps({**row, "native-country": "Atlantis"}), JSON)
+    assert response.status_code == 400
+    assert "column 'native-country': unknown category 'Atlantis'" in response.get_data(as_text=True)

@@ -27,6 +27,7 @@ def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(t
     result = local_run("--data", str(subset), "--runs-dir", str(tmp_path / "runs"))
 
     assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # the contract's target: its features are checked
     lines = result.stdout.strip().splitlines()
     assert [line.split(" ...")[0] for line in lines if " ..." in line] == ["[1/3] preprocess", "[2/3] train",
                                                                            "[3/3] evaluate"]  # fmt: skip
@@ -49,8 +50,28 @@ def test_local_run_on_any_csv_with_a_target_override(tmp_path: Path) -> None:
     result = local_run("--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
                        "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # Another target drops the contract's features: said before the run starts, not found out later.
+    assert result.stderr.startswith(
+        "warning: target 'churned' is not the data contract's target 'income-per-year': feature columns and "
+        "types are INFERRED from this data, not checked against a contract."
+    )
     evaluation = Path(result.stdout.strip().splitlines()[-1].removeprefix("evaluation: "))
     assert json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"] > 0.7
+
+
+def test_local_run_with_a_contract_checks_its_feature_columns(tmp_path: Path) -> None:
+    # The input that exposed it: a file missing a contract column trained with exit 0 under TARGET=...
+    contract = tmp_path / "contract.json"
+    features = {"tenure": "numeric", "plan": "categorical", "spend": "numeric", "region": "categorical"}
+    contract.write_text(json.dumps({"target_column": SMALL_TARGET, "positive_label": SMALL_POSITIVE,
+                                    "features": features}))  # fmt: skip
+    data = tmp_path / "churn.csv"
+    small_frame(300).drop(columns=["spend"]).to_csv(data, index=False)
+    result = local_run("--data", str(data), "--contract", str(contract), "--target-column", SMALL_TARGET,
+                       "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
+    assert result.returncode == 1
+    assert "warning" not in result.stderr
+    assert "preprocess failed: churn.csv: column 'spend' is missing (required by the data contract)" in result.stderr
 
 
 def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Path) -> None:

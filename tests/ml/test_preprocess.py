@@ -52,6 +52,8 @@ def test_real_sample_is_split_stratified_and_complete(tmp_path: Path) -> None:
     assert missing == 2809
     for split in (artifacts.TRAIN, artifacts.VALIDATION):
         assert artifacts.Manifest.load(tmp_path / "out" / split) == manifest
+    # The contract's unseen_categories_as_missing reaches the endpoint through the manifest.
+    assert [feature.name for feature in manifest.features if feature.unseen_as_missing] == ["native-country"]
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(artifacts.SPLITS)
 
 
@@ -138,6 +140,20 @@ def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> N
     assert manifest.features[1].levels == ("007", "008")
 
 
+def test_the_line_named_counts_blank_lines_and_quoted_line_breaks(
+    tmp_path: Path, write_csv: Callable[..., Path], sm_output_dir: Path
+) -> None:
+    lines = _small_text(200).splitlines()
+    lines[2] = '12,basic,40.5,"no\nrth",no'  # a quoted value over two lines
+    lines.insert(5, "")
+    lines[9] = "5,plus,-inf,east,no"
+    write_csv("\n".join(lines) + "\n")
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 1
+    message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text(encoding="utf-8")
+    # The file's line 11 (line 10 of the list, plus the line inside the quoted value).
+    assert "data.csv, line 11: column 'spend' holds an infinite number" in message
+
+
 ADULT_HEADER = ",".join(adult_rows(1).columns)
 
 
@@ -158,6 +174,12 @@ def _replace_line(text: str, line: int, new: str) -> str:
 def _adult_with_text_age() -> str:
     frame = adult_rows()
     frame.loc[2, "age"] = "forty"
+    return frame.to_csv(index=False)
+
+
+def _adult_with(column: str, value: str, rows: slice | int) -> str:
+    frame = adult_rows()
+    frame.loc[rows, column] = value
     return frame.to_csv(index=False)
 
 
@@ -214,6 +236,45 @@ BAD_DATA = {
         {"adult.csv": _adult_with_text_age()},
         None,
         "adult.csv, line 4: column 'age' must be numeric but holds text",
+    ),
+    # An export whose occupation field was never filled: it trained, and the model ignored occupation.
+    "feature entirely missing (contract)": (
+        {"adult.csv": _adult_with("occupation", "?", slice(None))},
+        None,
+        "column 'occupation' has no value in any of the 300 rows",
+    ),
+    "feature entirely missing (inferred)": (
+        {"data.csv": small_frame().assign(region=None)},
+        [],
+        "column 'region' has no value in any of the 600 rows",
+    ),
+    # 180 rows set to "?" plus the 7 the first 300 rows of the sample already lack.
+    "feature above the missing limit (contract)": (
+        {"adult.csv": _adult_with("occupation", "?", slice(0, 179))},
+        None,
+        "column 'occupation' is missing in 62.3% of the 300 rows; the data contract's max_missing_fraction "
+        "allows 50.0%",
+    ),
+    # "inf" passed preprocess and then failed training with "unexpected XGBoostError".
+    "inf in a numeric column (contract)": (
+        {"adult.csv": _adult_with("capital-gain", "inf", 2)},
+        None,
+        "adult.csv, line 4: column 'capital-gain' holds an infinite number",
+    ),
+    "-inf in a numeric column (contract)": (
+        {"adult.csv": _adult_with("hours-per-week", "-inf", 7)},
+        None,
+        "adult.csv, line 9: column 'hours-per-week' holds an infinite number",
+    ),
+    "1e400 in a numeric column (contract)": (
+        {"adult.csv": _adult_with("age", "1e400", 0)},
+        None,
+        "adult.csv, line 2: column 'age' holds an infinite number",
+    ),
+    "Infinity in an inferred numeric column": (
+        {"data.csv": _replace_line(_small_text(), 6, "3,basic,Infinity,north,no")},
+        [],
+        "data.csv, line 6: column 'spend' holds an infinite number",
     ),
     "columns differ between files": (
         {"a.csv": small_frame(), "b.csv": small_frame().rename(columns={"spend": "spent"})},
