@@ -31,8 +31,10 @@ node_modules/.installed: package.json package-lock.json
 synth: $(VENV)/.installed node_modules/.installed
 	cdk synth --quiet $(if $(ENV),-c env=$(ENV) '$(ENV)/*','**')
 
-## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment
-test: lint test-infra test-ml
+## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment, side by side
+# The two suites share nothing, so they run at once on two cores; each one's output is printed whole.
+test: lint
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-infra test-ml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
