@@ -41,8 +41,10 @@ synth: $(VENV)/.installed node_modules/.installed
 diff: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m tools.review_diff $(if $(BASE),--base "$(BASE)") $(if $(MARKDOWN),--markdown "$(MARKDOWN)")
 
-## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment
-test: lint test-infra test-ml
+## test: lint, then the CDK app's tests and ml_code's tests, each in its own environment, side by side
+# The two suites share nothing, so they run at once on two cores; each one's output is printed whole.
+test: lint
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-infra test-ml
 
 ## lint: ruff check and ruff format --check
 lint: $(VENV)/.installed

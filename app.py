@@ -3,12 +3,10 @@
 
 import sys
 
-import aws_cdk as cdk
-
-from stacks.application import build_app
+from stacks.application import build_app, new_app
 from stacks.config import ConfigError
 
-app = cdk.App()
+app = new_app()
 try:
     build_app(app)
 except ConfigError as error:

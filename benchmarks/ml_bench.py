@@ -1,4 +1,4 @@
-"""Benchmarks for ml_code, measured side by side in one run and printed as JSON (reported, not asserted).
+"""Benchmarks for ml_code, measured side by side in one run and printed as JSON, then as a Markdown table (reported, not asserted).
 
     .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000] [--repeats 3]
 
@@ -10,7 +10,8 @@ Timings are the fastest of --repeats interleaved runs: the machine may be shared
 2. preprocess.py on the generated CSV vs reading that CSV alone with pyarrow (each in its own process):
    wall time, and peak memory (the process's max RSS) as a multiple of the CSV's size.
 3. inference: one-row request latency through transform_fn (input_fn -> predict_fn -> output_fn) vs a bare
-   Booster.predict on that row, and rows per second for a 1,000-row request.
+   Booster.predict on that row, and rows per second for a 1,000-row request vs a bare inplace_predict on
+   the same rows already encoded.
 
 The data is generated: `--rows` rows of 30 features (20 numeric, 10 categorical, 2% missing) and a binary
 target from a noisy logistic signal.
@@ -197,19 +198,52 @@ def bench_inference(splits: Path, model_dir: Path, requests: int) -> dict:
         handled.append(time.perf_counter() - started)
         assert response.status_code == 200
     batch_body = "\n".join(bodies) + "\n"
-    batch = []
-    for _ in range(20):
+    batch, bare_batch = [], []
+    for _ in range(20):  # interleaved, so that load from other processes hits both alike
         started = time.perf_counter()
         inference.transform_fn(model, batch_body, "text/csv", "text/csv")
         batch.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        model.booster.inplace_predict(encoded)
+        bare_batch.append(time.perf_counter() - started)
     bare_ms, handled_ms = _percentiles_ms(bare), _percentiles_ms(handled)
+    rows_per_second = len(bodies) / float(np.median(batch))
+    bare_rows_per_second = len(bodies) / float(np.median(bare_batch))
     return {
         "requests": requests,
         "one_row_transform_fn_ms": handled_ms,
         "one_row_bare_booster_predict_ms": bare_ms,
         "one_row_overhead_ms": {key: round(handled_ms[key] - bare_ms[key], 4) for key in ("p50", "p99")},
-        "rows_per_second_1000_row_request": round(len(bodies) / float(np.median(batch))),
+        "rows_per_second_1000_row_request": round(rows_per_second),
+        "rows_per_second_bare_inplace_predict": round(bare_rows_per_second),
+        "rows_per_second_ratio": round(rows_per_second / bare_rows_per_second, 3),
     }
+
+
+def markdown(results: dict) -> str:
+    """The issue's table: each measure beside its baseline, from this one run."""
+    preprocess, train_, inference_ = results["preprocess"], results["train"], results["inference"]
+    overhead = inference_["one_row_overhead_ms"]
+    rows = [
+        ("train.py end to end / bare xgboost.train", f"{train_['ratio']:.2f}"),
+        ("preprocess / pyarrow read_csv alone", f"{preprocess['time_ratio']:.2f}x"),
+        ("preprocess peak memory / CSV size", f"{preprocess['preprocess_peak_memory_x_csv']:.2f}x"),
+        (
+            "one-row request overhead over Booster.predict, p50 / p99",
+            f"{overhead['p50']:.3f} / {overhead['p99']:.3f} ms",
+        ),
+        ("1,000-row request rows/s / bare inplace_predict", f"{inference_['rows_per_second_ratio']:.2f}x"),
+    ]
+    machine = results["machine"]
+    return "\n".join(
+        [
+            f"{results['rows']:,} rows, {machine['cpus']} cores, Python {machine['python']}, xgboost {machine['xgboost']}",
+            "",
+            "| measure (same run, side by side) | value |",
+            "| --- | --- |",
+            *(f"| {name} | {value} |" for name, value in rows),
+        ]
+    )
 
 
 def main() -> None:
@@ -234,6 +268,8 @@ def main() -> None:
             "inference": bench_inference(splits, model_dir, args.requests),
         }
     print(json.dumps(results, indent=2))
+    print()
+    print(markdown(results))
 
 
 if __name__ == "__main__":

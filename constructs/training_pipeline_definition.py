@@ -10,6 +10,7 @@ parsers, so callers pass valid placeholder strings and swap the tokens back into
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -118,14 +119,32 @@ def xgboost_image_repository_arn(region: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
-@contextmanager
-def _offline_default_session(region: str) -> Iterator[boto3.Session]:
-    """A boto3 session that never looks for credentials (env, files, instance metadata over the network),
-    also as boto3's default while the definition is built: the SDK creates some clients from the default
-    session (e.g. Estimator's TensorBoardApp). Nothing reaches AWS; a call would fail at once."""
+@functools.cache
+def _offline_boto_session(region: str) -> boto3.Session:
+    """A boto3 session that never looks for credentials (env, files, instance metadata over the network).
+    Nothing reaches AWS; a call would fail at once."""
     core = botocore.session.Session()
     core.register_component("credential_provider", botocore.credentials.CredentialResolver(providers=[]))
-    session = boto3.Session(botocore_session=core, region_name=region)
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+@functools.cache
+def _pipeline_session(region: str, default_bucket: str) -> PipelineSession:
+    # One per region and bucket for the whole synth: creating one builds a dozen botocore clients and
+    # validates the SDK config, most of the time a definition takes. Builds run one after another, so the
+    # session's per-step context never mixes two pipelines.
+    return PipelineSession(
+        boto_session=_offline_boto_session(region),
+        default_bucket=default_bucket,
+        sagemaker_config=_SDK_CONFIG,
+    )
+
+
+@contextmanager
+def _offline_default_session(region: str) -> Iterator[boto3.Session]:
+    """The offline session, also as boto3's default while the definition is built: the SDK creates some
+    clients from the default session (e.g. Estimator's TensorBoardApp)."""
+    session = _offline_boto_session(region)
     previous, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
     try:
         yield session
@@ -136,18 +155,13 @@ def _offline_default_session(region: str) -> Iterator[boto3.Session]:
 def build_pipeline_definition(settings: PipelineSettings) -> str:
     """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check [-> champion check] ->
     Register or Fail."""
-    with warnings.catch_warnings(), _offline_default_session(settings.region) as boto_session:
+    with warnings.catch_warnings(), _offline_default_session(settings.region):
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return _build(settings, boto_session).definition()
+        return _build(settings, _pipeline_session(settings.region, settings.artifacts_bucket)).definition()
 
 
-def _build(settings: PipelineSettings, boto_session: boto3.Session) -> Pipeline:
-    session = PipelineSession(
-        boto_session=boto_session,
-        default_bucket=settings.artifacts_bucket,
-        sagemaker_config=_SDK_CONFIG,
-    )
+def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     image_uri = xgboost_image_uri(settings.region)
 
     input_data_uri = ParameterString(name="InputDataUri")

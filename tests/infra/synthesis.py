@@ -11,7 +11,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
-from stacks.application import build_app
+from stacks.application import build_app, new_app
 from stacks.stage import MlopsStage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ class Synthesized:
 
 
 def synthesize(outdir: Path, context: Mapping[str, Any] | None = None) -> Synthesized:
-    app = cdk.App(context=dict(context if context is not None else cdk_json_context()), outdir=str(outdir))
+    app = new_app(context=dict(context if context is not None else cdk_json_context()), outdir=str(outdir))
     stages = {stage.stage_name: stage for stage in build_app(app)}
     app.synth()
     templates = {

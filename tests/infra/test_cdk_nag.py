@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from stacks.application import build_app
+from stacks.application import build_app, new_app
 from tests.infra.synthesis import Synthesized, cdk_json_context
 
 
@@ -21,7 +20,7 @@ def test_app_has_no_unacknowledged_findings(synthesized: Synthesized) -> None:
 
 def test_a_finding_fails_synth(tmp_path: Path) -> None:
     # Proves the check above can fail: an unencrypted, unlogged bucket must stop synthesis.
-    app = cdk.App(context={**cdk_json_context(), "env": "dev"}, outdir=str(tmp_path))
+    app = new_app(context={**cdk_json_context(), "env": "dev"}, outdir=str(tmp_path))
     (stage,) = build_app(app)
     s3.Bucket(stage.data, "NonCompliantBucket")
     with pytest.raises(RuntimeError, match="ValidationFailed"):
