@@ -1,6 +1,7 @@
 """Benchmarks for ml_code, measured side by side in one run and printed as JSON (reported, not asserted).
 
     .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000] [--repeats 3]
+        [--preprocess-only]
 
 Timings are the fastest of --repeats interleaved runs: the machine may be shared.
 
@@ -218,6 +219,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50, help="boosting rounds for the training comparison")
     parser.add_argument("--requests", type=int, default=2000, help="one-row requests for the latency figures")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing; the fastest counts")
+    parser.add_argument("--preprocess-only", action="store_true", help="measure preprocess only (part 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ml-bench-") as folder:
         work = Path(folder)
@@ -230,9 +232,10 @@ def main() -> None:
             "rows": args.rows,
             "features": NUMERIC_FEATURES + CATEGORICAL_FEATURES,
             "preprocess": bench_preprocess(csv_path, csv_bytes, splits, args.repeats),
-            "train": bench_train(splits, model_dir, args.rounds, args.repeats),
-            "inference": bench_inference(splits, model_dir, args.requests),
         }
+        if not args.preprocess_only:
+            results["train"] = bench_train(splits, model_dir, args.rounds, args.repeats)
+            results["inference"] = bench_inference(splits, model_dir, args.requests)
     print(json.dumps(results, indent=2))
 
 
