@@ -43,6 +43,11 @@ log = logging.getLogger("preprocess")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 # A column with no values at all in one file fits either kind.
 _EMPTY = "empty"
+# Categorical features are held as codes into their distinct values (about a third of the text's memory);
+# the splits are written as plain text.
+CATEGORY_CODES = pa.dictionary(pa.int32(), pa.string())
+# Rows copied out of the table at a time when writing a split (about 35 MB for 30 features).
+ROWS_PER_ROW_GROUP = 131_072
 
 
 def csv_files(input_dir: Path) -> list[Path]:
@@ -162,10 +167,11 @@ def _cleaned_text(column: pa.ChunkedArray, missing_values: tuple[str, ...]) -> p
     """Text with surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls.
 
     The reader already turned exact missing markers into nulls; trimming copies the column, so it is done
-    only when some value has surrounding whitespace.
+    only when some value has surrounding whitespace. The distinct values are far fewer than the rows of a
+    text column, so they are what the (costly) pattern is matched against.
     """
     text = column.cast(pa.string())
-    if not pc.any(pc.match_substring_regex(text, r"^\s|\s$")).as_py():
+    if not pc.any(pc.match_substring_regex(pc.unique(text), r"^\s|\s$")).as_py():
         return text
     trimmed = pc.utf8_trim_whitespace(text)
     return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing_values)), pa.scalar(None, pa.string()), trimmed)
@@ -192,7 +198,7 @@ def _first_non_number_line(column: pa.ChunkedArray) -> int:
 def typed_column(
     path: Path, name: str, column: pa.ChunkedArray, declared: str | None, contract: DataContract
 ) -> tuple[str, pa.ChunkedArray]:
-    """(kind, column as float64 or string) for one feature of one file."""
+    """(kind, column as float64 or category codes) for one feature of one file."""
     if column.null_count == len(column):
         return _EMPTY, column
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
@@ -200,14 +206,14 @@ def typed_column(
         return NUMERIC, column.cast(pa.float64())
     text = _cleaned_text(column, contract.missing_values)
     if declared == CATEGORICAL:
-        return CATEGORICAL, text
+        return CATEGORICAL, pc.dictionary_encode(text)
     numbers = _as_numbers(text)
     if numbers is not None:
         return NUMERIC, numbers
     if declared == NUMERIC:
         line = _first_non_number_line(text)
         raise JobFailure(f"{path.name}, line {line}: column '{name}' must be numeric but holds text")
-    return CATEGORICAL, text
+    return CATEGORICAL, pc.dictionary_encode(text)
 
 
 def read_file(
@@ -220,10 +226,12 @@ def read_file(
     features = contract.features or {}
     columns, kinds = {}, {}
     for name in names:
+        column = raw.column(name)
+        raw = raw.drop_columns([name])  # so that each raw column is freed once it is converted
         if name == contract.target_column:
-            columns[name] = _cleaned_text(raw.column(name), contract.missing_values)
+            columns[name] = _cleaned_text(column, contract.missing_values)
             continue
-        kinds[name], columns[name] = typed_column(path, name, raw.column(name), features.get(name), contract)
+        kinds[name], columns[name] = typed_column(path, name, column, features.get(name), contract)
     return names, pa.table(columns), kinds
 
 
@@ -248,7 +256,7 @@ def unified_kinds(per_file: list[tuple[Path, dict[str, str]]], contract: DataCon
 
 
 def combined_table(tables: list[pa.Table], kinds: dict[str, str], target: str) -> pa.Table:
-    wanted = {name: pa.float64() if kind == NUMERIC else pa.string() for name, kind in kinds.items()}
+    wanted = {name: pa.float64() if kind == NUMERIC else CATEGORY_CODES for name, kind in kinds.items()}
     wanted[target] = pa.string()
     schema = pa.schema([(name, wanted[name]) for name in [*kinds, target]])
     return pa.concat_tables([table.select(schema.names).cast(schema) for table in tables])
@@ -328,6 +336,9 @@ def preprocess(
     kinds = unified_kinds(per_file_kinds, contract)
     table = combined_table(tables, kinds, contract.target_column)
     del tables  # the combined table holds the only copy we need
+    # The raw text read from the CSVs is gone, but arrow's allocator keeps freed pages (many of them in
+    # the reader's threads) for reuse; handing them back keeps the peak memory near the table's size.
+    pa.default_memory_pool().release_unused()
 
     with_target = pc.is_valid(table.column(contract.target_column))
     dropped = table.num_rows - pc.sum(with_target).as_py()
@@ -367,7 +378,7 @@ def write_outputs(
 ) -> None:
     """Write into a temp folder beside the outputs, then move each split folder into place.
 
-    One file is copied out of the table at a time, which keeps the peak memory near one table's size.
+    The rows are copied out of the table a slice at a time, which keeps the peak memory near one table's size.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".preprocess-", dir=output_dir))
@@ -376,7 +387,7 @@ def write_outputs(
             (staging / split).mkdir()
             shards = train_shards if split == artifacts.TRAIN else 1
             for name, file_rows in artifacts.split_files(split, rows, shards).items():
-                pq.write_table(table.take(file_rows), staging / split / name)
+                write_rows(table, file_rows, staging / split / name)
         # The validation channel reaches every training host whole, so train finds the manifest there.
         manifest.save(staging / artifacts.VALIDATION)
         if train_shards == 1:
@@ -388,6 +399,17 @@ def write_outputs(
             (staging / split).rename(destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_rows(table: pa.Table, rows: np.ndarray, path: Path) -> None:
+    """One parquet file of the table's rows at these indices, written one row group per slice of them.
+
+    Category codes go into parquet's own dictionary encoding as they are. Without arrow's schema stored
+    beside them, the file reads back as plain text columns.
+    """
+    with pq.ParquetWriter(path, table.schema, store_schema=False) as writer:
+        for start in range(0, len(rows), ROWS_PER_ROW_GROUP):
+            writer.write_table(table.take(rows[start : start + ROWS_PER_ROW_GROUP]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
