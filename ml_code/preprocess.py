@@ -405,9 +405,11 @@ def write_rows(table: pa.Table, rows: np.ndarray, path: Path) -> None:
     """One parquet file of the table's rows at these indices, written one row group per slice of them.
 
     Category codes go into parquet's own dictionary encoding as they are. Without arrow's schema stored
-    beside them, the file reads back as plain text columns.
+    beside them, the file reads back as plain text columns. Numbers are stored plain: a dictionary of
+    real values costs a hash per value and rarely pays (it is dropped once it outgrows a page).
     """
-    with pq.ParquetWriter(path, table.schema, store_schema=False) as writer:
+    categorical = [field.name for field in table.schema if pa.types.is_dictionary(field.type)]
+    with pq.ParquetWriter(path, table.schema, store_schema=False, use_dictionary=categorical) as writer:
         for start in range(0, len(rows), ROWS_PER_ROW_GROUP):
             writer.write_table(table.take(rows[start : start + ROWS_PER_ROW_GROUP]))
 
