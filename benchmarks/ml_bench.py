@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,10 +87,17 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(script: Path, args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Wall seconds and peak RSS (bytes) of one script run in its own process, which must succeed."""
+    """Wall seconds, CPU seconds (all threads; unlike wall time, barely moved by other processes' load) and
+    peak RSS (bytes) of one script run in its own process, which must succeed."""
     with tempfile.TemporaryDirectory() as folder:
         report, log = Path(folder) / "peak", Path(folder) / "log"
+        cpu_before = _children_cpu_seconds()
         started = time.perf_counter()
         with log.open("w") as output:
             completed = subprocess.run(
@@ -97,9 +105,11 @@ def run_measured(script: Path, args: list[str], env: dict[str, str] | None = Non
                 env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT, check=False,
             )  # fmt: skip
         seconds = time.perf_counter() - started
+        cpu_seconds = _children_cpu_seconds() - cpu_before
         if completed.returncode != 0:
             raise SystemExit(f"{script.name} failed:\n{log.read_text()[-2000:]}")
-        return {"seconds": round(seconds, 3), "peak_rss_bytes": int(report.read_text()) * 1024}
+        return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+                "peak_rss_bytes": int(report.read_text()) * 1024}  # fmt: skip
 
 
 def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: int) -> dict:
@@ -116,6 +126,8 @@ def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: 
         ))  # fmt: skip
     read_seconds = min(run["seconds"] for run in read_alone)
     preprocess_seconds = min(run["seconds"] for run in preprocess)
+    read_cpu = min(run["cpu_seconds"] for run in read_alone)
+    preprocess_cpu = min(run["cpu_seconds"] for run in preprocess)
     return {
         "csv_megabytes": round(csv_bytes / 1e6, 1),
         "preprocess_seconds": preprocess_seconds,
@@ -125,6 +137,8 @@ def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: 
             "pyarrow_read_csv": [run["seconds"] for run in read_alone],
         },
         "time_ratio": round(preprocess_seconds / read_seconds, 2),
+        "cpu_seconds": {"preprocess": preprocess_cpu, "pyarrow_read_csv": read_cpu},
+        "cpu_ratio": round(preprocess_cpu / read_cpu, 2),
         "preprocess_peak_memory_x_csv": round(max(run["peak_rss_bytes"] for run in preprocess) / csv_bytes, 2),
         "pyarrow_read_csv_peak_memory_x_csv": round(max(run["peak_rss_bytes"] for run in read_alone) / csv_bytes, 2),
     }
