@@ -164,17 +164,18 @@ def _parse_problem(path: Path, n_columns: int) -> str:
 
 
 def _cleaned_text(column: pa.ChunkedArray, missing_values: tuple[str, ...]) -> pa.ChunkedArray:
-    """Text with surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls.
+    """Text as category codes, surrounding spaces removed; missing markers (after trimming, e.g. " ?") as nulls.
 
     The reader already turned exact missing markers into nulls; trimming copies the column, so it is done
-    only when some value has surrounding whitespace. The distinct values are far fewer than the rows of a
-    text column, so they are what the (costly) pattern is matched against.
+    only when some value has surrounding whitespace. Encoding finds the distinct values, far fewer than the
+    rows of a text column: they are what the (costly) pattern is matched against.
     """
-    text = column.cast(pa.string())
-    if not pc.any(pc.match_substring_regex(pc.unique(text), r"^\s|\s$")).as_py():
-        return text
-    trimmed = pc.utf8_trim_whitespace(text)
-    return pc.if_else(pc.is_in(trimmed, value_set=pa.array(missing_values)), pa.scalar(None, pa.string()), trimmed)
+    codes = pc.dictionary_encode(column.cast(pa.string()))
+    if not pc.any(pc.match_substring_regex(pc.unique(codes).cast(pa.string()), r"^\s|\s$")).as_py():
+        return codes
+    trimmed = pc.utf8_trim_whitespace(codes.cast(pa.string()))
+    missing = pc.is_in(trimmed, value_set=pa.array(missing_values))
+    return pc.dictionary_encode(pc.if_else(missing, pa.scalar(None, pa.string()), trimmed))
 
 
 def _as_numbers(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
@@ -206,14 +207,14 @@ def typed_column(
         return NUMERIC, column.cast(pa.float64())
     text = _cleaned_text(column, contract.missing_values)
     if declared == CATEGORICAL:
-        return CATEGORICAL, pc.dictionary_encode(text)
+        return CATEGORICAL, text
     numbers = _as_numbers(text)
     if numbers is not None:
         return NUMERIC, numbers
     if declared == NUMERIC:
         line = _first_non_number_line(text)
         raise JobFailure(f"{path.name}, line {line}: column '{name}' must be numeric but holds text")
-    return CATEGORICAL, pc.dictionary_encode(text)
+    return CATEGORICAL, text
 
 
 def read_file(
