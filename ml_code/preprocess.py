@@ -46,7 +46,8 @@ _EMPTY = "empty"
 # Categorical features are held as codes into their distinct values (about a third of the text's memory);
 # the splits are written as plain text.
 CATEGORY_CODES = pa.dictionary(pa.int32(), pa.string())
-# Rows copied out of the table at a time when writing a split (about 35 MB for 30 features).
+# Rows copied out of the table at a time when writing a split (about 26 MB for 20 numeric and 10 categorical
+# features).
 ROWS_PER_ROW_GROUP = 131_072
 
 
