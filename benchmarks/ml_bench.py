@@ -1,6 +1,7 @@
 """Benchmarks for ml_code, measured side by side in one run and printed as JSON, then as a Markdown table (reported, not asserted).
 
     .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000] [--repeats 3]
+        [--preprocess-only]
 
 Timings are the fastest of --repeats interleaved runs: the machine may be shared.
 
@@ -24,6 +25,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,10 +88,17 @@ runpy.run_path(script, run_name="__main__")
 """
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_measured(script: Path, args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Wall seconds and peak RSS (bytes) of one script run in its own process, which must succeed."""
+    """Wall seconds, CPU seconds (all threads; unlike wall time, barely moved by other processes' load) and
+    peak RSS (bytes) of one script run in its own process, which must succeed."""
     with tempfile.TemporaryDirectory() as folder:
         report, log = Path(folder) / "peak", Path(folder) / "log"
+        cpu_before = _children_cpu_seconds()
         started = time.perf_counter()
         with log.open("w") as output:
             completed = subprocess.run(
@@ -97,9 +106,11 @@ def run_measured(script: Path, args: list[str], env: dict[str, str] | None = Non
                 env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT, check=False,
             )  # fmt: skip
         seconds = time.perf_counter() - started
+        cpu_seconds = _children_cpu_seconds() - cpu_before
         if completed.returncode != 0:
             raise SystemExit(f"{script.name} failed:\n{log.read_text()[-2000:]}")
-        return {"seconds": round(seconds, 3), "peak_rss_bytes": int(report.read_text()) * 1024}
+        return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3),
+                "peak_rss_bytes": int(report.read_text()) * 1024}  # fmt: skip
 
 
 def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: int) -> dict:
@@ -116,6 +127,8 @@ def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: 
         ))  # fmt: skip
     read_seconds = min(run["seconds"] for run in read_alone)
     preprocess_seconds = min(run["seconds"] for run in preprocess)
+    read_cpu = min(run["cpu_seconds"] for run in read_alone)
+    preprocess_cpu = min(run["cpu_seconds"] for run in preprocess)
     return {
         "csv_megabytes": round(csv_bytes / 1e6, 1),
         "preprocess_seconds": preprocess_seconds,
@@ -125,6 +138,8 @@ def bench_preprocess(csv_path: Path, csv_bytes: int, output_dir: Path, repeats: 
             "pyarrow_read_csv": [run["seconds"] for run in read_alone],
         },
         "time_ratio": round(preprocess_seconds / read_seconds, 2),
+        "cpu_seconds": {"preprocess": preprocess_cpu, "pyarrow_read_csv": read_cpu},
+        "cpu_ratio": round(preprocess_cpu / read_cpu, 2),
         "preprocess_peak_memory_x_csv": round(max(run["peak_rss_bytes"] for run in preprocess) / csv_bytes, 2),
         "pyarrow_read_csv_peak_memory_x_csv": round(max(run["peak_rss_bytes"] for run in read_alone) / csv_bytes, 2),
     }
@@ -252,6 +267,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50, help="boosting rounds for the training comparison")
     parser.add_argument("--requests", type=int, default=2000, help="one-row requests for the latency figures")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing; the fastest counts")
+    parser.add_argument("--preprocess-only", action="store_true", help="measure preprocess only (part 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ml-bench-") as folder:
         work = Path(folder)
@@ -264,9 +280,10 @@ def main() -> None:
             "rows": args.rows,
             "features": NUMERIC_FEATURES + CATEGORICAL_FEATURES,
             "preprocess": bench_preprocess(csv_path, csv_bytes, splits, args.repeats),
-            "train": bench_train(splits, model_dir, args.rounds, args.repeats),
-            "inference": bench_inference(splits, model_dir, args.requests),
         }
+        if not args.preprocess_only:
+            results["train"] = bench_train(splits, model_dir, args.rounds, args.repeats)
+            results["inference"] = bench_inference(splits, model_dir, args.requests)
     print(json.dumps(results, indent=2))
     print()
     print(markdown(results))
