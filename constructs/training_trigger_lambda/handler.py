@@ -488,7 +488,14 @@ def champion_parameters(sagemaker: Any, group_name: str) -> list[dict[str, str]]
     approved = [package for package in packages if package.get("ModelApprovalStatus") == "Approved"]
     if not approved:
         return [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
-    serving = max(approved, key=lambda package: package.get("LastModifiedTime", package["CreationTime"]))
+    # Two approvals in the same instant: the higher version, as the deploy workflow decides (deploy/approvals.py).
+    serving = max(
+        approved,
+        key=lambda package: (
+            package.get("LastModifiedTime", package["CreationTime"]),
+            int(package["ModelPackageVersion"]),
+        ),
+    )
     model_data_url = serving["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     return [
         {"Name": "ChampionModelUri", "Value": model_data_url},

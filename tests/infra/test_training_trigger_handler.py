@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import logging
 import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -678,10 +680,14 @@ def test_the_run_is_compared_with_the_most_recently_approved_package(aws: Aws) -
     assert parameters["ChampionModelPackageArn"] == second
 
 
-def test_re_approving_an_older_version_makes_it_the_champion(aws: Aws) -> None:
+def test_re_approving_an_older_version_makes_it_the_champion(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     # Re-approving an older version is how a rollback is done: the deploy workflow then serves that one.
     # DescribeModelPackage (SageMaker API Reference): LastModifiedTime is "the last time that the model package
-    # was modified"; UpdateModelPackage sets it, in moto too.
+    # was modified"; UpdateModelPackage sets it, in moto too. moto's clock, a minute per call: on a fast machine
+    # the three approvals would otherwise share one timestamp.
+    ticks = itertools.count()
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    monkeypatch.setattr("moto.sagemaker.models.utcnow", lambda: start + timedelta(minutes=next(ticks)))
     first = register(aws, "s3://artifacts/models/1/model.tar.gz")
     second = register(aws, "s3://artifacts/models/2/model.tar.gz")
     decide(aws, first, "Approved")
