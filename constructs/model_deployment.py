@@ -44,7 +44,7 @@ from constructs.deployment_workflow import (
 )
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix
-from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved
+from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
 from constructs.training_pipeline_definition import xgboost_image_repository_arn
 from stacks import names
@@ -251,14 +251,7 @@ class ModelDeployment(Construct):
             iam.PolicyStatement(
                 sid=f"DeployWorkflowLogs{self._environment_name.replace('-', '')}",
                 principals=[iam.ServicePrincipal(f"logs.{region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                    "kms:GenerateDataKey",
-                    "kms:DescribeKey",
-                ],
+                actions=LOGS_KEY_ACTIONS,
                 resources=["*"],
                 conditions={
                     "ArnLike": {

@@ -381,6 +381,21 @@ def merge_tag(tags: Mapping[str, str], key: str, value: str) -> dict[str, str] |
     return {**tags, key: value}
 
 
+def upload_details(config: Config, upload: Upload, outcome: str, reason: str) -> dict[str, Any]:
+    """What a notice about an upload says of it, for people and for filters on the topic."""
+    return {
+        "environment": config.environment_name,
+        "outcome": outcome,
+        "reason": reason,
+        "s3_uri": upload.uri,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "version_id": upload.version_id,
+        "etag": upload.etag,
+        "size": upload.size,
+    }
+
+
 def notification_subject(environment: str, key: str, what: str = "Upload rejected") -> str:
     prefix = f"[{environment}] {what}: "
     room = MAX_SUBJECT_CHARS - len(prefix)
@@ -444,17 +459,7 @@ def _reject(
         )
         return {"status": "rejected", "reason": reason}
     merged = merge_tag(tags, REJECTED_TAG, tag_value)
-    details = {
-        "environment": config.environment_name,
-        "outcome": "rejected",
-        "reason": reason,
-        "s3_uri": upload.uri,
-        "bucket": upload.bucket,
-        "key": upload.key,
-        "version_id": upload.version_id,
-        "etag": upload.etag,
-        "size": upload.size,
-    }
+    details = upload_details(config, upload, "rejected", reason)
     aws.sns.publish(
         TopicArn=config.topic_arn,
         Subject=notification_subject(config.environment_name, upload.key),
@@ -543,17 +548,7 @@ def _start(
 def _report_gone(aws: Clients, config: Config, upload: Upload, fields: dict[str, Any]) -> dict[str, Any]:
     """The event's object version no longer exists: nothing to train, nothing to tag; the team is told."""
     reason = "the object version no longer exists (deleted before the upload could be checked)"
-    details = {
-        "environment": config.environment_name,
-        "outcome": "gone",
-        "reason": reason,
-        "s3_uri": upload.uri,
-        "bucket": upload.bucket,
-        "key": upload.key,
-        "version_id": upload.version_id,
-        "etag": upload.etag,
-        "size": upload.size,
-    }
+    details = upload_details(config, upload, "gone", reason)
     aws.sns.publish(
         TopicArn=config.topic_arn,
         Subject=notification_subject(config.environment_name, upload.key, "Upload not trained"),
