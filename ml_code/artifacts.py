@@ -51,9 +51,10 @@ class Feature:
         return pa.array(self.levels or (), pa.string())
 
     @functools.cached_property
-    def level_set(self) -> frozenset[str]:
-        """The levels as a set, built once: the endpoint checks every request's values against it."""
-        return frozenset(self.levels or ())
+    def level_codes(self) -> dict[str, float]:
+        """Each level's code (its position, as encode_features gives it), built once: the endpoint encodes
+        every request's values with it."""
+        return {level: float(code) for code, level in enumerate(self.levels or ())}
 
 
 @dataclasses.dataclass(frozen=True)
