@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## help: list these targets
 help:
-	@sed -n 's/^## \([a-z-]*\): /  \1\t/p' $(MAKEFILE_LIST) | expand -t 16
+	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-15s %s\n", $$1, $$2 }'
 
 ## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one; all are validated)
 # cdk.out starts empty: the CLI leaves earlier assemblies in place, and a stale stg next to a fresh dev misleads.
@@ -63,16 +63,14 @@ test-ml: $(ML_VENV)/.installed
 snapshots: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra --snapshot-update -q
 
-## local-run: preprocess -> train -> evaluate on this machine (DATA=file.csv CONTRACT=contract.json
-##            TARGET=col POSITIVE_LABEL=value CHAMPION=runs/<earlier run>/model/model.tar.gz to compare with)
+## local-run: preprocess -> train -> evaluate here (DATA=file.csv CONTRACT=file TARGET=col POSITIVE_LABEL=value CHAMPION=model.tar.gz)
 LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(CONTRACT)") \
 	$(if $(TARGET),--target-column "$(TARGET)") $(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") \
 	$(if $(CHAMPION),--champion "$(CHAMPION)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
 
-## draft-contract: draft a data contract from a sample of your export, for review (DATA=file.csv TARGET=col
-## [POSITIVE_LABEL=value] [OUT=data_contract.draft.json])
+## draft-contract: draft a data contract from a sample of your export, to review (DATA=file.csv TARGET=col [POSITIVE_LABEL=value] [OUT=file])
 draft-contract: $(ML_VENV)/.installed
 	$(if $(and $(DATA),$(TARGET)),,$(error usage: make draft-contract DATA=file.csv TARGET=column))
 	$(ML_VENV)/bin/python ml_code/draft_contract.py --data "$(DATA)" --target-column "$(TARGET)" \
