@@ -52,15 +52,22 @@ def run_job(job_name: str, main: Callable[[], None], file_name: str) -> int:
     try:
         main()
     except JobFailure as failure:
-        message = f"{job_name} failed: {failure}"
+        report_failure(job_name, failure, file_name)
     except Exception as error:  # the last line of defence of a job
         traceback.print_exc()
         message = f"{job_name} failed with an unexpected {type(error).__name__}; see the job's log for details"
+        write_reason(file_name, message)
+        print(message, file=sys.stderr)
     else:
         return 0
+    return EXIT_FAILURE
+
+
+def report_failure(job_name: str, failure: JobFailure, file_name: str) -> None:
+    """The failure's sentence in the reason file and on stderr (the job's log)."""
+    message = f"{job_name} failed: {failure}"
     write_reason(file_name, message)
     print(message, file=sys.stderr)
-    return EXIT_FAILURE
 
 
 class JobArgumentParser(argparse.ArgumentParser):

@@ -21,7 +21,8 @@ No host waits for the others longer than TRAINING_MAX_RUNTIME_SECONDS / 8 (the j
 set by the pipeline), at most 15 minutes, at any one point: for a name to resolve, for every host to join,
 inside one collective operation, for the others to leave. A host that fails tells the group and leaves at
 once; the others see it (the tracker signals them, or their connections to it close) and exit non-zero
-too, so a broken group ends long before SageMaker would stop the job.
+too, so a broken group ends long before SageMaker would stop the job. Where xgboost 3.0.5 misses the break
+(its collective thread stops and the next operation waits forever), a watch on that thread ends the host.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,7 +49,7 @@ from xgboost.tracker import RabitTracker
 import artifacts
 import model_io
 from artifacts import Manifest
-from job_output import TRAINING_FAILURE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import EXIT_FAILURE, TRAINING_FAILURE_FILE, JobArgumentParser, JobFailure, report_failure, run_job
 
 log = logging.getLogger("train")
 VALIDATION_EVAL_NAME = "validation"  # the metric regex depends on this name: validation-auc
@@ -61,6 +63,11 @@ DEFAULT_MAX_RUNTIME_SECONDS = 86_400
 LONGEST_WAIT_SECONDS = 900
 # Between host-name lookups: start fast, back off to this.
 LOOKUP_INTERVAL_SECONDS = (0.5, 10.0)
+# XGBoost's collective runs its sockets on one thread, named "<parent's name>>lw" (src/collective/loop.cc).
+COLLECTIVE_THREAD_SUFFIX = ">lw"
+# How often the group watch looks for that thread, and how many looks in a row must miss it.
+WATCH_INTERVAL_SECONDS = 1.0
+WATCH_MISSES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,6 +281,65 @@ def _tell_the_group(cluster: Cluster, error: BaseException) -> None:
         collective.signal_error()
 
 
+def collective_thread_running() -> bool:
+    """Whether XGBoost's collective thread is alive in this process (Linux: /proc lists its threads)."""
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended while we looked
+            if (task / "comm").read_text().rstrip("\n").endswith(COLLECTIVE_THREAD_SUFFIX):
+                return True
+    return False
+
+
+class GroupWatch:
+    """Calls `on_broken` once XGBoost's collective thread has ended while this host still trains.
+
+    xgboost 3.0.5 can miss a peer's failure: when a collective operation fails just as its last pending
+    transfer completes, the caller is told it succeeded; at the next operation the thread stops and that
+    operation waits forever (src/collective/loop.cc: Loop::Block sets stop_, the worker exits, and the ops
+    it never ran are never answered). Seen here with a host killed mid-training: a surviving host hung with
+    no collective thread. A host in that state has lost its group, so it must fail as if XGBoost had raised.
+    """
+
+    def __init__(self, on_broken: Callable[[], None], interval: float = WATCH_INTERVAL_SECONDS,
+                 misses: int = WATCH_MISSES) -> None:  # fmt: skip
+        self.on_broken = on_broken
+        self.interval = interval
+        self.misses = misses
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="group-watch", daemon=True)
+
+    def start(self) -> None:
+        if not collective_thread_running():
+            # A newer xgboost may name it otherwise: then nothing is watched, and the job's bounds remain.
+            log.warning("XGBoost's collective thread was not found; a group that breaks silently is not detected")
+            return
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        missed = 0
+        while not self._stopped.wait(self.interval):
+            missed = 0 if collective_thread_running() else missed + 1
+            if missed == self.misses:
+                self.on_broken()
+                return
+
+
+def _end_on_broken_group(cluster: Cluster) -> Callable[[], None]:
+    def end() -> None:
+        report_failure("train", JobFailure(
+            f"training stopped on host {cluster.current_host}: the training group broke (XGBoost's collective "
+            "thread ended); if another host failed first, its log names the cause"
+        ), TRAINING_FAILURE_FILE)  # fmt: skip
+        exit_at_once(EXIT_FAILURE)
+
+    return end
+
+
 @contextlib.contextmanager
 def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResolver) -> Iterator[None]:
     """Join the hosts into one XGBoost communication group (the first host also runs the tracker), with
@@ -295,6 +361,8 @@ def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResol
         tracker.start()
     try:
         _join(cluster, tracker_address, port, seconds)
+        watch = GroupWatch(_end_on_broken_group(cluster))
+        watch.start()
         try:
             yield
         except xgb.core.XGBoostError as error:
@@ -307,6 +375,8 @@ def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResol
         except BaseException as error:
             _tell_the_group(cluster, error)
             raise
+        # Leaving ends the collective thread.
+        watch.stop()
         _leave(tracker, seconds)
     finally:
         if tracker is not None:
@@ -397,12 +467,17 @@ def main(resolve_host: HostResolver = socket.gethostbyname) -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     exit_code = run_job("train", lambda: run(resolve_host=resolve_host), TRAINING_FAILURE_FILE)
     if exit_code:
-        # Leave at once: xgboost's exit handlers would try to say goodbye to a group that is gone.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exit_code)
+        exit_at_once(exit_code)
     sys.exit(exit_code)
+
+
+def exit_at_once(exit_code: int) -> None:
+    """End the process now, logs flushed: xgboost's exit handlers would try to say goodbye to a group that
+    is gone, and a thread stuck in the group would keep an ordinary exit waiting."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
 
 
 if __name__ == "__main__":

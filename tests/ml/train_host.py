@@ -14,8 +14,10 @@ TRAIN_HOST_FAULTS is JSON with any of:
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -81,6 +83,8 @@ def inject(faults: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    # A test that finds this host hung sends SIGUSR1 first: every thread's Python stack goes to its log.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     host_faults = json.loads(os.environ.get(FAULTS_ENV, "{}"))
     inject(host_faults)
     time.sleep(host_faults.get("start_delay_seconds", 0))
