@@ -107,8 +107,10 @@ class PipelineSettings:
     encrypt_inter_container_traffic: bool
 
 
+@functools.cache
 def xgboost_image_uri(region: str) -> str:
-    """The SageMaker XGBoost framework image every step runs in, from the SDK's own image list."""
+    """The SageMaker XGBoost framework image every step runs in, from the SDK's own image list (each lookup
+    loads botocore's endpoint list, so once per region)."""
     return image_uris.retrieve("xgboost", region, version=XGBOOST_FRAMEWORK_VERSION)
 
 
@@ -243,6 +245,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         max_run=settings.max_runtime_seconds,
+        image_uri=image_uri,  # the SDK would look it up again from framework_version
         environment={TRAINING_MAX_RUNTIME_ENV: str(settings.max_runtime_seconds)},
         # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
         # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
