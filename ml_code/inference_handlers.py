@@ -38,7 +38,7 @@ _SHOWN_CHARACTERS = 40
 _KNOWN_VALUES_SHOWN = 5
 # CSV requests of fewer rows are read cell by cell: pyarrow's fixed cost per read is about that of checking
 # this many rows' values one by one.
-_ARROW_MIN_ROWS = 10
+_ARROW_MIN_ROWS = 40
 
 
 class BadRequest(ValueError):
