@@ -25,9 +25,9 @@ NUMBER_CELLS = [
     " 1", "1 ", "\t2.5\t", "+1", ".5", "1.", "-0", "007", "1e5", "1E-5", "-.5e-1", "1_000", "nan", "NaN", "-nan",
     "nan(1)", "inf", "-inf", "Infinity", "+inf", "1e400", "-1e400", "1e-400", "-1e-400", "0x10", "0x1p3", "1e",
     "--1", "\u0661\u0662", "\uff11", "\u00a01", "1\x00", "", " ", "?", " ? ", "\t?", "NA", "null", "true", "0." + "1" * 400,
-    "9" * 400, "-999", " -999 ", "12", "39.25",
+    "9" * 400, "-999", " -999 ", "12", "39.25", "\ud800",
 ]  # fmt: skip
-CATEGORY_CELLS = ["", " ", "?", " ? ", "Atlantis", "13", "nan", "NaN", "-999", " -999", "Ünknown", "x" * 60]
+CATEGORY_CELLS = ["", " ", "?", " ? ", "\ud800", "Atlantis", "13", "nan", "NaN", "-999", " -999", "Ünknown", "x" * 60]
 
 
 def _with_manifest(run: TrainedRun, folder: Path, change: Callable[[dict], None]) -> Model:
