@@ -1,7 +1,7 @@
 """Benchmarks for ml_code, measured side by side in one run and printed as JSON, then as a Markdown table (reported, not asserted).
 
     .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000] [--repeats 3]
-        [--preprocess-only]
+        [--preprocess-only | --inference-only]
 
 Timings are the fastest of --repeats interleaved runs: the machine may be shared.
 
@@ -12,7 +12,8 @@ Timings are the fastest of --repeats interleaved runs: the machine may be shared
    wall time, and peak memory (the process's max RSS) as a multiple of the CSV's size.
 3. inference: one-row request latency through transform_fn (input_fn -> predict_fn -> output_fn) vs a bare
    Booster.predict on that row, and rows per second for a 1,000-row request vs a bare inplace_predict on
-   the same rows already encoded.
+   the same rows already encoded; then where the 1,000-row request's time goes, step by step, beside two
+   floors: pyarrow reading the body alone and printing the probabilities alone (Python's float repr).
 
 The data is generated: `--rows` rows of 30 features (20 numeric, 10 categorical, 2% missing) and a binary
 target from a noisy logistic signal.
@@ -21,6 +22,7 @@ target from a noisy logistic signal.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import multiprocessing
 import os
@@ -44,7 +46,9 @@ import xgboost as xgb  # noqa: E402
 
 import artifacts  # noqa: E402
 import inference  # noqa: E402
+import inference_handlers  # noqa: E402
 import train  # noqa: E402
+from contract import CATEGORICAL  # noqa: E402
 
 TARGET, POSITIVE = "label", "yes"
 NUMERIC_FEATURES, CATEGORICAL_FEATURES = 20, 10
@@ -193,6 +197,39 @@ def _percentiles_ms(samples: list[float]) -> dict[str, float]:
             "p99": round(float(np.percentile(samples, 99)) * 1e3, 4)}  # fmt: skip
 
 
+def _read_body_alone(body: bytes, manifest: artifacts.Manifest) -> None:
+    """The parse floor: pyarrow reads the body into typed columns (one thread), nothing checked or encoded."""
+    types = {
+        feature.name: pa.string() if feature.kind == CATEGORICAL else pa.float64() for feature in manifest.features
+    }
+    pa_csv.read_csv(io.BytesIO(body), read_options=pa_csv.ReadOptions(column_names=manifest.feature_names,
+                    use_threads=False), convert_options=pa_csv.ConvertOptions(column_types=types))  # fmt: skip
+
+
+def _request_steps(model: inference_handlers.Model, body: str) -> dict[str, float]:
+    """Seconds of each step of one CSV request through inference_handlers, as transform_fn runs them."""
+    seconds, started = {}, time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal started
+        now = time.perf_counter()
+        seconds[step], started = now - started, now
+
+    data = inference_handlers.input_fn(body, "text/csv")
+    lap("input_fn (decode, strip)")
+    columns = inference_handlers.request_columns(data, model.manifest)
+    lap("request_columns (CSV read, checks)")
+    encoded = inference_handlers.encoded_request(columns, model.manifest)
+    lap("encoded_request")
+    probabilities = model.booster.inplace_predict(encoded)
+    lap("inplace_predict")
+    labels = inference_handlers.predicted_labels(probabilities, model)
+    lap("labels")
+    inference_handlers.output_fn(inference_handlers.Prediction(probabilities, labels), "text/csv")
+    lap("output_fn (CSV)")
+    return seconds
+
+
 def bench_inference(splits: Path, model_dir: Path, requests: int) -> dict:
     model = inference.model_fn(str(model_dir))
     manifest = model.manifest
@@ -213,52 +250,108 @@ def bench_inference(splits: Path, model_dir: Path, requests: int) -> dict:
         handled.append(time.perf_counter() - started)
         assert response.status_code == 200
     batch_body = "\n".join(bodies) + "\n"
-    batch, bare_batch = [], []
-    for _ in range(20):  # interleaved, so that load from other processes hits both alike
+    probabilities = model.booster.inplace_predict(encoded).tolist()
+    batch, bare_batch, steps, read_alone, repr_alone = [], [], [], [], []
+    for _ in range(20):  # interleaved, so that load from other processes hits all alike
         started = time.perf_counter()
         inference.transform_fn(model, batch_body, "text/csv", "text/csv")
         batch.append(time.perf_counter() - started)
         started = time.perf_counter()
         model.booster.inplace_predict(encoded)
         bare_batch.append(time.perf_counter() - started)
+        steps.append(_request_steps(model, batch_body))
+        started = time.perf_counter()
+        _read_body_alone(batch_body.encode(), manifest)
+        read_alone.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        list(map(repr, probabilities))
+        repr_alone.append(time.perf_counter() - started)
     bare_ms, handled_ms = _percentiles_ms(bare), _percentiles_ms(handled)
-    rows_per_second = len(bodies) / float(np.median(batch))
-    bare_rows_per_second = len(bodies) / float(np.median(bare_batch))
+    batch_seconds, bare_batch_seconds = float(np.median(batch)), float(np.median(bare_batch))
+    read_seconds, repr_seconds = float(np.median(read_alone)), float(np.median(repr_alone))
     return {
         "requests": requests,
         "one_row_transform_fn_ms": handled_ms,
         "one_row_bare_booster_predict_ms": bare_ms,
         "one_row_overhead_ms": {key: round(handled_ms[key] - bare_ms[key], 4) for key in ("p50", "p99")},
-        "rows_per_second_1000_row_request": round(rows_per_second),
-        "rows_per_second_bare_inplace_predict": round(bare_rows_per_second),
-        "rows_per_second_ratio": round(rows_per_second / bare_rows_per_second, 3),
+        "rows_per_second_1000_row_request": round(len(bodies) / batch_seconds),
+        "rows_per_second_bare_inplace_predict": round(len(bodies) / bare_batch_seconds),
+        "rows_per_second_ratio": round(bare_batch_seconds / batch_seconds, 3),
+        "1000_row_request_ms": round(batch_seconds * 1e3, 3),
+        "1000_row_bare_inplace_predict_ms": round(bare_batch_seconds * 1e3, 3),
+        # Medians of each step over the same 20 rounds (their sum need not equal the whole request's median).
+        "1000_row_steps_ms": {
+            step: round(float(np.median([run[step] for run in steps])) * 1e3, 3) for step in steps[0]
+        },
+        "1000_row_floors_ms": {
+            "pyarrow_read_csv_alone": round(read_seconds * 1e3, 3),
+            "float_repr_of_probabilities": round(repr_seconds * 1e3, 3),
+        },
+        # The best ratio a handler could reach that reads the body with pyarrow and prints the probabilities.
+        "ratio_the_floors_permit": round(bare_batch_seconds / (bare_batch_seconds + read_seconds + repr_seconds), 3),
     }
 
 
+def _table(header: tuple[str, str], rows: list[tuple[str, str]]) -> list[str]:
+    return [f"| {header[0]} | {header[1]} |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
+
+
 def markdown(results: dict) -> str:
-    """The issue's table: each measure beside its baseline, from this one run."""
-    preprocess, train_, inference_ = results["preprocess"], results["train"], results["inference"]
-    overhead = inference_["one_row_overhead_ms"]
-    rows = [
-        ("train.py end to end / bare xgboost.train", f"{train_['ratio']:.2f}"),
-        ("preprocess / pyarrow read_csv alone", f"{preprocess['time_ratio']:.2f}x"),
-        ("preprocess peak memory / CSV size", f"{preprocess['preprocess_peak_memory_x_csv']:.2f}x"),
-        (
-            "one-row request overhead over Booster.predict, p50 / p99",
-            f"{overhead['p50']:.3f} / {overhead['p99']:.3f} ms",
-        ),
-        ("1,000-row request rows/s / bare inplace_predict", f"{inference_['rows_per_second_ratio']:.2f}x"),
-    ]
+    """The issue's table: each measure beside its baseline, from this one run (the parts that ran); then where
+    the 1,000-row request's time goes."""
+    rows = []
+    if "train" in results:
+        rows.append(("train.py end to end / bare xgboost.train", f"{results['train']['ratio']:.2f}"))
+    if "preprocess" in results:
+        preprocess = results["preprocess"]
+        rows += [
+            ("preprocess / pyarrow read_csv alone", f"{preprocess['time_ratio']:.2f}x"),
+            ("preprocess peak memory / CSV size", f"{preprocess['preprocess_peak_memory_x_csv']:.2f}x"),
+        ]
+    steps = []
+    if "inference" in results:
+        inference_ = results["inference"]
+        overhead = inference_["one_row_overhead_ms"]
+        rows += [
+            ("one-row request overhead over Booster.predict, p50 / p99", f"{overhead['p50']:.3f} / {overhead['p99']:.3f} ms"),
+            ("1,000-row request rows/s / bare inplace_predict", f"{inference_['rows_per_second_ratio']:.2f}x"),
+            ("1,000-row ratio that reading (pyarrow) and printing (repr) alone permit", f"{inference_['ratio_the_floors_permit']:.2f}x"),
+        ]  # fmt: skip
+        steps = [
+            "",
+            *_table(
+                ("1,000-row CSV request, step (medians of the same rounds)", "ms"),
+                [("whole request (transform_fn)", f"{inference_['1000_row_request_ms']:.3f}"),
+                 *((step, f"{ms:.3f}") for step, ms in inference_["1000_row_steps_ms"].items()),
+                 ("bare inplace_predict on the rows already encoded", f"{inference_['1000_row_bare_inplace_predict_ms']:.3f}"),
+                 *((f"floor: {name}", f"{ms:.3f}") for name, ms in inference_["1000_row_floors_ms"].items())],
+            ),
+        ]  # fmt: skip
     machine = results["machine"]
     return "\n".join(
         [
             f"{results['rows']:,} rows, {machine['cpus']} cores, Python {machine['python']}, xgboost {machine['xgboost']}",
             "",
-            "| measure (same run, side by side) | value |",
-            "| --- | --- |",
-            *(f"| {name} | {value} |" for name, value in rows),
+            *_table(("measure (same run, side by side)", "value"), rows),
+            *steps,
         ]
     )
+
+
+def prepare_model(csv_path: Path, splits: Path, model_dir: Path, rounds: int) -> None:
+    """Preprocess and train once, untimed, with the settings the timed runs use: for --inference-only."""
+    run_measured(
+        ML_CODE / "preprocess.py",
+        ["--input-dir", str(csv_path.parent), "--output-dir", str(splits), "--target-column", TARGET,
+         "--positive-label", POSITIVE],
+        env={"SM_OUTPUT_DIR": str(splits.parent / "sm-output")},
+    )  # fmt: skip
+    run_measured(
+        ML_CODE / "train.py",
+        ["--num-round", str(rounds), "--early-stopping-rounds", str(rounds)],
+        env={"SM_CHANNEL_TRAIN": str(splits / artifacts.TRAIN), "SM_CHANNEL_VALIDATION": str(splits / artifacts.VALIDATION),
+             "SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DIR": str(model_dir.parent / "sm-output")},
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -267,7 +360,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50, help="boosting rounds for the training comparison")
     parser.add_argument("--requests", type=int, default=2000, help="one-row requests for the latency figures")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each timing; the fastest counts")
-    parser.add_argument("--preprocess-only", action="store_true", help="measure preprocess only (part 2)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--preprocess-only", action="store_true", help="measure preprocess only (part 2)")
+    only.add_argument(
+        "--inference-only", action="store_true", help="measure inference only (part 3; preprocess and train untimed)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ml-bench-") as folder:
         work = Path(folder)
@@ -279,10 +376,14 @@ def main() -> None:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "xgboost": xgb.__version__},
             "rows": args.rows,
             "features": NUMERIC_FEATURES + CATEGORICAL_FEATURES,
-            "preprocess": bench_preprocess(csv_path, csv_bytes, splits, args.repeats),
         }
+        if args.inference_only:
+            prepare_model(csv_path, splits, model_dir, args.rounds)
+        else:
+            results["preprocess"] = bench_preprocess(csv_path, csv_bytes, splits, args.repeats)
+            if not args.preprocess_only:
+                results["train"] = bench_train(splits, model_dir, args.rounds, args.repeats)
         if not args.preprocess_only:
-            results["train"] = bench_train(splits, model_dir, args.rounds, args.repeats)
             results["inference"] = bench_inference(splits, model_dir, args.requests)
     print(json.dumps(results, indent=2))
     print()

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 
+import arrow_csv
 import model_io
+from arrow_csv import Column
 from artifacts import Feature, Manifest
 from contract import CATEGORICAL
 
@@ -34,6 +36,9 @@ _BOM = "\ufeff"
 # Client text quoted in an error message is cut to this many characters.
 _SHOWN_CHARACTERS = 40
 _KNOWN_VALUES_SHOWN = 5
+# CSV requests of fewer rows are read cell by cell: pyarrow's fixed cost per read is about that of checking
+# this many rows' values one by one.
+_ARROW_MIN_ROWS = 40
 
 
 class BadRequest(ValueError):
@@ -60,9 +65,10 @@ class Model:
 
 @dataclasses.dataclass(frozen=True)
 class ParsedBody:
-    """A request body as rows: CSV rows of text (maybe with a header) or JSON records."""
+    """A request body: CSV text, stripped (maybe with a header; split into cells by request_columns, which knows
+    the features and so can read a clean body whole), or JSON records."""
 
-    csv_rows: list[list[str]] | None = None
+    csv_text: str | None = None
     records: list[dict] | None = None
 
 
@@ -127,11 +133,7 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
     if not body.strip():
         raise BadRequest("the request body is empty")
     if media_type == CSV:
-        try:
-            return ParsedBody(csv_rows=[row for row in csv.reader(io.StringIO(body.strip())) if row])
-        except csv.Error as error:
-            # csv's messages ("field larger than field limit (131072)") name the problem, not the data.
-            raise BadRequest(f"the CSV body could not be parsed: {error}") from None
+        return ParsedBody(csv_text=body.strip())
     document = _parsed_json(body)
     records = [document] if isinstance(document, dict) else document
     if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
@@ -144,23 +146,56 @@ def _known_columns(manifest: Manifest) -> set[str]:
     return {*manifest.feature_names, manifest.target_column}
 
 
-def _check_names(names: list[str], manifest: Manifest, where: str) -> None:
+def _names_problem(names: list[str], manifest: Manifest) -> str | None:
+    """What is wrong with a request's column names, if anything."""
     unknown = [name for name in names if name not in _known_columns(manifest)]
     if unknown:
-        raise BadRequest(f"{where}: unknown column {_shown(unknown[0])}; the model expects {manifest.feature_names}")
+        return f"unknown column {_shown(unknown[0])}; the model expects {manifest.feature_names}"
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise BadRequest(f"{where}: column {_shown(duplicated[0])} appears more than once")
+        return f"column {_shown(duplicated[0])} appears more than once"
     missing = [name for name in manifest.feature_names if name not in names]
     if missing:
-        raise BadRequest(f"{where}: missing column(s) {missing}")
+        return f"missing column(s) {missing}"
+    return None
 
 
-def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, list]:
-    """Columns by name; the first row is a header when any of its fields is a known column name."""
+def _check_names(names: list[str], manifest: Manifest, where: str) -> None:
+    problem = _names_problem(names, manifest)
+    if problem is not None:
+        raise BadRequest(f"{where}: {problem}")
+
+
+def _header(first_row: list[str], manifest: Manifest) -> list[str] | None:
+    """The column names when the first row is a header, that is when any of its fields is a known column name."""
+    names = [field.strip() for field in first_row]
     known = _known_columns(manifest)
-    has_header = any(field.strip() in known for field in rows[0])
-    names = [field.strip() for field in rows[0]] if has_header else manifest.feature_names
+    return names if any(name in known for name in names) else None
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    try:
+        return [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as error:
+        # csv's messages ("field larger than field limit (131072)") name the problem, not the data.
+        raise BadRequest(f"the CSV body could not be parsed: {error}") from None
+
+
+def _fast_csv_columns(text: str, manifest: Manifest) -> dict[str, Column] | None:
+    """arrow_csv's columns, when the header (if any) is right: a wrong one is for _csv_columns to refuse."""
+    # Split as csv.reader splits it: arrow_csv reads no body that has quotes or carriage returns.
+    end = text.find("\n")
+    header = _header((text if end == -1 else text[:end]).split(","), manifest)
+    if header is not None and _names_problem(header, manifest) is not None:
+        return None
+    return arrow_csv.request_columns(text, header or manifest.feature_names, header is not None, manifest)
+
+
+def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, Column]:
+    """Columns by name, read cell by cell."""
+    header = _header(rows[0], manifest)
+    has_header = header is not None
+    names = header or manifest.feature_names
     if has_header:
         _check_names(names, manifest, "CSV header")
     data = rows[1:] if has_header else rows
@@ -173,7 +208,7 @@ def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, list]:
     return {name: [row[position] for row in data] for position, name in enumerate(names)}
 
 
-def _record_columns(records: list[dict], manifest: Manifest) -> dict[str, list]:
+def _record_columns(records: list[dict], manifest: Manifest) -> dict[str, Column]:
     for number, record in enumerate(records, start=1):
         _check_names(list(record), manifest, f"record {number}")
     return {name: [record[name] for record in records] for name in manifest.feature_names}
@@ -234,32 +269,61 @@ def _unknown_category(text: str, feature: Feature, row: int) -> str:
     return f"row {row}, column '{feature.name}': unknown category {_shown(text)}{hint}; known values: {examples}{more}"
 
 
-def encoded_request(columns: dict[str, list], manifest: Manifest) -> np.ndarray:
+def encoded_request(columns: dict[str, Column], manifest: Manifest) -> np.ndarray:
     """The request's rows as XGBoost reads them, encoded as artifacts.encode_features encodes a split (float32,
-    features in manifest order, categories as their level's code, NaN for missing), checked value by value.
+    features in manifest order, categories as their level's code, NaN for missing). A column arrow_csv has
+    encoded is taken as it is; any other is checked value by value, in manifest order, so the first bad value
+    the client hears about does not depend on which columns were encoded where.
 
-    Straight from the parsed values into one array: a round trip through arrow cost more than the prediction.
+    Straight from the parsed values into one array: a round trip through a table would cost more than the
+    prediction for a one-row request.
     """
     rows = len(columns[manifest.feature_names[0]])
     encoded = np.empty((rows, len(manifest.features)), dtype=np.float32)
     for position, feature in enumerate(manifest.features):
+        values = columns[feature.name]
+        if isinstance(values, np.ndarray):
+            encoded[:, position] = values
+            continue
         parse = _category_code if feature.kind == CATEGORICAL else _number
         encoded[:, position] = [
-            parse(value, feature, row, manifest.missing_values)
-            for row, value in enumerate(columns[feature.name], start=1)
+            parse(value, feature, row, manifest.missing_values) for row, value in enumerate(values, start=1)
         ]
     return encoded
 
 
+def _has_lines(text: str, count: int) -> bool:
+    """Whether the text has at least `count` lines (a header and blank ones included), without counting them all."""
+    end = -1
+    for _ in range(count - 1):
+        end = text.find("\n", end + 1)
+        if end == -1:
+            return False
+    return True
+
+
+def request_columns(data: ParsedBody, manifest: Manifest) -> dict[str, Column]:
+    """The request's features by name: read whole by arrow_csv where it can, else cell by cell."""
+    if data.csv_text is None:
+        return _record_columns(data.records or [], manifest)
+    if _has_lines(data.csv_text, _ARROW_MIN_ROWS):
+        columns = _fast_csv_columns(data.csv_text, manifest)
+        if columns is not None:
+            return columns
+    return _csv_columns(_csv_rows(data.csv_text), manifest)
+
+
+def predicted_labels(probabilities: np.ndarray, model: Model) -> list[str]:
+    positive, negative = model.manifest.positive_label, model.manifest.negative_label
+    # One comparison for all rows, in float32 as `p >= threshold` of each float32 p would be (NumPy 2 compares a
+    # Python float with float32 values in float32).
+    return [positive if hit else negative for hit in (probabilities >= model.threshold).tolist()]
+
+
 def predict_fn(data: ParsedBody, model: Model) -> Prediction:
     manifest = model.manifest
-    if data.csv_rows is not None:
-        columns = _csv_columns(data.csv_rows, manifest)
-    else:
-        columns = _record_columns(data.records or [], manifest)
-    probabilities = model.booster.inplace_predict(encoded_request(columns, manifest))
-    labels = [manifest.positive_label if p >= model.threshold else manifest.negative_label for p in probabilities]
-    return Prediction(probabilities, labels)
+    probabilities = model.booster.inplace_predict(encoded_request(request_columns(data, manifest), manifest))
+    return Prediction(probabilities, predicted_labels(probabilities, model))
 
 
 def response_type(accept: str | None) -> str:
@@ -276,8 +340,8 @@ def response_type(accept: str | None) -> str:
 def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
     """(body, media type): JSON {"predictions": [{"probability", "label"}]} or CSV rows `probability,label`."""
     media_type = response_type(accept)
-    # float() of a float32 prints its exact value, so clients get what Booster.predict returned.
-    probabilities = [float(p) for p in prediction.probabilities]
+    # A float32 as a Python float prints its exact value, so clients get what Booster.predict returned.
+    probabilities = prediction.probabilities.tolist()
     if media_type == JSON:
         rows = [{"probability": p, "label": label} for p, label in zip(probabilities, prediction.labels, strict=True)]
         return json.dumps({"predictions": rows}), JSON
