@@ -13,6 +13,7 @@ import difflib
 import io
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -148,13 +149,15 @@ def _known_columns(manifest: Manifest) -> set[str]:
 
 def _names_problem(names: list[str], manifest: Manifest) -> str | None:
     """What is wrong with a request's column names, if anything."""
-    unknown = [name for name in names if name not in _known_columns(manifest)]
+    known = _known_columns(manifest)
+    unknown = [name for name in names if name not in known]
     if unknown:
         return f"unknown column {_shown(unknown[0])}; the model expects {manifest.feature_names}"
-    duplicated = sorted({name for name in names if names.count(name) > 1})
+    duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:
         return f"column {_shown(duplicated[0])} appears more than once"
-    missing = [name for name in manifest.feature_names if name not in names]
+    present = set(names)
+    missing = [name for name in manifest.feature_names if name not in present]
     if missing:
         return f"missing column(s) {missing}"
     return None
