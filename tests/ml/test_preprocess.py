@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from ml_helpers import SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
@@ -121,6 +123,28 @@ def test_a_type_that_shows_only_after_the_first_block_is_still_inferred(
     assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
     tables = [artifacts.read_split(tmp_path / "out" / split) for split in artifacts.SPLITS]
     assert 2.5 in {value for table in tables for value in table.column("tenure").to_pylist()}
+
+
+def test_a_large_file_is_read_in_two_halves_as_one_reader_reads_it(
+    tmp_path: Path, write_csv: Callable[..., Path]
+) -> None:
+    frame = small_frame(150_000)
+    frame.loc[::7, "spend"] = np.nan  # missing values on both sides of the middle
+    path = write_csv(frame)
+    assert path.stat().st_size >= 2 * pa_csv.ReadOptions().block_size  # large enough to be split
+    options = pa_csv.ConvertOptions(column_types={SMALL_TARGET: pa.string()}, strings_can_be_null=True)
+
+    halves = preprocess._streamed_csv(path, options)
+
+    assert halves.equals(pa_csv.open_csv(path, convert_options=options).read_all())
+
+
+def test_the_halves_meet_at_the_start_of_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "lines.csv"
+    path.write_bytes(b"a,b\n1,2\n33,44\n")
+    assert preprocess._line_start_after(path, 4) == 8  # inside "1,2": the next line
+    assert preprocess._line_start_after(path, 3) == 4  # on the header's line end: the line after it
+    assert preprocess._line_start_after(path, 12) == 14  # inside the last line: the file's end
 
 
 def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> None:
