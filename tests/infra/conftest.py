@@ -67,8 +67,8 @@ def share_botocore_loaders() -> None:
     """One botocore data loader per search path for the whole test session, not one per botocore session.
 
     moto resets boto3's default session on every `mock_aws()`, and each new session parsed the service
-    models (sagemaker's alone is megabytes of JSON) again: that was about 40 % of the moto-backed tests'
-    time. A loader only reads botocore's packaged data, and within one botocore session its results are
+    models (sagemaker's alone is megabytes of JSON) again: test_approver.py and test_training_trigger_handler.py
+    took 68 s instead of 24 s. A loader only reads botocore's packaged data, and within one botocore session its results are
     already shared by every client, so sharing it between sessions changes no model a client sees.
     """
     create_loader = botocore.loaders.create_loader
