@@ -56,8 +56,10 @@ test-infra: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra
 
 ## test-ml: ml_code's tests only (tests/ml, .venv-ml)
+# Two workers, each taking whole files (module fixtures stay shared) in the order tests/ml/conftest.py sets:
+# the multi-host tests mostly wait on late hosts and guards, so the other files run in those waits.
 test-ml: $(ML_VENV)/.installed
-	$(ML_VENV)/bin/python -m pytest tests/ml
+	$(ML_VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/ml
 
 ## snapshots: rewrite the template and pipeline-definition snapshots after an intended change; commit them
 snapshots: $(VENV)/.installed node_modules/.installed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from tests.infra.iam_calls import CallRecorder
@@ -44,6 +47,7 @@ CALLS = pytest.StashKey[CallRecorder]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_handler_tests: runs after every other test of the session")
+    share_botocore_loaders()
     recorder = CallRecorder()
     recorder.install()
     config.stash[CALLS] = recorder
@@ -57,6 +61,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The check judges the calls of the whole session, so it runs once every handler test has run.
     items.sort(key=lambda item: item.get_closest_marker("after_handler_tests") is not None)
+
+
+def share_botocore_loaders() -> None:
+    """One botocore data loader per search path for the whole test session, not one per botocore session.
+
+    moto resets boto3's default session on every `mock_aws()`, and each new session parsed the service
+    models (sagemaker's alone is megabytes of JSON) again: test_approver.py and test_training_trigger_handler.py
+    took 68 s instead of 24 s. A loader only reads botocore's packaged data, and within one botocore session its results are
+    already shared by every client, so sharing it between sessions changes no model a client sees.
+    """
+    create_loader = botocore.loaders.create_loader
+
+    @functools.cache
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        return create_loader(search_path_string)
+
+    # botocore.session binds the name at import: patch it where the sessions look it up.
+    botocore.session.create_loader = shared_loader  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")

@@ -76,3 +76,17 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     return preprocess_and_train(
         input_dir, work, ["--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE], ["--num-round", "50"]
     )
+
+
+# Files whose tests mostly wait (hosts that start late, guards that run out) or run whole local pipelines:
+# first in the order, so that `make test-ml`'s two xdist workers (whole files each, in this order) start
+# them at once and fill the waits with the other files instead of ending on them.
+LONGEST_FIRST = ("test_train_distributed.py", "test_local_run.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file keeps its own order

@@ -5,9 +5,11 @@ import re
 import subprocess
 import sys
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from ml_helpers import ML_CODE, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
 
 import artifacts
@@ -44,11 +46,28 @@ def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(t
     assert sum(manifest.rows.values()) == 3000
 
 
-def test_local_run_on_any_csv_with_a_target_override(tmp_path: Path) -> None:
-    data = tmp_path / "churn.csv"
+@dataclass(frozen=True)
+class ChurnRun:
+    """One local run on a generated churn file with the target overridden; `common` repeats its arguments."""
+
+    data: Path
+    common: list[str]
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def churn_run(tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
+    # Shared: the override test and the champion test made this same run (same file, same arguments) each.
+    work = tmp_path_factory.mktemp("churn")
+    data = work / "churn.csv"
     small_frame(1000).to_csv(data, index=False)
-    result = local_run("--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
-                       "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
+    common = ["--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
+              "--runs-dir", str(work / "runs")]  # fmt: skip
+    return ChurnRun(data, common, local_run(*common))
+
+
+def test_local_run_on_any_csv_with_a_target_override(churn_run: ChurnRun) -> None:
+    result = churn_run.result
     assert result.returncode == 0, result.stderr
     # Another target drops the contract's features: said before the run starts, not found out later.
     assert result.stderr.startswith(
@@ -83,12 +102,8 @@ def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Pa
     assert "evaluation:" not in result.stdout
 
 
-def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(tmp_path: Path) -> None:
-    data = tmp_path / "churn.csv"
-    small_frame(1000).to_csv(data, index=False)
-    common = ["--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
-              "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
-    first = local_run(*common)
+def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(churn_run: ChurnRun) -> None:
+    data, common, first = churn_run.data, churn_run.common, churn_run.result
     assert first.returncode == 0, first.stderr
     *_, first_line, first_evaluation = first.stdout.strip().splitlines()
     thresholds = r"(passes|fails) dev 0\.85.*prod 0\.92"  # every environment's threshold from cdk.json
