@@ -3,8 +3,13 @@
 
 import sys
 
-from stacks.application import build_app, new_app
-from stacks.config import ConfigError
+from stacks import sagemaker_sdk
+
+# First of all: the SDK's import then overlaps Node.js starting for jsii (see stacks/sagemaker_sdk.py).
+sagemaker_sdk.start_importing()
+
+from stacks.application import build_app, new_app  # noqa: E402
+from stacks.config import ConfigError  # noqa: E402
 
 app = new_app()
 try:

@@ -11,17 +11,15 @@ parsers, so callers pass valid placeholder strings and swap the tokens back into
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from stacks import sagemaker_sdk
+
 # The SDK prints its v2 banner and config-file notices at import; synth output stays quiet.
-os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-logging.getLogger("sagemaker").setLevel(logging.ERROR)
-logging.getLogger("sagemaker.config").setLevel(logging.ERROR)
+sagemaker_sdk.quiet()
 
 import boto3  # noqa: E402
 import botocore.credentials  # noqa: E402

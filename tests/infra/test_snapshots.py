@@ -42,12 +42,15 @@ def test_two_synths_are_byte_identical(synthesized: Synthesized, tmp_path: Path)
 def test_cdk_cli_synthesizes_what_the_tests_check(synthesized: Synthesized, tmp_path: Path) -> None:
     # The CLI adds its own settings (version reporting, asset metadata); cdk.json turns those off so that
     # the snapshots above are exactly what `make synth` writes and ops diff.
-    subprocess.run(
+    completed = subprocess.run(
         ["cdk", "synth", "--quiet", "--output", str(tmp_path)],
         cwd=REPO_ROOT,
         check=True,
         capture_output=True,
+        text=True,
     )
+    # app.py imports the SageMaker SDK on a thread (stacks/sagemaker_sdk.py), silenced before it loads.
+    assert "sagemaker" not in (completed.stdout + completed.stderr).lower()
     from_cli = {path.relative_to(tmp_path): path.read_bytes() for path in tmp_path.glob("assembly-*/*.template.json")}
     from_tests = {path.relative_to(synthesized.outdir): path.read_bytes() for path in synthesized.template_paths()}
     assert from_cli == from_tests
