@@ -3,7 +3,10 @@
     .venv-ml/bin/python benchmarks/ml_bench.py [--rows 1000000] [--rounds 50] [--requests 2000] [--repeats 3]
         [--preprocess-only | --inference-only]
 
-Timings are the fastest of --repeats interleaved runs: the machine may be shared.
+Timings are the fastest of --repeats interleaved runs: the machine may be shared. OpenMP's waiting threads
+spin by default, as in the containers; on a loaded machine they steal the cores of the side being timed (a
+bare 1,000-row predict took 23 ms instead of 3), so there run it with OMP_WAIT_POLICY=PASSIVE, which every
+script this starts inherits (it adds about 0.035 ms to the one-row overhead: inplace_predict wakes threads).
 
 1. train.py end to end vs a bare training script, each a whole subprocess timed the same way (wall and CPU
    seconds, from process start to exit), with the same parameters, rounds, threads and evaluation set.
@@ -44,10 +47,6 @@ import pyarrow.csv as pa_csv
 
 ML_CODE = Path(__file__).resolve().parent.parent / "ml_code"
 sys.path.insert(0, str(ML_CODE))
-# OpenMP threads that spin while they wait steal the cores of a shared machine from the side being timed
-# (a bare 1,000-row predict took 23 ms instead of 3 under load). Set before xgboost loads libgomp here,
-# and inherited by every script this runs, so both sides of each ratio wait alike.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import xgboost as xgb  # noqa: E402
 
