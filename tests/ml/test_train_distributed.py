@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,18 +105,25 @@ class Job:
         }
 
     def run(self, faults: dict[str, dict[str, Any]] | None = None) -> dict[str, HostRun]:
-        """Start every host (the last first), wait for all of them; `faults` per host name."""
+        """Start every host and wait for all of them; `faults` per host name.
+
+        The first host (the tracker's) starts first and, unless a fault delays it, the others once its tracker
+        listens: a host that finds no tracker sleeps through xgboost's connection retries (2 s, then 4 s, ...),
+        seconds that only a test of a late first host needs to spend."""
+        faults = faults or {}
         port = free_port()
         processes = {}
-        for host in reversed(self.hosts_started or self.hosts):
+        for host in self.hosts_started or self.hosts:
             processes[host] = subprocess.Popen(
                 [sys.executable, str(TRAIN_HOST), "--num-round", str(ROUNDS), "--nthread", "1"],
-                env=self.env(host, port, (faults or {}).get(host, {})),
+                env=self.env(host, port, faults.get(host, {})),
                 cwd=ML_CODE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
             )
+            if host == self.hosts[0] and "start_delay_seconds" not in faults.get(host, {}):
+                wait_until_listening(port, processes[host])
         logs = {}
         try:
             for host, process in processes.items():
@@ -127,6 +135,18 @@ class Job:
                           self.work / host / "output" / TRAINING_FAILURE_FILE)
             for host, process in processes.items()
         }  # fmt: skip
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
+    """Until a socket of this machine listens on `port` (/proc/net/tcp: state 0A), or `process` has ended.
+    Read from the kernel's table, not by connecting: the tracker would take a connection for a host."""
+    deadline = time.monotonic() + HANG_GUARD_SECONDS
+    while process.poll() is None and time.monotonic() < deadline:
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            local_address, state = line.split()[1], line.split()[3]
+            if local_address.endswith(f":{port:04X}") and state == "0A":
+                return
+        time.sleep(0.05)
 
 
 def hung_hosts_report(processes: dict[str, subprocess.Popen[str]], logs: dict[str, str]) -> str:
