@@ -27,6 +27,7 @@ Column = np.ndarray | list[str | None]
 # csv.reader splits lines at "\r" as well as "\n" and gives '"' its quoting meaning; pyarrow, with quoting off,
 # would read such bodies differently, so they are left to csv.reader.
 _CSV_READER_ONLY = ('"', "\r")
+BOM = "\ufeff"  # a byte order mark
 
 
 def request_columns(text: str, names: list[str], has_header: bool, manifest: Manifest) -> dict[str, Column] | None:
@@ -55,6 +56,10 @@ def request_columns(text: str, names: list[str], has_header: bool, manifest: Man
 def _read_alike(text: str) -> bool:
     """Whether pyarrow, quoting off, splits this text into the same cells as csv.reader."""
     if any(character in text for character in _CSV_READER_ONLY):
+        return False
+    # pyarrow skips a byte order mark that starts its input; to csv.reader it is part of the first cell (input_fn
+    # already dropped one, so this is a second one, or one after spaces).
+    if text.startswith(BOM):
         return False
     # csv.reader refuses a field longer than its limit (the client gets that error); no line, no field.
     limit = csv.field_size_limit()
@@ -91,13 +96,19 @@ def _table(text: str, names: list[str], has_header: bool, manifest: Manifest) ->
             convert_options=pa_csv.ConvertOptions(
                 include_columns=manifest.feature_names,
                 column_types=types,
-                null_values=list(manifest.missing_values),
+                null_values=_markers_as_read(manifest.missing_values),
                 strings_can_be_null=True,
             ),
         )
     except (pa.ArrowInvalid, UnicodeEncodeError):  # UnicodeEncodeError: an unpaired surrogate
         return None
     return table if table.num_rows else None
+
+
+def _markers_as_read(markers: tuple[str, ...]) -> list[str]:
+    """The missing markers pyarrow may turn into nulls: it matches a cell exactly, while the per-value path strips a
+    cell first, so a marker with spaces around it (" ?") can never match there and must not here."""
+    return [marker for marker in markers if marker == marker.strip()]
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray | None:

@@ -21,7 +21,7 @@ import xgboost as xgb
 
 import arrow_csv
 import model_io
-from arrow_csv import Column
+from arrow_csv import BOM, Column
 from artifacts import Feature, Manifest
 from contract import CATEGORICAL
 
@@ -33,13 +33,12 @@ DEFAULT_THRESHOLD = 0.5
 # InvokeEndpoint's Body is at most 6 MB (6291456 bytes; SageMaker Runtime API reference, InvokeEndpoint):
 # a larger body can only come from somewhere else (a local server, a proxy) and is refused unread.
 MAX_BODY_BYTES = 6 * 1024 * 1024
-_BOM = "\ufeff"
 # Client text quoted in an error message is cut to this many characters.
 _SHOWN_CHARACTERS = 40
 _KNOWN_VALUES_SHOWN = 5
-# CSV requests of fewer rows are read cell by cell: pyarrow's fixed cost per read is about that of checking
-# this many rows' values one by one.
-_ARROW_MIN_ROWS = 40
+# CSV bodies of fewer lines (a header and blank lines count) are read cell by cell: pyarrow's fixed cost per
+# read is about that of checking this many rows' values one by one.
+_ARROW_MIN_LINES = 40
 
 
 class BadRequest(ValueError):
@@ -129,7 +128,7 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
             raise BadRequest("the request body is not UTF-8 text") from None
     # The XGBoost image hands text/csv and application/json bodies over as text (sagemaker-containers'
     # Request.content decodes them), so a byte order mark arrives as a character.
-    elif body.startswith(_BOM):
+    elif body.startswith(BOM):
         body = body[1:]
     if not body.strip():
         raise BadRequest("the request body is empty")
@@ -309,7 +308,7 @@ def request_columns(data: ParsedBody, manifest: Manifest) -> dict[str, Column]:
     """The request's features by name: read whole by arrow_csv where it can, else cell by cell."""
     if data.csv_text is None:
         return _record_columns(data.records or [], manifest)
-    if _has_lines(data.csv_text, _ARROW_MIN_ROWS):
+    if _has_lines(data.csv_text, _ARROW_MIN_LINES):
         columns = _fast_csv_columns(data.csv_text, manifest)
         if columns is not None:
             return columns

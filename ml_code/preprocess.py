@@ -52,6 +52,8 @@ CATEGORY_CODES = pa.dictionary(pa.int32(), pa.string())
 # Rows copied out of the table at a time when writing a split (about 26 MB for 20 numeric and 10 categorical
 # features).
 ROWS_PER_ROW_GROUP = 131_072
+# Quotes before the middle of a file are counted this many bytes at a time (bounded memory).
+_COUNTING_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 def csv_files(input_dir: Path) -> list[Path]:
@@ -159,15 +161,15 @@ def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Tabl
     """The file read by streaming readers, one per half of the file, in parallel threads.
 
     A streaming reader parses on one thread only; two halves keep two cores busy, and the peak memory stays a
-    streaming reader's. The halves meet at a line end: arrow's reader (newlines_in_values off) also assumes a
-    line end ends a row. The second half takes the first half's column names and types, which the first
+    streaming reader's. The halves meet at the start of a line outside any quoted value (a quoted value may
+    hold a line end, which one reader reads as part of the value). The second half takes the first half's column names and types, which the first
     reader inferred from the same first block a single reader would: a type that block did not foresee fails
     alike (ArrowInvalid). A gzip file, or one of less than two blocks, is read by one reader.
     """
     size = path.stat().st_size
     if path.name.endswith(".gz") or size < 2 * pa_csv.ReadOptions().block_size:
         return pa_csv.open_csv(path, convert_options=convert_options).read_all()
-    middle = _line_start_after(path, size // 2)
+    middle = _row_start_after(path, size // 2)
     with pa.OSFile(str(path)) as source:
         first = pa_csv.open_csv(source.get_stream(0, middle), convert_options=convert_options)
         if middle == size:
@@ -184,11 +186,17 @@ def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Tabl
     return pa.concat_tables(halves)
 
 
-def _line_start_after(path: Path, offset: int) -> int:
-    """The offset of the first line that starts after `offset` (the file's size when there is none)."""
+def _row_start_after(path: Path, offset: int) -> int:
+    """The offset of the first line after `offset` that starts outside any quoted value, that is after an even
+    number of quote characters (a quote inside a quoted value is doubled); the file's size when there is none."""
+    quotes = 0
     with path.open("rb") as file:
-        file.seek(offset)
-        file.readline()
+        while file.tell() < offset:
+            quotes += file.read(min(offset - file.tell(), _COUNTING_CHUNK_BYTES)).count(b'"')
+        while line := file.readline():
+            quotes += line.count(b'"')
+            if quotes % 2 == 0:
+                return file.tell()
         return file.tell()
 
 

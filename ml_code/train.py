@@ -366,6 +366,8 @@ def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResol
         try:
             yield
         except xgb.core.XGBoostError as error:
+            # This host fails with its own reason from here; the watch must not replace it with its own.
+            watch.stop()
             # Most often the group broke because another host stopped: that host's log has the cause.
             log.error("XGBoost: %s", error)
             raise JobFailure(
@@ -373,6 +375,7 @@ def training_group(cluster: Cluster, port: int, seconds: int, resolve: HostResol
                 f"({_collective_reason(error)}); if another host failed first, its log names the cause"
             ) from None
         except BaseException as error:
+            watch.stop()
             _tell_the_group(cluster, error)
             raise
         # Leaving ends the collective thread.

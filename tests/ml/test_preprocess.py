@@ -139,12 +139,33 @@ def test_a_large_file_is_read_in_two_halves_as_one_reader_reads_it(
     assert halves.equals(pa_csv.open_csv(path, convert_options=options).read_all())
 
 
-def test_the_halves_meet_at_the_start_of_a_line(tmp_path: Path) -> None:
+def test_the_halves_meet_at_the_start_of_a_line_outside_quotes(tmp_path: Path) -> None:
     path = tmp_path / "lines.csv"
-    path.write_bytes(b"a,b\n1,2\n33,44\n")
-    assert preprocess._line_start_after(path, 4) == 8  # inside "1,2": the next line
-    assert preprocess._line_start_after(path, 3) == 4  # on the header's line end: the line after it
-    assert preprocess._line_start_after(path, 12) == 14  # inside the last line: the file's end
+    path.write_bytes(b'a,b\n1,2\n33,44\n5,"x\ny"\n6,"say ""hi"""\n7,8\n')
+    assert preprocess._row_start_after(path, 4) == 8  # inside "1,2": the next line
+    assert preprocess._row_start_after(path, 3) == 4  # on the header's line end: the line after it
+    assert preprocess._row_start_after(path, 16) == 22  # inside the quoted value "x\ny": after its row
+    assert preprocess._row_start_after(path, 24) == 37  # doubled quotes inside a value count as two
+    assert preprocess._row_start_after(path, 38) == 41  # inside the last line: the file's end
+
+
+def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_reads_it(tmp_path: Path) -> None:
+    header, row = b"tenure,plan,spend,region,churned\n", b"12,basic,50.5,north,no\n"
+    rows = 2 * pa_csv.ReadOptions().block_size // len(row) + 1000
+    quoted = b'3,"' + b"x" * 200 + b"\n" + b"y" * 200 + b'",1.5,south,yes\n'
+    # The quoted row sits where the middle of the file falls inside its first line.
+    before = (len(header) + rows * len(row) + len(quoted)) // 2 - 100
+    first_rows = (before - len(header)) // len(row)
+    path = tmp_path / "quoted.csv"
+    path.write_bytes(header + row * first_rows + quoted + row * (rows - first_rows))
+    quote_at = len(header) + first_rows * len(row) + 2
+    assert quote_at < path.stat().st_size // 2 < quote_at + 200  # the middle is inside the quoted value
+    options = pa_csv.ConvertOptions(column_types={"plan": pa.string()}, strings_can_be_null=True)
+
+    halves = preprocess._streamed_csv(path, options)
+
+    assert halves.equals(pa_csv.open_csv(path, convert_options=options).read_all())
+    assert halves.num_rows == rows + 1
 
 
 def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> None:

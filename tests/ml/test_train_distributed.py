@@ -348,10 +348,12 @@ def test_the_group_watch_leaves_a_working_group_alone(one_host_group: None, monk
 
 
 def test_the_group_watch_does_not_start_without_a_collective_thread(caplog: pytest.LogCaptureFixture) -> None:
-    watch = train.GroupWatch(lambda: pytest.fail("no group to break"), interval=0.001, misses=1)
+    broken = threading.Event()
+    watch = train.GroupWatch(broken.set, interval=0.001, misses=1)
     watch.start()
-    watch.stop()
     assert "XGBoost's collective thread was not found" in caplog.text
+    assert not broken.wait(timeout=0.05)  # a watch that ran would have called it after one look
+    watch.stop()
 
 
 class SlowNames:
