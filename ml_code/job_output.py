@@ -55,9 +55,9 @@ def run_job(job_name: str, main: Callable[[], None], file_name: str) -> int:
         report_failure(job_name, failure, file_name)
     except Exception as error:  # the last line of defence of a job
         traceback.print_exc()
-        message = f"{job_name} failed with an unexpected {type(error).__name__}; see the job's log for details"
-        write_reason(file_name, message)
-        print(message, file=sys.stderr)
+        _report(
+            f"{job_name} failed with an unexpected {type(error).__name__}; see the job's log for details", file_name
+        )
     else:
         return 0
     return EXIT_FAILURE
@@ -65,7 +65,10 @@ def run_job(job_name: str, main: Callable[[], None], file_name: str) -> int:
 
 def report_failure(job_name: str, failure: JobFailure, file_name: str) -> None:
     """The failure's sentence in the reason file and on stderr (the job's log)."""
-    message = f"{job_name} failed: {failure}"
+    _report(f"{job_name} failed: {failure}", file_name)
+
+
+def _report(message: str, file_name: str) -> None:
     write_reason(file_name, message)
     print(message, file=sys.stderr)
 
