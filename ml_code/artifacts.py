@@ -21,6 +21,9 @@ from contract import CATEGORICAL, NUMERIC
 from job_output import JobFailure
 
 MANIFEST_FILE_NAME = "manifest.json"
+# What evaluate writes for the approver; local_run reads them without loading evaluate's libraries.
+EVALUATION_FILE = "evaluation.json"
+REPORT_FILE = "report.html"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
 # XGBoost's names for the two feature kinds.
@@ -132,3 +135,33 @@ def encode_features(table: pa.Table, manifest: Manifest) -> np.ndarray:
     for position, feature in enumerate(manifest.features):
         encoded[:, position] = _encoded_column(table.column(feature.name), feature)
     return encoded
+
+
+def approver_line(document: dict[str, Any]) -> str:
+    """The one line an approver reads first, e.g.
+    `test ROC-AUC 0.931 [0.924, 0.937]: passes dev 0.85, stg 0.90, prod 0.92; serving model 0.925, ...`."""
+    auc = document["binary_classification_metrics"]["auc"]["value"]
+    low, high = document["evaluation_details"]["auc_confidence_interval_95"]
+    line = f"test ROC-AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
+    verdicts = document["thresholds"]["environments"]
+    groups = [
+        (word, ", ".join(f"{v['environment']} {v['threshold']:.2f}" for v in verdicts if v["passes"] is passes))
+        for word, passes in (("passes", True), ("fails", False))
+    ]
+    verdict_text = "; ".join(f"{word} {names}" for word, names in groups if names)
+    if verdict_text:
+        line += f": {verdict_text}"
+    comparison = document["champion_comparison"]
+    if comparison["champion"] is None:
+        line += "; no serving model to compare with"
+    else:
+        difference = comparison["auc_difference"]
+        low, high = difference["confidence_interval_95"]
+        line += (
+            f"; serving model {comparison['champion']['auc']['value']:.3f},"
+            f" difference {difference['value']:+.3f} [{low:+.3f}, {high:+.3f}]"
+        )
+        gate = comparison["gate"]
+        if gate["passes"] is not None:
+            line += f" ({'within' if gate['passes'] else 'beyond'} the margin {gate['margin']:.3f})"
+    return line

@@ -49,8 +49,6 @@ from contract import CATEGORICAL
 from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
 
 log = logging.getLogger("evaluate")
-EVALUATION_FILE = "evaluation.json"
-REPORT_FILE = "report.html"
 ROC_PLOT_FILE = "roc.png"
 PR_PLOT_FILE = "pr.png"
 DEFAULT_THRESHOLD = 0.5
@@ -439,36 +437,6 @@ def provenance(context: RunContext) -> dict[str, str | None]:
     }
 
 
-def approver_line(document: dict[str, Any]) -> str:
-    """The one line an approver reads first, e.g.
-    `test ROC-AUC 0.931 [0.924, 0.937]: passes dev 0.85, stg 0.90, prod 0.92; serving model 0.925, ...`."""
-    auc = document["binary_classification_metrics"]["auc"]["value"]
-    low, high = document["evaluation_details"]["auc_confidence_interval_95"]
-    line = f"test ROC-AUC {auc:.3f} [{low:.3f}, {high:.3f}]"
-    verdicts = document["thresholds"]["environments"]
-    groups = [
-        (word, ", ".join(f"{v['environment']} {v['threshold']:.2f}" for v in verdicts if v["passes"] is passes))
-        for word, passes in (("passes", True), ("fails", False))
-    ]
-    verdict_text = "; ".join(f"{word} {names}" for word, names in groups if names)
-    if verdict_text:
-        line += f": {verdict_text}"
-    comparison = document["champion_comparison"]
-    if comparison["champion"] is None:
-        line += "; no serving model to compare with"
-    else:
-        difference = comparison["auc_difference"]
-        low, high = difference["confidence_interval_95"]
-        line += (
-            f"; serving model {comparison['champion']['auc']['value']:.3f},"
-            f" difference {difference['value']:+.3f} [{low:+.3f}, {high:+.3f}]"
-        )
-        gate = comparison["gate"]
-        if gate["passes"] is not None:
-            line += f" ({'within' if gate['passes'] else 'beyond'} the margin {gate['margin']:.3f})"
-    return line
-
-
 def _table_html(headers: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
@@ -492,7 +460,7 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
     """What the approver decides on: thresholds, the serving model, and the split AUCs."""
     scores = document["binary_classification_metrics"]
     details = document["evaluation_details"]
-    sections = [f"<p><strong>{html.escape(approver_line(document))}</strong></p>"]
+    sections = [f"<p><strong>{html.escape(artifacts.approver_line(document))}</strong></p>"]
     verdicts = document["thresholds"]["environments"]
     if verdicts:
         sections.append(
@@ -698,10 +666,10 @@ def evaluate(
         "precision-recall curve": pr_png(y, probability, scores["pr_auc"]["value"], output_dir / PR_PLOT_FILE),
     }
     report = report_html(document, manifest, data_summary(test, manifest), plots)
-    (output_dir / REPORT_FILE).write_text(report, encoding="utf-8")
+    (output_dir / artifacts.REPORT_FILE).write_text(report, encoding="utf-8")
     # evaluation.json last: the pipeline reads it, so it exists only when everything else does.
-    (output_dir / EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    log.info("%s; wrote %s", approver_line(document), output_dir)
+    (output_dir / artifacts.EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    log.info("%s; wrote %s", artifacts.approver_line(document), output_dir)
     return document
 
 

@@ -40,7 +40,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import artifacts
-import evaluate
 import model_io
 from contract import ContractError, load_contract
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
@@ -177,7 +176,7 @@ def step_summary(name: str, run_dir: Path) -> str:
     if name == "train":
         found = re.search(r"best_iteration=(\d+) best_score=([0-9.]+)", (run_dir / "logs" / "train.log").read_text())
         return f"best validation AUC {float(found[2]):.4f} at round {found[1]}" if found else "no best round logged"
-    document = json.loads((run_dir / "evaluation" / evaluate.EVALUATION_FILE).read_text(encoding="utf-8"))
+    document = json.loads((run_dir / "evaluation" / artifacts.EVALUATION_FILE).read_text(encoding="utf-8"))
     auc = document["binary_classification_metrics"]["auc"]
     return f"test ROC-AUC {auc['value']:.4f} (bootstrap std {auc['standard_deviation']:.4f})"
 
@@ -212,7 +211,8 @@ def local_run(
     if champion is not None and not champion.exists():
         raise SystemExit(f"--champion {champion} does not exist")
     warn_if_features_are_inferred(contract_path, target_column)
-    run_dir = new_run_dir(runs_dir)
+    # Absolute: the steps run in ml_code/, so a relative run folder would point elsewhere for them.
+    run_dir = new_run_dir(runs_dir.resolve())
     print(f"run folder: {run_dir}")
     steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data, contract_path)
     for number, step in enumerate(steps, start=1):
@@ -222,9 +222,9 @@ def local_run(
         if step.name == "train":
             pack_model(run_dir / "train" / "model", run_dir / "model" / model_io.MODEL_ARCHIVE_NAME)
         print(f"      done in {time.monotonic() - started:.1f} s: {step_summary(step.name, run_dir)}", flush=True)
-    print(f"report: {run_dir / 'evaluation' / evaluate.REPORT_FILE}")
-    evaluation = run_dir / "evaluation" / evaluate.EVALUATION_FILE
-    print(evaluate.approver_line(json.loads(evaluation.read_text(encoding="utf-8"))))
+    print(f"report: {run_dir / 'evaluation' / artifacts.REPORT_FILE}")
+    evaluation = run_dir / "evaluation" / artifacts.EVALUATION_FILE
+    print(artifacts.approver_line(json.loads(evaluation.read_text(encoding="utf-8"))))
     return evaluation
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
-
-import xgboost as xgb
+from typing import TYPE_CHECKING
 
 from artifacts import Manifest
+
+if TYPE_CHECKING:  # imported where a model is loaded: local_run needs only the names, not xgboost's 1 s import
+    import xgboost as xgb
 
 # The one name of the model file: train saves it, evaluate and the endpoint's model_fn load it.
 MODEL_FILE_NAME = "xgboost-model.json"
@@ -24,6 +26,8 @@ def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> Non
 
 
 def load_booster(model_dir: Path) -> xgb.Booster:
+    import xgboost as xgb
+
     booster = xgb.Booster()
     booster.load_model(model_dir / MODEL_FILE_NAME)
     return booster

@@ -49,7 +49,7 @@ def test_evaluation_from_model_tar_gz_matches_independent_metrics(small_run: Tra
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
 
-    document = json.loads((out / evaluate.EVALUATION_FILE).read_text())
+    document = json.loads((out / artifacts.EVALUATION_FILE).read_text())
     scores = document["binary_classification_metrics"]
     y, probability = independent_predictions(small_run)
     assert scores["auc"]["value"] == metrics.roc_auc_score(y, probability)
@@ -77,7 +77,7 @@ def test_evaluation_from_model_tar_gz_matches_independent_metrics(small_run: Tra
 
     for plot in (evaluate.ROC_PLOT_FILE, evaluate.PR_PLOT_FILE):
         assert (out / plot).read_bytes().startswith(PNG_SIGNATURE)
-    report = (out / evaluate.REPORT_FILE).read_text()
+    report = (out / artifacts.REPORT_FILE).read_text()
     assert len(re.findall(r'src="data:image/png;base64,', report)) == 2
     assert not re.search(r'(src|href)="(http|//|/)', report)  # self-contained
     assert "tenure" in report and "Feature importance" in report and "Calibration" in report
@@ -111,7 +111,7 @@ def test_missing_test_split_fails_with_a_message(small_run: TrainedRun, tmp_path
     assert run_job("evaluate", lambda: evaluate.run(args), PROCESSING_MESSAGE_FILE) == 1
     message = (sm_output_dir / PROCESSING_MESSAGE_FILE).read_text()
     assert message == f"evaluate failed: no .parquet file in {tmp_path / 'empty'}: is it preprocess's output?"
-    assert not (tmp_path / evaluate.EVALUATION_FILE).exists()
+    assert not (tmp_path / artifacts.EVALUATION_FILE).exists()
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_without_a_champion_only_the_threshold_gates(small_run: TrainedRun, tmp_
         "auc_difference": None,
         "gate": {"margin": 0.01, "minimum_auc": 0.0, "passes": True},
     }
-    assert "No model serves in this environment yet" in (tmp_path / evaluate.REPORT_FILE).read_text()
+    assert "No model serves in this environment yet" in (tmp_path / artifacts.REPORT_FILE).read_text()
 
 
 def test_a_better_champion_fails_the_gate_with_a_paired_interval(
@@ -272,7 +272,7 @@ def test_evaluation_carries_thresholds_provenance_training_and_split_aucs(
 def test_every_table_in_the_report_has_a_heading(small_run: TrainedRun, tmp_path: Path) -> None:
     context = context_for(small_run, champion_model_uri=str(small_run.model), execution_id="exec-1")
     evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 20, 0, context)
-    report = (tmp_path / evaluate.REPORT_FILE).read_text()
+    report = (tmp_path / artifacts.REPORT_FILE).read_text()
     tables = report.count("<table>")
     assert tables >= 12
     assert report.count("</h2><table>") == tables
@@ -297,7 +297,7 @@ def test_the_approver_line_names_every_environment_and_the_serving_model() -> No
             "gate": {"margin": 0.01, "passes": True},
         },
     }  # fmt: skip
-    assert evaluate.approver_line(document) == (
+    assert artifacts.approver_line(document) == (
         "test ROC-AUC 0.931 [0.924, 0.937]: passes dev 0.85, stg 0.90; fails prod 0.94;"
         " serving model 0.925, difference +0.006 [-0.002, +0.014] (within the margin 0.010)"
     )

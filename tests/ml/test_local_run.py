@@ -16,9 +16,9 @@ import artifacts
 import model_io
 
 
-def local_run(*args: str) -> subprocess.CompletedProcess[str]:
+def local_run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ML_CODE / "local_run.py"), *args], capture_output=True, text=True, check=False
+        [sys.executable, str(ML_CODE / "local_run.py"), *args], capture_output=True, text=True, check=False, cwd=cwd
     )
 
 
@@ -96,7 +96,8 @@ def test_local_run_with_a_contract_checks_its_feature_columns(tmp_path: Path) ->
 def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Path) -> None:
     data = tmp_path / "header-only.csv"
     data.write_text(",".join(small_frame(1).columns) + "\n", encoding="utf-8")
-    result = local_run("--data", str(data), "--target-column", SMALL_TARGET, "--runs-dir", str(tmp_path / "runs"))
+    # Relative paths, as typed in a shell: the steps (run in ml_code/) still find the run's input folder.
+    result = local_run("--data", data.name, "--target-column", SMALL_TARGET, "--runs-dir", "runs", cwd=tmp_path)
     assert result.returncode == 1
     assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
     assert "evaluation:" not in result.stdout

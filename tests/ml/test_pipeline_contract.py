@@ -182,7 +182,7 @@ def test_the_champion_gate_reads_what_evaluate_writes(champion: bool, small_run:
                   "--train-dir", str(small_run.splits / artifacts.TRAIN),
                   "--validation-dir", str(small_run.splits / artifacts.VALIDATION), "--bootstrap-samples", "20"]  # fmt: skip
     evaluate.run(arguments)
-    document = json.loads((tmp_path / evaluate.EVALUATION_FILE).read_text())
+    document = json.loads((tmp_path / artifacts.EVALUATION_FILE).read_text())
 
     (condition,) = all_steps["CheckChampion"]["Arguments"]["Conditions"]
     left = json_path(document, condition["LeftValue"]["Std:JsonGet"]["Path"])
