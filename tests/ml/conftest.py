@@ -81,7 +81,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
 # Files whose tests mostly wait (hosts that start late, guards that run out) or run whole local pipelines:
 # first in the order, so that `make test-ml`'s two xdist workers (whole files each, in this order) start
 # them at once and fill the waits with the other files instead of ending on them.
-LONGEST_FIRST = ("test_train_distributed.py", "test_local_run.py")
+LONGEST_FIRST = ("test_train_host_failures.py", "test_train_distributed.py", "test_local_run.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
