@@ -10,7 +10,9 @@ from typing import Any
 
 import botocore.loaders
 import botocore.session
+import moto.sns.models
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.infra.iam_calls import CallRecorder
 from tests.infra.synthesis import Synthesized, synthesize
@@ -48,6 +50,7 @@ CALLS = pytest.StashKey[CallRecorder]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_handler_tests: runs after every other test of the session")
     share_botocore_loaders()
+    share_sns_signing_key()
     recorder = CallRecorder()
     recorder.install()
     config.stash[CALLS] = recorder
@@ -79,6 +82,13 @@ def share_botocore_loaders() -> None:
 
     # botocore.session binds the name at import: patch it where the sessions look it up.
     botocore.session.create_loader = shared_loader  # type: ignore[assignment]
+
+
+def share_sns_signing_key() -> None:
+    """One RSA key signs the SNS messages moto delivers in this session, not a new 2048-bit key per subscription
+    (about 35 ms each, 2 s of the suite): nothing here verifies an SNS signature."""
+    key = functools.cache(functools.partial(rsa.generate_private_key, public_exponent=65537, key_size=2048))
+    moto.sns.models.Subscription.private_key = lambda _subscription: key()  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
