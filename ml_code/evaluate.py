@@ -28,7 +28,7 @@ import logging
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,8 @@ DEFAULT_THRESHOLD = 0.5
 CALIBRATION_BINS = 10
 # Curves in evaluation.json are thinned to this many points; the plots use every point.
 CURVE_POINTS = 101
+# Bootstrap resamples are scored a block at a time: resamples x test rows, at most this many counts.
+BOOTSTRAP_BLOCK_CELLS = 2**22
 S3_SCHEME = "s3://"
 
 
@@ -103,9 +105,8 @@ def _f_beta(precision: float, recall: float, beta: float) -> float:
     return _ratio((1 + beta**2) * precision * recall, beta**2 * precision + recall)
 
 
-def threshold_metrics(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
-    counts = confusion(y, (probability >= threshold).astype(np.int8))
-    tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
+def rates(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """The threshold metrics from a confusion matrix's four counts."""
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     return {
         "precision": precision,
@@ -113,7 +114,7 @@ def threshold_metrics(y: np.ndarray, probability: np.ndarray, threshold: float) 
         "f0_5": _f_beta(precision, recall, 0.5),
         "f1": _f_beta(precision, recall, 1.0),
         "f2": _f_beta(precision, recall, 2.0),
-        "accuracy": _ratio(tp + tn, len(y)),
+        "accuracy": _ratio(tp + tn, tp + fp + fn + tn),
         "true_positive_rate": recall,
         "true_negative_rate": _ratio(tn, tn + fp),
         "false_positive_rate": _ratio(fp, fp + tn),
@@ -121,29 +122,88 @@ def threshold_metrics(y: np.ndarray, probability: np.ndarray, threshold: float) 
     }
 
 
+def threshold_metrics(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, float]:
+    return rates(**confusion(y, (probability >= threshold).astype(np.int8)))
+
+
 def scalar_metrics(y: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """Every single-number metric at the default threshold; also applied to each bootstrap sample."""
-    clipped = np.clip(probability, 1e-15, 1 - 1e-15)
+    """Every single-number metric at the default threshold (resampled_metrics computes the same per resample)."""
+    # In float64: float32 (xgboost's output) rounds 1 - 1e-15 to 1, and a probability of 1 made the loss NaN.
+    exact = probability.astype(np.float64)
+    clipped = np.clip(exact, 1e-15, 1 - 1e-15)
     return {
         "auc": float(metrics.roc_auc_score(y, probability)),
         "pr_auc": float(metrics.average_precision_score(y, probability)),
         "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
-        "brier_score": float(np.mean((probability - y) ** 2)),
+        "brier_score": float(np.mean((exact - y) ** 2)),
         **threshold_metrics(y, probability, DEFAULT_THRESHOLD),
+    }
+
+
+class ScoreCells:
+    """The test rows in cells of (distinct score, label), scores descending. Every metric of scalar_metrics
+    depends only on how many rows of each cell a resample draws, so a resample is a row of cell counts."""
+
+    def __init__(self, y: np.ndarray, probability: np.ndarray) -> None:
+        ascending, position = np.unique(probability, return_inverse=True)
+        self.scores = ascending[::-1].astype(np.float64)
+        self.cell_of_row = y.astype(np.intp) * len(ascending) + (len(ascending) - 1 - position)
+        clipped = np.clip(self.scores, 1e-15, 1 - 1e-15)
+        self.loss = np.stack([-np.log(1 - clipped), -np.log(clipped)])  # per cell: label 0, then label 1
+        self.squared_error = np.stack([self.scores**2, (1 - self.scores) ** 2])
+
+    def counts(self, resamples: list[np.ndarray]) -> np.ndarray:
+        """(resamples, label 0 then 1, scores): how often each resample drew each cell."""
+        cells = len(self.scores) * 2
+        drawn = [np.bincount(self.cell_of_row[rows], minlength=cells) for rows in resamples]
+        return np.stack(drawn).reshape(len(resamples), 2, len(self.scores))
+
+
+def resample_blocks(y: np.ndarray, samples: int, seed: int) -> Iterator[list[np.ndarray]]:
+    """The rows of each bootstrap resample (drawn with replacement), a block of resamples at a time so that the
+    counts of a large test split stay within memory. A resample with one class only is left out."""
+    rng = np.random.default_rng(seed)
+    block = max(1, BOOTSTRAP_BLOCK_CELLS // (2 * len(y)))
+    for start in range(0, samples, block):
+        draws = (rng.integers(0, len(y), len(y)) for _ in range(start, min(start + block, samples)))
+        yield [rows for rows in draws if 0 < y[rows].sum() < len(rows)]
+
+
+def curve_areas(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ROC-AUC and average precision of each resample, equal to sklearn's on the resampled rows. The true and
+    false positives at or above each distinct score are whole numbers; so is the area under the ROC curve's
+    steps (each score's negatives times the positives above it, half of its own) until its one division."""
+    negatives, positives = counts[:, 0], counts[:, 1]
+    tps, fps = np.cumsum(positives, axis=1), np.cumsum(negatives, axis=1)
+    auc = np.sum(negatives * (2 * tps - positives), axis=1) / (2 * tps[:, -1] * fps[:, -1])
+    precision = tps / np.maximum(tps + fps, 1)  # where nothing is predicted positive, no positive is either
+    return auc, np.sum(positives * precision, axis=1) / tps[:, -1]
+
+
+def resampled_metrics(cells: ScoreCells, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """scalar_metrics of each resample, from its cell counts. (sklearn on each resample's rows, mostly its
+    input checks, took 2.5 s per model for 1,000 resamples of the sample's 4,900 test rows; this, 0.3 s.)"""
+    auc, average_precision = curve_areas(counts)
+    rows = counts.sum(axis=(1, 2))
+    # The default threshold predicts positive for a prefix of the descending scores.
+    above = int(np.sum(cells.scores >= DEFAULT_THRESHOLD))
+    tp, fp = counts[:, 1, :above].sum(axis=1), counts[:, 0, :above].sum(axis=1)
+    fn, tn = counts[:, 1, above:].sum(axis=1), counts[:, 0, above:].sum(axis=1)
+    per_resample = [rates(*map(float, cell)) for cell in zip(tp, fp, fn, tn, strict=True)]
+    return {
+        "auc": auc,
+        "pr_auc": average_precision,
+        "log_loss": np.sum(counts * cells.loss, axis=(1, 2)) / rows,
+        "brier_score": np.sum(counts * cells.squared_error, axis=(1, 2)) / rows,
+        **{name: np.array([values[name] for values in per_resample]) for name in rates(0, 0, 0, 0)},
     }
 
 
 def bootstrap(y: np.ndarray, probability: np.ndarray, samples: int, seed: int) -> dict[str, np.ndarray]:
     """Each metric on `samples` resamples of the test rows (a resample with one class only is skipped)."""
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {}
-    for _ in range(samples):
-        rows = rng.integers(0, len(y), len(y))
-        if y[rows].min() == y[rows].max():
-            continue
-        for name, value in scalar_metrics(y[rows], probability[rows]).items():
-            values.setdefault(name, []).append(value)
-    return {name: np.asarray(series) for name, series in values.items()}
+    cells = ScoreCells(y, probability)
+    blocks = [resampled_metrics(cells, cells.counts(block)) for block in resample_blocks(y, samples, seed)]
+    return {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
 
 
 def paired_auc_differences(
@@ -151,16 +211,13 @@ def paired_auc_differences(
 ) -> np.ndarray:
     """ROC-AUC of the challenger minus the champion's on the same resamples of the test rows: the pairing
     removes the noise both share (the same hard rows), so the interval is much narrower than two separate ones."""
-    rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(samples):
-        rows = rng.integers(0, len(y), len(y))
-        if y[rows].min() == y[rows].max():
-            continue
-        differences.append(
-            metrics.roc_auc_score(y[rows], challenger[rows]) - metrics.roc_auc_score(y[rows], champion[rows])
-        )
-    return np.asarray(differences)
+    first, second = ScoreCells(y, challenger), ScoreCells(y, champion)
+    return np.concatenate(
+        [
+            curve_areas(first.counts(block))[0] - curve_areas(second.counts(block))[0]
+            for block in resample_blocks(y, samples, seed)
+        ]
+    )
 
 
 def interval_95(values: np.ndarray) -> list[float]:
@@ -484,12 +541,19 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
     else:
         difference = comparison["auc_difference"]
         rows: list[list[object]] = [
-            ["ROC-AUC", _number(scores["auc"]["value"]), _number(champion["auc"]["value"]),
-             f"{difference['value']:+.4f}"],
-            ["ROC-AUC 95% interval", _interval(details["auc_confidence_interval_95"]),
-             _interval(champion["auc"]["confidence_interval_95"]),
-             f"{_interval(difference['confidence_interval_95'])} (paired bootstrap)"],
-        ]  # fmt: skip
+            [
+                "ROC-AUC",
+                _number(scores["auc"]["value"]),
+                _number(champion["auc"]["value"]),
+                f"{difference['value']:+.4f}",
+            ],
+            [
+                "ROC-AUC 95% interval",
+                _interval(details["auc_confidence_interval_95"]),
+                _interval(champion["auc"]["confidence_interval_95"]),
+                f"{_interval(difference['confidence_interval_95'])} (paired bootstrap)",
+            ],
+        ]
         for label, name in (("PR-AUC", "pr_auc"), ("log loss", "log_loss"), ("Brier score", "brier_score")):
             ours, theirs = scores[name]["value"], champion["scores"][name]
             rows.append([label, _number(ours), _number(theirs), f"{ours - theirs:+.4f}"])

@@ -91,6 +91,77 @@ def test_evaluation_accepts_an_extracted_model_dir_and_is_reproducible(small_run
     assert documents[0] == documents[1]
 
 
+def sklearn_on_each_resample(y: np.ndarray, probability: np.ndarray, samples: int, seed: int) -> dict[str, list]:
+    """The bootstrap as its definition reads: draw the rows, skip a one-class draw, score the drawn rows."""
+    rng = np.random.default_rng(seed)
+    values: dict[str, list] = {}
+    for _ in range(samples):
+        rows = rng.integers(0, len(y), len(y))
+        if y[rows].min() == y[rows].max():
+            continue
+        drawn_y, drawn = y[rows], probability[rows].astype(np.float64)
+        predicted = (drawn >= 0.5).astype(int)
+        for name, value in {
+            "auc": metrics.roc_auc_score(drawn_y, drawn),
+            "pr_auc": metrics.average_precision_score(drawn_y, drawn),
+            "log_loss": metrics.log_loss(drawn_y, np.clip(drawn, 1e-15, 1 - 1e-15)),
+            "brier_score": metrics.brier_score_loss(drawn_y, drawn),
+            "precision": metrics.precision_score(drawn_y, predicted, zero_division=0),
+            "recall": metrics.recall_score(drawn_y, predicted),
+            "f1": metrics.f1_score(drawn_y, predicted, zero_division=0),
+            "accuracy": metrics.accuracy_score(drawn_y, predicted),
+        }.items():
+            values.setdefault(name, []).append(value)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("rows", "positive_rate", "decimals"),
+    [(4000, 0.25, 6), (300, 0.3, 2), (12, 0.2, 1)],
+    ids=["distinct scores", "tied scores", "one-class draws skipped"],
+)
+def test_the_bootstrap_scores_each_resample_as_sklearn_does_on_its_rows(
+    rows: int, positive_rate: float, decimals: int
+) -> None:
+    rng = np.random.default_rng(rows)
+    y = (rng.random(rows) < positive_rate).astype(np.float32)
+    # float32 as xgboost predicts, with exact 0 and 1 among them: ties, both ends and the 0.5 threshold.
+    probability = np.round(np.clip(0.4 * y + rng.random(rows) * 0.8 - 0.1, 0, 1), decimals).astype(np.float32)
+    probability[:3] = [0.0, 1.0, 0.5]
+
+    resampled = evaluate.bootstrap(y, probability, 150, seed=7)
+    expected = sklearn_on_each_resample(y, probability, 150, seed=7)
+
+    assert 0 < len(expected["auc"]) == len(resampled["auc"])
+    for name, values in expected.items():
+        np.testing.assert_allclose(resampled[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_paired_differences_are_sklearns_on_the_same_rows() -> None:
+    rng = np.random.default_rng(5)
+    y = (rng.random(500) < 0.3).astype(np.float32)
+    challenger = np.round(0.5 * y + 0.5 * rng.random(500), 3).astype(np.float32)
+    champion = np.round(0.3 * y + 0.7 * rng.random(500), 2).astype(np.float32)
+    draws = np.random.default_rng(11)
+    expected = []
+    for _ in range(100):
+        rows = draws.integers(0, 500, 500)
+        expected.append(
+            metrics.roc_auc_score(y[rows], challenger[rows]) - metrics.roc_auc_score(y[rows], champion[rows])
+        )
+
+    differences = evaluate.paired_auc_differences(y, challenger, champion, 100, seed=11)
+
+    np.testing.assert_allclose(differences, expected, rtol=0, atol=1e-12)
+
+
+def test_a_probability_of_exactly_one_keeps_the_log_loss_finite() -> None:
+    y = np.array([1, 0, 1, 0], dtype=np.float32)
+    probability = np.array([1.0, 0.0, 0.7, 0.2], dtype=np.float32)  # xgboost's float32 sigmoid reaches 1
+    assert np.isclose(evaluate.scalar_metrics(y, probability)["log_loss"], metrics.log_loss(y, probability))
+    assert np.isfinite(evaluate.bootstrap(y, probability, 20, seed=0)["log_loss"]).all()
+
+
 def test_adult_model_clears_the_quality_bar(adult_run: TrainedRun, tmp_path: Path) -> None:
     document = evaluate.evaluate(adult_run.model, adult_run.splits / artifacts.TEST, tmp_path, 200, 0)
     assert document["binary_classification_metrics"]["auc"]["value"] >= 0.92
