@@ -14,6 +14,7 @@ import moto.sns.models
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.infra.early_process import EarlyProcess, Finished, Started
 from tests.infra.iam_calls import CallRecorder
 from tests.infra.synthesis import Synthesized, synthesize
 
@@ -49,6 +50,7 @@ CALLS = pytest.StashKey[CallRecorder]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_handler_tests: runs after every other test of the session")
+    config.addinivalue_line("markers", "early_process(process): the test checks an EarlyProcess's result")
     share_botocore_loaders()
     share_sns_signing_key()
     recorder = CallRecorder()
@@ -59,11 +61,37 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if CALLS in config.stash:
         config.stash[CALLS].uninstall()
+    for started in config.stash.get(EARLY_PROCESSES, {}).values():
+        started.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The check judges the calls of the whole session, so it runs once every handler test has run.
     items.sort(key=lambda item: item.get_closest_marker("after_handler_tests") is not None)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Separate processes that tests check (tests/infra/early_process.py) start when the session knows its tests.
+
+EARLY_PROCESSES = pytest.StashKey[dict[EarlyProcess, Started]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    started: dict[EarlyProcess, Started] = {}
+    if not session.config.option.collectonly:
+        for item in session.items:
+            marker = item.get_closest_marker("early_process")
+            if marker is not None and marker.args[0] not in started:
+                started[marker.args[0]] = marker.args[0].start()
+    session.config.stash[EARLY_PROCESSES] = started
+
+
+@pytest.fixture
+def early_process(request: pytest.FixtureRequest) -> Finished:
+    """The result of the process the test is marked with (EarlyProcess.mark), once it has ended."""
+    marker = request.node.get_closest_marker("early_process")
+    assert marker is not None, "mark the test with EarlyProcess.mark()"
+    return request.config.stash[EARLY_PROCESSES][marker.args[0]].wait()
 
 
 def share_botocore_loaders() -> None:

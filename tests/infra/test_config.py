@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.config import ConfigError, auc_thresholds, load_environments
-from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+from tests.infra.early_process import EarlyProcess, Finished
+from tests.infra.synthesis import cdk_json_context
 
 
 def context_with(change: dict[str, Any] | None = None, **top_level: Any) -> dict[str, Any]:
     """cdk.json's context with `change` applied to environments.dev (dotted keys; None deletes)."""
     return {**_environment_with("dev", change or {}), **top_level}
+
+
+def _environment_with(name: str, change: dict[str, Any]) -> dict[str, Any]:
+    context = copy.deepcopy(cdk_json_context())
+    for dotted, value in change.items():
+        *parents, leaf = dotted.split(".")
+        node = context["environments"][name]
+        for parent in parents:
+            node = node[parent]
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    return context
 
 
 def config_error(context: dict[str, Any]) -> str:
@@ -100,16 +112,16 @@ def test_no_environments() -> None:
     assert message == "cdk.json context 'environments' must map environment names to settings"
 
 
-def test_synth_reports_a_bad_configuration_in_one_line(tmp_path: Path) -> None:
-    context = context_with({"removal_policy": "keep"})
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+BAD_CONFIG_SYNTH = EarlyProcess(
+    "bad-config",
+    (sys.executable, "app.py"),
+    {"CDK_CONTEXT_JSON": json.dumps(context_with({"removal_policy": "keep"})), "CDK_OUTDIR": "{folder}"},
+)
+
+
+@BAD_CONFIG_SYNTH.mark()
+def test_synth_reports_a_bad_configuration_in_one_line(early_process: Finished) -> None:
+    result = early_process.completed
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "Configuration error in cdk.json: environment 'dev': key 'removal_policy' must be one of"
@@ -321,20 +333,6 @@ def test_instance_count_within_autoscaling_bounds() -> None:
         "environment 'prod': key 'deployment.endpoint.instance_count' must be within autoscaling"
         " min_instances..max_instances (2..6), got 8"
     )
-
-
-def _environment_with(name: str, change: dict[str, Any]) -> dict[str, Any]:
-    context = copy.deepcopy(cdk_json_context())
-    for dotted, value in change.items():
-        *parents, leaf = dotted.split(".")
-        node = context["environments"][name]
-        for parent in parents:
-            node = node[parent]
-        if value is None:
-            del node[leaf]
-        else:
-            node[leaf] = value
-    return context
 
 
 def _prod_with(change: dict[str, Any]) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.infra.synthesis import ENVIRONMENTS, REPO_ROOT, Synthesized
+from tests.infra.early_process import EarlyProcess, Finished
+from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 STACKS = ("Data", "Deployment", "Notifications", "Training")
 
@@ -31,20 +31,22 @@ def test_every_stack_has_a_snapshot(synthesized: Synthesized) -> None:
     assert {stack for stacks in synthesized.templates.values() for stack in stacks} == set(STACKS)
 
 
-def test_a_second_synth_through_the_cdk_cli_is_byte_identical(synthesized: Synthesized, tmp_path: Path) -> None:
+CLI_SYNTH = EarlyProcess("cli-synth", ("cdk", "synth", "--quiet", "--output", "{folder}"))
+
+
+@CLI_SYNTH.mark()
+def test_a_second_synth_through_the_cdk_cli_is_byte_identical(
+    synthesized: Synthesized, early_process: Finished
+) -> None:
     # Two synths, in two processes: the CLI's (as `make synth` runs it) and the session's in-process one that
     # every other test checks. The CLI adds its own settings (version reporting, asset metadata); cdk.json turns
     # those off so that the snapshots above are exactly what `make synth` writes and ops diff.
-    completed = subprocess.run(
-        ["cdk", "synth", "--quiet", "--output", str(tmp_path)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    completed = early_process.completed
+    assert completed.returncode == 0, completed.stderr
     # app.py imports the SageMaker SDK on a thread (stacks/sagemaker_sdk.py), silenced before it loads.
     assert "sagemaker" not in (completed.stdout + completed.stderr).lower()
-    from_cli = {path.relative_to(tmp_path): path.read_bytes() for path in tmp_path.glob("assembly-*/*.template.json")}
+    output = early_process.folder
+    from_cli = {path.relative_to(output): path.read_bytes() for path in output.glob("assembly-*/*.template.json")}
     from_tests = {path.relative_to(synthesized.outdir): path.read_bytes() for path in synthesized.template_paths()}
     assert from_cli == from_tests
 

@@ -1,7 +1,7 @@
 """Multi-host training jobs on this machine, for the tests: train.py processes form one XGBoost collective
-group (the real tracker and collective) as SageMaker's algo-1, algo-2, ... would. tests/ml/train_host.py runs
-each host with the faults a test injects: a host that starts late, a name that resolves late, a host that
-fails or dies.
+group (the real tracker and collective) as SageMaker's algo-1, algo-2, ... would. Each host is a process of
+its own, forked from a server that imported train.py once (host_forks). tests/ml/train_host.py runs each host
+with the faults a test injects: a host that starts late, a name that resolves late, a host that fails or dies.
 
 Hosts here share one address, so the tracker's error signal (sent only to hosts on other machines) never
 fires: a host learns of a failure from its connections to the failed host closing, the path that does not
@@ -10,20 +10,22 @@ depend on the tracker. No test measures time; each process gets a generous hang 
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import train_host
 from ml_helpers import ML_CODE, SMALL_POSITIVE, SMALL_TARGET, TrainedRun
 
 import artifacts
@@ -31,7 +33,6 @@ import preprocess
 import train
 from job_output import TRAINING_FAILURE_FILE
 
-TRAIN_HOST = Path(__file__).resolve().parent / "train_host.py"
 # A job whose MaxRuntimeInSeconds gives hosts 30 s to wait for each other at any one point.
 MAX_RUNTIME_SECONDS = 240
 # A process still running after this has hung: the test fails.
@@ -106,36 +107,49 @@ class Job:
         seconds that only a test of a late first host needs to spend."""
         faults = faults or {}
         port = free_port()
-        processes = {}
+        processes, logs = {}, {}
         for host in self.hosts_started or self.hosts:
-            processes[host] = subprocess.Popen(
-                [sys.executable, str(TRAIN_HOST), "--num-round", str(ROUNDS), "--nthread", "1"],
-                env=self.env(host, port, faults.get(host, {})),
-                cwd=ML_CODE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
+            logs[host] = self.work / host / "host.log"
+            logs[host].parent.mkdir(parents=True, exist_ok=True)
+            arguments = ["--num-round", str(ROUNDS), "--nthread", "1"]
+            environment = self.env(host, port, faults.get(host, {}))
+            processes[host] = host_forks().Process(
+                target=train_host.run_forked, args=(arguments, environment, str(logs[host])), name=host
             )
+            processes[host].start()
             if host == self.hosts[0] and "start_delay_seconds" not in faults.get(host, {}):
                 wait_until_listening(port, processes[host])
-        logs = {}
-        try:
-            for host, process in processes.items():
-                logs[host] = process.communicate(timeout=HANG_GUARD_SECONDS)[0]
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
+        for process in processes.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+        if any(process.exitcode is None for process in processes.values()):
             pytest.fail(hung_hosts_report(processes, logs))
         return {
-            host: HostRun(process.returncode, logs[host], self.work / host / "model",
+            host: HostRun(process.exitcode, logs[host].read_text(), self.work / host / "model",
                           self.work / host / "output" / TRAINING_FAILURE_FILE)
             for host, process in processes.items()
         }  # fmt: skip
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
+@functools.cache
+def host_forks() -> multiprocessing.context.ForkServerContext:
+    """Hosts are forked from one server process that imported train_host.py (train.py, xgboost, sklearn) once:
+    a fresh interpreter per host spent 1.3 s of CPU importing them, most of these tests' CPU. Forked before
+    anything trains, so no OpenMP or collective thread is copied; each host still is a process of its own."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["train_host"])
+    # Python 3.11's fork server does not take this process's sys.path: its preload finds them via PYTHONPATH.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join([str(Path(train_host.__file__).parent), str(ML_CODE)]))
+        multiprocessing.forkserver.ensure_running()
+    return context
+
+
+def wait_until_listening(port: int, process: multiprocessing.process.BaseProcess) -> None:
     """Until a socket of this machine listens on `port` (/proc/net/tcp: state 0A), or `process` has ended.
     Read from the kernel's table, not by connecting: the tracker would take a connection for a host."""
     deadline = time.monotonic() + HANG_GUARD_SECONDS
-    while process.poll() is None and time.monotonic() < deadline:
+    while process.is_alive() and time.monotonic() < deadline:
         for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
             local_address, state = line.split()[1], line.split()[3]
             if local_address.endswith(f":{port:04X}") and state == "0A":
@@ -143,21 +157,18 @@ def wait_until_listening(port: int, process: subprocess.Popen[str]) -> None:
         time.sleep(0.05)
 
 
-def hung_hosts_report(processes: dict[str, subprocess.Popen[str]], logs: dict[str, str]) -> str:
-    """Every host's log (`logs`: those already read), the hung ones' with each thread's Python stack
-    (train_host.py dumps it on SIGUSR1)."""
-    hung = [host for host, process in processes.items() if process.poll() is None]
+def hung_hosts_report(processes: dict[str, multiprocessing.process.BaseProcess], logs: dict[str, Path]) -> str:
+    """Every host's log, the hung ones' with each thread's Python stack (train_host.py dumps it on SIGUSR1)."""
+    hung = [host for host, process in processes.items() if process.is_alive()]
     for host in hung:
-        processes[host].send_signal(signal.SIGUSR1)
-    for host, process in processes.items():
-        if host in logs:
-            continue
-        try:
-            logs[host] = process.communicate(timeout=5)[0]
-        except subprocess.TimeoutExpired:
-            process.kill()
-            logs[host] = process.communicate()[0]
-    return f"hosts {hung} hung; their logs:\n" + "\n".join(f"--- {host}\n{log}" for host, log in logs.items())
+        os.kill(processes[host].pid, signal.SIGUSR1)
+    for host in hung:
+        processes[host].join(5)
+        processes[host].kill()
+        processes[host].join()
+    return f"hosts {hung} hung; their logs:\n" + "\n".join(
+        f"--- {host}\n{log.read_text()}" for host, log in logs.items()
+    )
 
 
 def assert_all_succeeded(runs: dict[str, HostRun]) -> None:
