@@ -6,28 +6,25 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # OpenMP threads that spin while they wait steal the cores a shared CI machine (or the other test suite,
 # which runs beside this one) needs: on a 2-core machine at load 13, test_quality.py took 392 s, not 27 s.
 # Set before xgboost loads libgomp here, and inherited by the scripts the tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import pandas as pd
 import pytest
 
 # ml_code's scripts import each other as siblings; the helpers live beside this file.
 sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "ml_code"), str(Path(__file__).resolve().parent)]
 
-from ml_helpers import (  # noqa: E402
-    SAMPLE_DATA,
-    SMALL_POSITIVE,
-    SMALL_TARGET,
-    TrainedRun,
-    preprocess_and_train,
-    small_frame,
-)
-
 from job_output import OUTPUT_DIR_ENV  # noqa: E402
+
+# pandas and the scripts (xgboost, sklearn) load where a fixture needs them: xdist's controller imports this
+# file too, needs none of them, and starts the workers only after (1 s of `make test`'s wall time).
+if TYPE_CHECKING:
+    import pandas as pd
+    from ml_helpers import TrainedRun
 
 
 @pytest.fixture(autouse=True)
@@ -45,12 +42,12 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(content: pd.DataFrame | str | bytes, name: str = "data.csv", folder: str = "input") -> Path:
         path = tmp_path / folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, pd.DataFrame):
-            content.to_csv(path, index=False)
-        elif isinstance(content, str):
+        if isinstance(content, str):
             path.write_text(content, encoding="utf-8")
-        else:
+        elif isinstance(content, bytes):
             path.write_bytes(content)
+        else:
+            content.to_csv(path, index=False)
         return path
 
     return write
@@ -59,6 +56,8 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def adult_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     """The shipped sample preprocessed and trained once with default settings, shared by many tests."""
+    from ml_helpers import SAMPLE_DATA, preprocess_and_train
+
     work = tmp_path_factory.mktemp("adult")
     input_dir = work / "input"
     input_dir.mkdir()
@@ -69,6 +68,8 @@ def adult_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     """A generated frame preprocessed (target overridden, features inferred) and trained."""
+    from ml_helpers import SMALL_POSITIVE, SMALL_TARGET, preprocess_and_train, small_frame
+
     work = tmp_path_factory.mktemp("small")
     input_dir = work / "input"
     input_dir.mkdir()
