@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ CALLS = pytest.StashKey[CallRecorder]()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "after_handler_tests: runs after every other test of the session")
     config.addinivalue_line("markers", "early_process(process): the test checks an EarlyProcess's result")
+    collect_garbage_less_often()
     share_botocore_loaders()
     share_sns_signing_key()
     recorder = CallRecorder()
@@ -77,6 +79,7 @@ EARLY_PROCESSES = pytest.StashKey[dict[EarlyProcess, Started]]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()  # what the imports made stays: the collector stops scanning it (see collect_garbage_less_often)
     started: dict[EarlyProcess, Started] = {}
     if not session.config.option.collectonly:
         for item in session.items:
@@ -92,6 +95,13 @@ def early_process(request: pytest.FixtureRequest) -> Finished:
     marker = request.node.get_closest_marker("early_process")
     assert marker is not None, "mark the test with EarlyProcess.mark()"
     return request.config.stash[EARLY_PROCESSES][marker.args[0]].wait()
+
+
+def collect_garbage_less_often() -> None:
+    """Python's cyclic garbage collector, run every 700 allocations, kept rescanning the long-lived objects of
+    botocore, moto, the SageMaker SDK and jsii: 11 of this suite's 57 s of CPU. Collecting every 50,000 and
+    freezing what collection imported cost 26 MB more peak memory (ml's conftest does the same)."""
+    gc.set_threshold(50_000, 20, 20)
 
 
 def share_botocore_loaders() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -83,6 +84,16 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
 # first in the order, so that `make test-ml`'s two xdist workers (whole files each, in this order) start
 # them at once and fill the waits with the other files instead of ending on them.
 LONGEST_FIRST = ("test_train_host_failures.py", "test_train_distributed.py", "test_local_run.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The cyclic garbage collector rescanned pandas', xgboost's and sklearn's long-lived objects every 700
+    # allocations: 3 s of this suite's CPU (tests/infra/conftest.py measured it for its suite).
+    gc.set_threshold(50_000, 20, 20)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()  # what the imports made stays: the collector stops scanning it
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
