@@ -360,6 +360,14 @@ def data_summary(test: pa.Table, manifest: Manifest) -> list[dict]:
     return summary
 
 
+def resample_count(text: str) -> int:
+    """--bootstrap-samples: a whole number of resamples, at least one (an interval needs some)."""
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 resample is needed, got {count}")
+    return count
+
+
 def parse_thresholds(text: str) -> tuple[tuple[str, float], ...]:
     """`dev=0.85,stg=0.9` as ((environment, threshold), ...); empty text: none."""
     thresholds = []
@@ -746,7 +754,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-dir", type=Path, default=None)
     parser.add_argument("--validation-dir", type=Path, default=None)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
-    parser.add_argument("--bootstrap-samples", type=int, default=1000)
+    parser.add_argument("--bootstrap-samples", type=resample_count, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--environment", default="")
     parser.add_argument("--auc-thresholds", type=parse_thresholds, default=())

@@ -22,7 +22,7 @@ import evaluate
 import local_run
 import model_io
 import train
-from job_output import PROCESSING_MESSAGE_FILE, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobFailure, run_job
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -155,6 +155,12 @@ def test_paired_differences_are_sklearns_on_the_same_rows() -> None:
     differences = evaluate.paired_auc_differences(y, challenger, champion, 100, seed=11)
 
     np.testing.assert_allclose(differences, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("samples", ["0", "-5", "many"])
+def test_a_bootstrap_without_resamples_is_refused_with_the_argument_named(samples: str) -> None:
+    with pytest.raises(JobFailure, match=r"invalid arguments: argument --bootstrap-samples: .*"):
+        evaluate.parse_args(["--bootstrap-samples", samples])
 
 
 def test_a_probability_of_exactly_one_keeps_the_log_loss_finite() -> None:
