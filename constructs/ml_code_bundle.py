@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -42,6 +43,10 @@ class MlCodeBundle(Construct):
         BUILD_DIR.mkdir(parents=True, exist_ok=True)
         tarball = BUILD_DIR / f"sourcedir-{hashlib.sha256(packed).hexdigest()[:16]}.tar.gz"
         if not tarball.exists():
-            tarball.write_bytes(packed)
+            # Written aside, then renamed into place: two synths at once (the tests run the CLI's beside their
+            # own) never read a half-written file.
+            partial = tarball.with_name(f"{tarball.name}.{os.getpid()}.partial")
+            partial.write_bytes(packed)
+            os.replace(partial, tarball)
         self.asset = s3_assets.Asset(self, "Asset", path=str(tarball))
         self.s3_uri = self.asset.s3_object_url

@@ -145,6 +145,8 @@ class ScoreCells:
     depends only on how many rows of each cell a resample draws, so a resample is a row of cell counts."""
 
     def __init__(self, y: np.ndarray, probability: np.ndarray) -> None:
+        if not np.isfinite(probability).all():
+            raise ValueError("the model predicted a probability that is not a finite number")
         ascending, position = np.unique(probability, return_inverse=True)
         self.scores = ascending[::-1].astype(np.float64)
         self.cell_of_row = y.astype(np.intp) * len(ascending) + (len(ascending) - 1 - position)
@@ -161,12 +163,15 @@ class ScoreCells:
 
 def resample_blocks(y: np.ndarray, samples: int, seed: int) -> Iterator[list[np.ndarray]]:
     """The rows of each bootstrap resample (drawn with replacement), a block of resamples at a time so that the
-    counts of a large test split stay within memory. A resample with one class only is left out."""
+    counts of a large test split stay within memory. A resample with one class only is left out, and so is a
+    block left empty by that."""
     rng = np.random.default_rng(seed)
     block = max(1, BOOTSTRAP_BLOCK_CELLS // (2 * len(y)))
     for start in range(0, samples, block):
         draws = (rng.integers(0, len(y), len(y)) for _ in range(start, min(start + block, samples)))
-        yield [rows for rows in draws if 0 < y[rows].sum() < len(rows)]
+        kept = [rows for rows in draws if 0 < y[rows].sum() < len(rows)]
+        if kept:
+            yield kept
 
 
 def curve_areas(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +208,7 @@ def bootstrap(y: np.ndarray, probability: np.ndarray, samples: int, seed: int) -
     """Each metric on `samples` resamples of the test rows (a resample with one class only is skipped)."""
     cells = ScoreCells(y, probability)
     blocks = [resampled_metrics(cells, cells.counts(block)) for block in resample_blocks(y, samples, seed)]
-    return {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
+    return {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]} if blocks else {}
 
 
 def paired_auc_differences(
@@ -212,12 +217,11 @@ def paired_auc_differences(
     """ROC-AUC of the challenger minus the champion's on the same resamples of the test rows: the pairing
     removes the noise both share (the same hard rows), so the interval is much narrower than two separate ones."""
     first, second = ScoreCells(y, challenger), ScoreCells(y, champion)
-    return np.concatenate(
-        [
-            curve_areas(first.counts(block))[0] - curve_areas(second.counts(block))[0]
-            for block in resample_blocks(y, samples, seed)
-        ]
-    )
+    differences = [
+        curve_areas(first.counts(block))[0] - curve_areas(second.counts(block))[0]
+        for block in resample_blocks(y, samples, seed)
+    ]
+    return np.concatenate(differences) if differences else np.array([])
 
 
 def interval_95(values: np.ndarray) -> list[float]:

@@ -205,6 +205,7 @@ def local_run(
     contract_path: Path | None = None,
     champion: Path | None = None,
 ) -> Path:
+    data = data.resolve()  # the steps run in ml_code/: a relative path would point elsewhere for them
     # Checked before the run folder exists: a run that cannot start leaves no empty folder behind.
     if not (data.is_dir() or data.is_file()):
         raise SystemExit(f"--data {data} is neither a file nor a folder")

@@ -81,12 +81,12 @@ EARLY_PROCESSES = pytest.StashKey[dict[EarlyProcess, Started]]()
 def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()  # what the imports made stays: the collector stops scanning it (see collect_garbage_less_often)
     started: dict[EarlyProcess, Started] = {}
+    session.config.stash[EARLY_PROCESSES] = started  # first: what starts is stopped at the end, whatever happens
     if not session.config.option.collectonly:
         for item in session.items:
             marker = item.get_closest_marker("early_process")
             if marker is not None and marker.args[0] not in started:
                 started[marker.args[0]] = marker.args[0].start()
-    session.config.stash[EARLY_PROCESSES] = started
 
 
 @pytest.fixture

@@ -47,24 +47,30 @@ class EarlyProcess:
         def placed(text: str) -> str:
             return text.replace("{folder}", str(folder))
 
-        process = subprocess.Popen(
-            [placed(part) for part in self.command],
-            cwd=REPO_ROOT,
-            env={**os.environ, **{key: placed(value) for key, value in self.env.items()}},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        try:
+            process = subprocess.Popen(
+                [placed(part) for part in self.command],
+                cwd=REPO_ROOT,
+                env={**os.environ, **{key: placed(value) for key, value in self.env.items()}},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as error:  # e.g. the command is not installed: the test that needs it fails, not the session
+            return Started(None, folder, error)
         return Started(process, folder)
 
 
 @dataclass
 class Started:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[str] | None  # None: it could not start, for `error`
     folder: Path
+    error: OSError | None = None
     finished: Finished | None = None
 
     def wait(self) -> Finished:
+        if self.process is None:
+            raise RuntimeError(f"could not start {self.folder.name.rsplit('-', 1)[0]}: {self.error}")
         if self.finished is None:
             stdout, stderr = self.process.communicate(timeout=HANG_GUARD_SECONDS)
             completed = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
@@ -72,7 +78,7 @@ class Started:
         return self.finished
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
         shutil.rmtree(self.folder, ignore_errors=True)

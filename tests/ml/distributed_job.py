@@ -10,6 +10,7 @@ depend on the tracker. No test measures time; each process gets a generous hang 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
@@ -107,7 +108,25 @@ class Job:
         seconds that only a test of a late first host needs to spend."""
         faults = faults or {}
         port = free_port()
-        processes, logs = {}, {}
+        processes: dict[str, multiprocessing.process.BaseProcess] = {}
+        logs: dict[str, Path] = {}
+        try:
+            return self._run(faults, port, processes, logs)
+        finally:
+            # An interrupted test (Ctrl-C, an error while starting) leaves no host running: multiprocessing's
+            # exit handler would otherwise wait for each.
+            for process in processes.values():
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+
+    def _run(
+        self,
+        faults: dict[str, dict[str, Any]],
+        port: int,
+        processes: dict[str, multiprocessing.process.BaseProcess],
+        logs: dict[str, Path],
+    ) -> dict[str, HostRun]:
         for host in self.hosts_started or self.hosts:
             logs[host] = self.work / host / "host.log"
             logs[host].parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +159,9 @@ def host_forks() -> multiprocessing.context.ForkServerContext:
     context.set_forkserver_preload(["train_host"])
     # Python 3.11's fork server does not take this process's sys.path: its preload finds them via PYTHONPATH.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYTHONPATH", os.pathsep.join([str(Path(train_host.__file__).parent), str(ML_CODE)]))
+        patch.setenv(
+            "PYTHONPATH", os.pathsep.join([str(Path(train_host.__file__).parent), str(ML_CODE)]), prepend=os.pathsep
+        )
         multiprocessing.forkserver.ensure_running()
     return context
 
@@ -161,7 +182,8 @@ def hung_hosts_report(processes: dict[str, multiprocessing.process.BaseProcess],
     """Every host's log, the hung ones' with each thread's Python stack (train_host.py dumps it on SIGUSR1)."""
     hung = [host for host, process in processes.items() if process.is_alive()]
     for host in hung:
-        os.kill(processes[host].pid, signal.SIGUSR1)
+        with contextlib.suppress(ProcessLookupError):  # it may have ended since
+            os.kill(processes[host].pid, signal.SIGUSR1)
     for host in hung:
         processes[host].join(5)
         processes[host].kill()

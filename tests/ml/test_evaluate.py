@@ -101,6 +101,7 @@ def sklearn_on_each_resample(y: np.ndarray, probability: np.ndarray, samples: in
             continue
         drawn_y, drawn = y[rows], probability[rows].astype(np.float64)
         predicted = (drawn >= 0.5).astype(int)
+        (tn, fp), (fn, tp) = metrics.confusion_matrix(drawn_y, predicted, labels=[0, 1])
         for name, value in {
             "auc": metrics.roc_auc_score(drawn_y, drawn),
             "pr_auc": metrics.average_precision_score(drawn_y, drawn),
@@ -110,6 +111,12 @@ def sklearn_on_each_resample(y: np.ndarray, probability: np.ndarray, samples: in
             "recall": metrics.recall_score(drawn_y, predicted),
             "f1": metrics.f1_score(drawn_y, predicted, zero_division=0),
             "accuracy": metrics.accuracy_score(drawn_y, predicted),
+            "f0_5": metrics.fbeta_score(drawn_y, predicted, beta=0.5, zero_division=0),
+            "f2": metrics.fbeta_score(drawn_y, predicted, beta=2, zero_division=0),
+            "true_positive_rate": tp / (tp + fn),
+            "true_negative_rate": tn / (tn + fp),
+            "false_positive_rate": fp / (fp + tn),
+            "false_negative_rate": fn / (fn + tp),
         }.items():
             values.setdefault(name, []).append(value)
     return values
@@ -133,10 +140,26 @@ def test_the_bootstrap_scores_each_resample_as_sklearn_does_on_its_rows(
     resampled = evaluate.bootstrap(y, probability, 40, seed=7)
     expected = sklearn_on_each_resample(y, probability, 40, seed=7)
 
+    assert len(expected) == len(resampled) == 14
     assert 0 < len(expected["auc"]) == len(resampled["auc"]) <= 40
     assert positives > 1 or len(expected["auc"]) < 40  # one positive in 12 rows: some draws miss it
     for name, values in expected.items():
         np.testing.assert_allclose(resampled[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_a_bootstrap_whose_draws_all_have_one_class_is_empty_not_an_error() -> None:
+    # Three rows, one positive: seed 4's only draw misses it. A large split with a rare class does the same
+    # to a whole block of resamples.
+    y = np.array([0, 1, 0], dtype=np.float32)
+    probability = np.array([0.2, 0.7, 0.4], dtype=np.float32)
+    assert evaluate.bootstrap(y, probability, 1, seed=4) == {}
+    assert len(evaluate.paired_auc_differences(y, probability, probability[::-1].copy(), 1, seed=4)) == 0
+
+
+def test_a_probability_that_is_not_a_number_is_refused() -> None:
+    y = np.array([0, 1, 0, 1], dtype=np.float32)
+    with pytest.raises(ValueError, match="not a finite number"):
+        evaluate.bootstrap(y, np.array([0.2, np.nan, 0.4, 0.9], dtype=np.float32), 10, seed=0)
 
 
 def test_paired_differences_are_sklearns_on_the_same_rows() -> None:

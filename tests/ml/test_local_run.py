@@ -94,10 +94,11 @@ def test_local_run_with_a_contract_checks_its_feature_columns(tmp_path: Path) ->
 
 
 def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Path) -> None:
-    data = tmp_path / "header-only.csv"
+    data = tmp_path / "export" / "header-only.csv"
+    data.parent.mkdir()
     data.write_text(",".join(small_frame(1).columns) + "\n", encoding="utf-8")
-    # Relative paths, as typed in a shell: the steps (run in ml_code/) still find the run's input folder.
-    result = local_run("--data", data.name, "--target-column", SMALL_TARGET, "--runs-dir", "runs", cwd=tmp_path)
+    # Relative paths, as typed in a shell, a data folder among them: the steps (run in ml_code/) still find them.
+    result = local_run("--data", "export", "--target-column", SMALL_TARGET, "--runs-dir", "runs", cwd=tmp_path)
     assert result.returncode == 1
     assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
     assert "evaluation:" not in result.stdout
