@@ -205,15 +205,15 @@ def local_run(
     contract_path: Path | None = None,
     champion: Path | None = None,
 ) -> Path:
-    data = data.resolve()  # the steps run in ml_code/: a relative path would point elsewhere for them
+    # Absolute: the steps run in ml_code/, where a relative path would point elsewhere.
+    data, runs_dir = data.resolve(), runs_dir.resolve()
     # Checked before the run folder exists: a run that cannot start leaves no empty folder behind.
     if not (data.is_dir() or data.is_file()):
         raise SystemExit(f"--data {data} is neither a file nor a folder")
     if champion is not None and not champion.exists():
         raise SystemExit(f"--champion {champion} does not exist")
     warn_if_features_are_inferred(contract_path, target_column)
-    # Absolute: the steps run in ml_code/, so a relative run folder would point elsewhere for them.
-    run_dir = new_run_dir(runs_dir.resolve())
+    run_dir = new_run_dir(runs_dir)
     print(f"run folder: {run_dir}")
     steps = plan(run_dir, input_folder(data, run_dir), target_column, positive_label, champion, data, contract_path)
     for number, step in enumerate(steps, start=1):

@@ -57,12 +57,13 @@ class EarlyProcess:
                 text=True,
             )
         except OSError as error:  # e.g. the command is not installed: the test that needs it fails, not the session
-            return Started(None, folder, error)
-        return Started(process, folder)
+            return Started(self.name, None, folder, error)
+        return Started(self.name, process, folder)
 
 
 @dataclass
 class Started:
+    name: str
     process: subprocess.Popen[str] | None  # None: it could not start, for `error`
     folder: Path
     error: OSError | None = None
@@ -70,7 +71,7 @@ class Started:
 
     def wait(self) -> Finished:
         if self.process is None:
-            raise RuntimeError(f"could not start {self.folder.name.rsplit('-', 1)[0]}: {self.error}")
+            raise RuntimeError(f"could not start {self.name}: {self.error}")
         if self.finished is None:
             stdout, stderr = self.process.communicate(timeout=HANG_GUARD_SECONDS)
             completed = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)

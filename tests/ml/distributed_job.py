@@ -111,7 +111,27 @@ class Job:
         processes: dict[str, multiprocessing.process.BaseProcess] = {}
         logs: dict[str, Path] = {}
         try:
-            return self._run(faults, port, processes, logs)
+            for host in self.hosts_started or self.hosts:
+                logs[host] = self.work / host / "host.log"
+                logs[host].parent.mkdir(parents=True, exist_ok=True)
+                arguments = ["--num-round", str(ROUNDS), "--nthread", "1"]
+                environment = self.env(host, port, faults.get(host, {}))
+                processes[host] = host_forks().Process(
+                    target=train_host.run_forked, args=(arguments, environment, str(logs[host])), name=host
+                )
+                processes[host].start()
+                if host == self.hosts[0] and "start_delay_seconds" not in faults.get(host, {}):
+                    wait_until_listening(port, processes[host])
+            deadline = time.monotonic() + HANG_GUARD_SECONDS
+            for process in processes.values():
+                process.join(max(0.0, deadline - time.monotonic()))
+            if any(process.exitcode is None for process in processes.values()):
+                pytest.fail(hung_hosts_report(processes, logs))
+            return {
+                host: HostRun(process.exitcode, logs[host].read_text(), self.work / host / "model",
+                              self.work / host / "output" / TRAINING_FAILURE_FILE)
+                for host, process in processes.items()
+            }  # fmt: skip
         finally:
             # An interrupted test (Ctrl-C, an error while starting) leaves no host running: multiprocessing's
             # exit handler would otherwise wait for each.
@@ -119,35 +139,6 @@ class Job:
                 if process.is_alive():
                     process.kill()
                     process.join()
-
-    def _run(
-        self,
-        faults: dict[str, dict[str, Any]],
-        port: int,
-        processes: dict[str, multiprocessing.process.BaseProcess],
-        logs: dict[str, Path],
-    ) -> dict[str, HostRun]:
-        for host in self.hosts_started or self.hosts:
-            logs[host] = self.work / host / "host.log"
-            logs[host].parent.mkdir(parents=True, exist_ok=True)
-            arguments = ["--num-round", str(ROUNDS), "--nthread", "1"]
-            environment = self.env(host, port, faults.get(host, {}))
-            processes[host] = host_forks().Process(
-                target=train_host.run_forked, args=(arguments, environment, str(logs[host])), name=host
-            )
-            processes[host].start()
-            if host == self.hosts[0] and "start_delay_seconds" not in faults.get(host, {}):
-                wait_until_listening(port, processes[host])
-        deadline = time.monotonic() + HANG_GUARD_SECONDS
-        for process in processes.values():
-            process.join(max(0.0, deadline - time.monotonic()))
-        if any(process.exitcode is None for process in processes.values()):
-            pytest.fail(hung_hosts_report(processes, logs))
-        return {
-            host: HostRun(process.exitcode, logs[host].read_text(), self.work / host / "model",
-                          self.work / host / "output" / TRAINING_FAILURE_FILE)
-            for host, process in processes.items()
-        }  # fmt: skip
 
 
 @functools.cache

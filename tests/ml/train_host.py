@@ -1,8 +1,5 @@
-"""Runs ml_code/train.py as one SageMaker training host, with the faults a test asks for.
-
-    python train_host.py [train.py's arguments]      (cwd: ml_code; the test's faults in TRAIN_HOST_FAULTS)
-
-or, the same, run_forked() in a process forked from one that imported this module.
+"""Runs ml_code/train.py as one SageMaker training host, with the faults a test asks for: `run_forked`, in a
+process forked from one that imported this module (tests/ml/distributed_job.py starts hosts so).
 
 TRAIN_HOST_FAULTS is JSON with any of:
     addresses            host name -> address: the resolver train.py gets (SageMaker's algo-N names do not
@@ -85,18 +82,9 @@ def inject(faults: dict[str, Any]) -> None:
         train.train_booster = train_booster_then_exit
 
 
-def main() -> None:
-    # A test that finds this host hung sends SIGUSR1 first: every thread's Python stack goes to its log.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    host_faults = json.loads(os.environ.get(FAULTS_ENV, "{}"))
-    inject(host_faults)
-    time.sleep(host_faults.get("start_delay_seconds", 0))
-    train.main(Resolver(host_faults.get("addresses", {}), host_faults.get("failed_lookups", {})))
-
-
 def run_forked(arguments: list[str], environment: dict[str, str], log_path: str) -> None:
-    """`python train_host.py ARGUMENTS` in ml_code with this environment and its output in `log_path`, in a
-    process forked from one that has imported this module (tests/ml/distributed_job.py starts hosts so)."""
+    """`python train.py ARGUMENTS` in ml_code with this environment (the faults in TRAIN_HOST_FAULTS) and its
+    output in `log_path`."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     for stream in (1, 2):
         os.dup2(log, stream)
@@ -104,9 +92,10 @@ def run_forked(arguments: list[str], environment: dict[str, str], log_path: str)
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(ML_CODE)
-    sys.argv = [__file__, *arguments]
-    main()
-
-
-if __name__ == "__main__":
-    main()
+    sys.argv = [str(ML_CODE / "train.py"), *arguments]
+    # A test that finds this host hung sends SIGUSR1 first: every thread's Python stack goes to its log.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    host_faults = json.loads(os.environ.get(FAULTS_ENV, "{}"))
+    inject(host_faults)
+    time.sleep(host_faults.get("start_delay_seconds", 0))
+    train.main(Resolver(host_faults.get("addresses", {}), host_faults.get("failed_lookups", {})))
