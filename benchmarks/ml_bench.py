@@ -62,7 +62,7 @@ MISSING_SHARE = 0.02
 # The baseline for preprocess: reading the CSV with pyarrow and nothing else.
 READ_CSV_SOURCE = "import sys\nimport pyarrow.csv\npyarrow.csv.read_csv(sys.argv[1])\n"
 # The baseline for train.py: read the splits, convert them, train. Arguments: splits folder, params (JSON), rounds.
-BARE_TRAIN_SOURCE = """import json, sys
+BARE_TRAIN_SOURCE = """import glob, json, sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,7 +74,7 @@ with open(f"{splits}/train/manifest.json") as file:
     manifest = json.load(file)
 
 def matrix(split, ref=None):
-    table = pq.read_table(f"{splits}/{split}/{split}.parquet")
+    table = pa.concat_tables(pq.read_table(path) for path in sorted(glob.glob(f"{splits}/{split}/*.parquet")))
     columns = [table[feature["name"]] if feature["levels"] is None
                else pc.index_in(table[feature["name"]], value_set=pa.array(feature["levels"]))
                for feature in manifest["features"]]

@@ -26,16 +26,24 @@ EVALUATION_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
+# A split of more rows (and not sharded) is written as several files: parquet's writer is single-threaded, and
+# preprocess writes files side by side.
+ROWS_PER_FILE = 500_000
 # XGBoost's names for the two feature kinds.
 _XGBOOST_TYPES = {NUMERIC: "q", CATEGORICAL: "c"}
 
 
 def split_files(split: str, rows: np.ndarray, shards: int = 1) -> dict[str, np.ndarray]:
     """File name -> row indices for one split. The train split may be cut into one file per training host
-    (for a ShardedByS3Key channel); rows are dealt out in turn, so every shard spans all of the data."""
-    if shards == 1:
+    (for a ShardedByS3Key channel); rows are dealt out in turn, so every shard spans all of the data. Otherwise
+    a split of more than ROWS_PER_FILE rows is cut into consecutive parts of equal size: read in name order
+    (read_split), they are the split's rows in order."""
+    if shards > 1:
+        return {f"{split}-{shard:05d}.parquet": rows[shard::shards] for shard in range(shards)}
+    parts = -(-len(rows) // ROWS_PER_FILE)
+    if parts <= 1:
         return {f"{split}.parquet": rows}
-    return {f"{split}-{shard:05d}.parquet": rows[shard::shards] for shard in range(shards)}
+    return {f"{split}-part-{part:05d}.parquet": part_rows for part, part_rows in enumerate(np.array_split(rows, parts))}
 
 
 @dataclasses.dataclass(frozen=True)

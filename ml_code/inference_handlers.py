@@ -344,9 +344,38 @@ def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
     media_type = response_type(accept)
     # A float32 as a Python float prints its exact value, so clients get what Booster.predict returned.
     probabilities = prediction.probabilities.tolist()
-    if media_type == JSON:
-        rows = [{"probability": p, "label": label} for p, label in zip(probabilities, prediction.labels, strict=True)]
-        return json.dumps({"predictions": rows}), JSON
+    labels = prediction.labels
+    if media_type == CSV:
+        return _csv_predictions(probabilities, labels), CSV
+    if np.isfinite(prediction.probabilities).all():
+        return _json_predictions(probabilities, labels), JSON
+    # Only json.dumps writes a non-finite float as JSON's NaN or Infinity.
+    rows = [{"probability": p, "label": label} for p, label in zip(probabilities, labels, strict=True)]
+    return json.dumps({"predictions": rows}), JSON
+
+
+# The two bodies below are what json.dumps and csv.writer write, character for character (tests compare them),
+# but formatted row by row from each float's repr (which both write) and each label's form, found once. For
+# 1,000 rows: 0.5 ms instead of 1.6 (JSON) and 0.47 ms instead of 0.75 (CSV), beside 1.6 ms of prediction.
+
+
+def _json_predictions(probabilities: list[float], labels: list[str]) -> str:
+    """json.dumps({"predictions": [{"probability": p, "label": label}, ...]}) for finite probabilities."""
+    encoded = {label: json.dumps(label) for label in set(labels)}
+    rows = [
+        f'{{"probability": {p!r}, "label": {encoded[label]}}}' for p, label in zip(probabilities, labels, strict=True)
+    ]
+    return '{"predictions": [' + ", ".join(rows) + "]}"
+
+
+def _csv_predictions(probabilities: list[float], labels: list[str]) -> str:
+    """csv.writer's rows `probability,label` (lines ending in \\n)."""
+    cells = {label: _csv_cell(label) for label in set(labels)}
+    return "".join([f"{p!r},{cells[label]}\n" for p, label in zip(probabilities, labels, strict=True)])
+
+
+def _csv_cell(text: str) -> str:
+    """The text as csv.writer writes it in a row's last cell: quoted only where it must be."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(zip(probabilities, prediction.labels, strict=True))
-    return buffer.getvalue(), CSV
+    csv.writer(buffer, lineterminator="\n").writerow([0, text])
+    return buffer.getvalue()[len("0,") : -1]

@@ -340,3 +340,28 @@ def test_a_model_whose_manifest_predates_unseen_as_missing_refuses_unseen_levels
     response = invoke(old_model, json.dumps({**row, "native-country": "Atlantis"}), JSON)
     assert response.status_code == 400
     assert "column 'native-country': unknown category 'Atlantis'" in response.get_data(as_text=True)
+
+
+# Labels a training file may hold (any text): ones csv must quote, JSON escapes, non-ASCII, empty.
+_ODD_LABELS = [">50K", "<=50K", "yes, really", 'say "hi"', "two\nlines", "r\r", "Zürich ✓", "", " padded "]
+# float32 values: exact 0 and 1, the smallest subnormal, ones that print long, NaN and infinity.
+_PROBABILITIES = np.array(
+    [0.0, 1.0, 1e-45, 0.1, 1 / 3, 0.5, 0.9999999, np.float32(2) ** -20, np.nan, np.inf, -np.inf], dtype=np.float32
+)
+
+
+@pytest.mark.parametrize("finite", [True, False], ids=["finite", "with NaN and infinity"])
+@pytest.mark.parametrize("positive, negative", [(">50K", "<=50K"), *zip(_ODD_LABELS, _ODD_LABELS[::-1], strict=True)])
+def test_answers_are_what_json_dumps_and_csv_writer_write(positive: str, negative: str, finite: bool) -> None:
+    probabilities = _PROBABILITIES[np.isfinite(_PROBABILITIES)] if finite else _PROBABILITIES
+    labels = [positive if index % 3 else negative for index in range(len(probabilities))]
+    prediction = inference_handlers.Prediction(probabilities, labels)
+    rows = list(zip(probabilities.tolist(), labels, strict=True))
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerows(rows)
+
+    assert inference_handlers.output_fn(prediction, JSON) == (
+        json.dumps({"predictions": [{"probability": p, "label": label} for p, label in rows]}),
+        JSON,
+    )
+    assert inference_handlers.output_fn(prediction, CSV) == (written.getvalue(), CSV)
