@@ -8,7 +8,8 @@ the splits plus the feature manifest.
 Writes <output-dir>/{train,validation,test}/ with the split's parquet file(s), and the feature manifest
 as validation/manifest.json and (with one train shard) train/manifest.json. With --train-shards N, the
 train split is N files, one per training host of a ShardedByS3Key channel; the manifest then stays out
-of train/ so that every host receives exactly one data file.
+of train/ so that every host receives exactly one data file. Otherwise a split of more than
+artifacts.ROWS_PER_FILE rows is written as consecutive parts (<split>-part-00000.parquet, ...), side by side.
 
 Everything is validated in memory before anything is written, and the outputs are moved into place only
 when complete, so a failed job leaves its output folders empty. Bad data ends the job with exit code 1
@@ -50,9 +51,12 @@ _EMPTY = "empty"
 # Categorical features are held as codes into their distinct values (about a third of the text's memory);
 # the splits are written as plain text.
 CATEGORY_CODES = pa.dictionary(pa.int32(), pa.string())
-# Rows copied out of the table at a time when writing a split (about 26 MB for 20 numeric and 10 categorical
-# features).
-ROWS_PER_ROW_GROUP = 65_536
+# Rows copied out of the table at a time when writing a split (about 7 MB for 20 numeric and 10 categorical
+# features), by each of the writing threads.
+ROWS_PER_ROW_GROUP = 32_768
+# A quoted value may hold a line end. pyarrow assumes by default that none does: its whole-file reader then cuts
+# blocks inside such a value and fails (the streaming readers cost the same either way).
+PARSE_OPTIONS = pa_csv.ParseOptions(newlines_in_values=True)
 # Threads for reading, converting columns and writing files: a processing instance has at least two cores, and
 # each more would hold one more block, column or row group in memory.
 THREADS = 2
@@ -150,7 +154,7 @@ def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
             # integer column with a decimal further down) is read again whole, with whole-file inference.
             table = _streamed_csv(path, convert_options)
         except pa.ArrowInvalid:
-            table = pa_csv.read_csv(path, convert_options=convert_options)
+            table = pa_csv.read_csv(path, parse_options=PARSE_OPTIONS, convert_options=convert_options)
     except (pa.ArrowInvalid, OSError) as error:
         raise JobFailure(_parse_problem(path, len(names))) from error
     if any(pa.types.is_binary(field.type) for field in table.schema):
@@ -168,24 +172,30 @@ def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Tabl
     streaming reader's. The halves meet at the start of a line outside any quoted value (a quoted value may
     hold a line end, which one reader reads as part of the value). Both halves are read with the column names
     and types a single reader would have inferred from the first block, so a type that block did not foresee
-    fails alike (ArrowInvalid); fixed types also convert faster than a reader that goes on inferring. A gzip
-    file, or one of less than two blocks, is read by one reader.
+    fails alike (ArrowInvalid); fixed types also convert faster than a reader that goes on inferring. Text
+    columns come as category codes (_text_as_codes). A gzip file, or one of less than two blocks, is read by
+    one reader, which gives text as text.
     """
     size = path.stat().st_size
     if path.name.endswith(".gz") or size < 2 * pa_csv.ReadOptions().block_size:
-        return pa_csv.open_csv(path, convert_options=convert_options).read_all()
+        return pa_csv.open_csv(path, parse_options=PARSE_OPTIONS, convert_options=convert_options).read_all()
     middle = _row_start_after(path, size // 2)
     with pa.OSFile(str(path)) as source:
         if middle == size:
-            return pa_csv.open_csv(source.get_stream(0, size), convert_options=convert_options).read_all()
-        with pa_csv.open_csv(source.get_stream(0, middle), convert_options=convert_options) as inferring:
+            return pa_csv.open_csv(source, parse_options=PARSE_OPTIONS, convert_options=convert_options).read_all()
+        with pa_csv.open_csv(
+            source.get_stream(0, middle), parse_options=PARSE_OPTIONS, convert_options=convert_options
+        ) as inferring:
             schema = inferring.schema  # closed at once: it has read blocks ahead
         typed_options = copy.copy(convert_options)
         typed_options.column_types = _text_as_codes(schema)
-        first = pa_csv.open_csv(source.get_stream(0, middle), convert_options=typed_options)
+        first = pa_csv.open_csv(
+            source.get_stream(0, middle), parse_options=PARSE_OPTIONS, convert_options=typed_options
+        )
         second = pa_csv.open_csv(
             source.get_stream(middle, size - middle),
             read_options=pa_csv.ReadOptions(column_names=schema.names),
+            parse_options=PARSE_OPTIONS,
             convert_options=typed_options,
         )
         with ThreadPoolExecutor(max_workers=THREADS) as readers:  # read_all releases the GIL
@@ -384,12 +394,16 @@ def binary_labels(target: pa.ChunkedArray, contract: DataContract) -> tuple[np.n
 
 def _int32_values(array: pa.Array) -> np.ndarray:
     """The values of an int32 arrow array without nulls, as a NumPy view of its data buffer."""
+    if array.type != pa.int32() or array.null_count:
+        raise TypeError(f"expected int32 values without nulls, got {array.type} with {array.null_count} nulls")
     return np.frombuffer(array.buffers()[1], np.int32, len(array), array.offset * np.dtype(np.int32).itemsize)
 
 
 def arrow_array(values: np.ndarray) -> pa.Array:
-    """A NumPy array of numbers as an arrow array without copying. pa.array would do the same, but first imports
-    pandas to look for pandas types (0.17 s)."""
+    """A NumPy array of integers or floats as an arrow array without copying. pa.array would do the same, but
+    first imports pandas to look for pandas types (0.17 s)."""
+    if values.dtype.kind not in "iuf" or not values.dtype.isnative:
+        raise TypeError(f"expected integers or floats in native byte order, got {values.dtype}")
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
 

@@ -218,6 +218,26 @@ def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_
     assert halves.num_rows == rows + 1
 
 
+def test_a_quoted_line_end_where_a_block_ends_is_read_by_the_whole_file_reader_too(tmp_path: Path) -> None:
+    # A decimal in the last row sends the file to the whole-file reader, which parses blocks in parallel: pyarrow
+    # assumes by default that no value holds a line end, and would cut a block inside the quoted value.
+    block = pa_csv.ReadOptions().block_size
+    header, rows = b"tenure,plan,spend,region,churned\n", b"12,basic,50.5,north,no\n3,pro,20.0,south,yes\n"
+    before = header + rows * ((block - 200) // len(rows))
+    quoted = b'7,plus,1.5,"' + b"x" * (block - len(before) - 20) + b'\nsouth",yes\n'
+    assert len(before) + quoted.index(b"\n") < block < len(before) + len(quoted)  # the line end is the block's last
+    path = tmp_path / "input" / "data.csv"
+    path.parent.mkdir()
+    path.write_bytes(before + quoted + rows * 1000 + b"2.5,pro,20.0,south,yes\n")
+
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
+
+    tables = [artifacts.read_split(tmp_path / "out" / split) for split in artifacts.SPLITS]
+    assert sum(table.num_rows for table in tables) == path.read_bytes().count(b"\n") - 2  # header, quoted line end
+    regions = {value for table in tables for value in table.column("region").to_pylist()}
+    assert "x" * (block - len(before) - 20) + "\nsouth" in regions
+
+
 def test_gzip_input_and_declared_types_keep_text_categories(tmp_path: Path) -> None:
     frame = small_frame(300)
     frame["plan"] = np.where(frame["plan"] == "basic", "007", "008")  # digits, but a category
@@ -416,3 +436,27 @@ def test_bad_data_fails_with_one_clear_message_and_writes_nothing(
     assert expected in message
     assert "\n" not in message
     assert not output.exists() or list(output.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.arange(10, dtype=np.int64)[::3], np.array([1, -2], np.int8), np.array([0.5, np.nan]), np.empty(0, np.int64)],
+    ids=["strided int64", "int8", "float64 with NaN", "empty"],
+)
+def test_arrow_array_holds_the_numpy_values(values: np.ndarray) -> None:
+    assert preprocess.arrow_array(values).to_numpy(zero_copy_only=False).tolist() == pytest.approx(
+        values.tolist(), nan_ok=True
+    )
+
+
+@pytest.mark.parametrize("values", [np.array([True, False]), np.array([1, 2], ">i4")], ids=["bool", "big-endian"])
+def test_arrow_array_refuses_what_it_would_misread(values: np.ndarray) -> None:
+    with pytest.raises(TypeError, match="expected integers or floats"):
+        preprocess.arrow_array(values)
+
+
+def test_int32_values_read_a_slice_and_refuse_nulls_or_other_widths() -> None:
+    assert preprocess._int32_values(pa.array(range(6), pa.int32()).slice(2, 3)).tolist() == [2, 3, 4]
+    for array in (pa.array([1, None], pa.int32()), pa.array([1, 2], pa.int8())):
+        with pytest.raises(TypeError, match="expected int32 values without nulls"):
+            preprocess._int32_values(array)
