@@ -575,16 +575,28 @@ def write_rows(table: pa.Table, rows: np.ndarray, path: Path) -> None:
 
     Category codes go into parquet's own dictionary encoding as they are. Without arrow's schema stored
     beside them, the file reads back as plain text columns. Numbers are stored plain: a dictionary of
-    real values costs a hash per value and rarely pays (it is dropped once it outgrows a page).
+    real values costs a hash per value and rarely pays (it is dropped once it outgrows a page). So is text of
+    more distinct values than a row group has rows (an identifier): a row group taken from the table carries
+    the column's whole dictionary, which would be written again for every row group.
     """
-    categorical = [field.name for field in table.schema if pa.types.is_dictionary(field.type)]
-    with pq.ParquetWriter(path, table.schema, store_schema=False, use_dictionary=categorical) as writer:
+    schema = pa.schema(pa.field(field.name, pa.string()) if _many_levels(table.column(field.name)) else field
+                       for field in table.schema)  # fmt: skip
+    categorical = [field.name for field in schema if pa.types.is_dictionary(field.type)]
+    with pq.ParquetWriter(path, schema, store_schema=False, use_dictionary=categorical) as writer:
         for start in range(0, len(rows), ROWS_PER_ROW_GROUP):
             group = rows[start : start + ROWS_PER_ROW_GROUP]
             # The rows are sorted: taking them from the slice they span spares arrow looking through every
             # chunk of the table.
             first = int(group[0])
-            writer.write_table(table.slice(first, int(group[-1]) + 1 - first).take(arrow_array(group - first)))
+            writer.write_table(
+                table.slice(first, int(group[-1]) + 1 - first).take(arrow_array(group - first)).cast(schema)
+            )
+
+
+def _many_levels(column: pa.ChunkedArray) -> bool:
+    return pa.types.is_dictionary(column.type) and any(
+        len(chunk.dictionary) > ROWS_PER_ROW_GROUP for chunk in column.chunks
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

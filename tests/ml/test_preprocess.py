@@ -104,6 +104,25 @@ def test_a_split_of_more_than_rows_per_file_is_written_as_consecutive_parts(
         assert artifacts.read_split(tmp_path / "parts" / split).equals(artifacts.read_split(tmp_path / "whole" / split))
 
 
+def test_text_of_more_distinct_values_than_a_row_group_has_rows_is_written_without_a_dictionary(
+    tmp_path: Path, write_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An identifier read as a feature: every row group taken from the table carries its whole dictionary.
+    frame = small_frame(600).assign(customer=[f"customer-{row}" for row in range(600)])
+    write_csv(frame)
+    monkeypatch.setattr(preprocess, "ROWS_PER_ROW_GROUP", 100)
+
+    assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
+
+    metadata = pq.ParquetFile(tmp_path / "out" / "train" / "train.parquet").metadata
+    assert metadata.num_row_groups > 1
+    chunks = [metadata.row_group(0).column(index) for index in range(metadata.num_columns)]
+    with_dictionary = {chunk.path_in_schema: chunk.has_dictionary_page for chunk in chunks}
+    assert with_dictionary["customer"] is False and with_dictionary["plan"] is True
+    customers = [artifacts.read_split(tmp_path / "out" / split).column("customer") for split in artifacts.SPLITS]
+    assert sorted(value for column in customers for value in column.to_pylist()) == sorted(frame["customer"])
+
+
 def test_preprocess_does_not_import_pandas(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
     # pyarrow imports pandas on its first conversion between arrow and NumPy (0.17 s of a 1.6 s benchmark run),
     # and preprocess uses no pandas. (A file with spaces around its text values still pays it: the trimming
