@@ -355,8 +355,8 @@ def output_fn(prediction: Prediction, accept: str | None) -> tuple[str, str]:
 
 
 # The two bodies below are what json.dumps and csv.writer write, character for character (tests compare them),
-# but formatted row by row from each float's repr (which both write) and each label's form, found once. For
-# 1,000 rows: 0.5 ms instead of 1.6 (JSON) and 0.47 ms instead of 0.75 (CSV), beside 1.6 ms of prediction.
+# but formatted row by row from each float's repr (which both write) and each label's form, found once: for a
+# 1,000-row answer, a third of json.dumps's time and two thirds of csv.writer's.
 
 
 def _json_predictions(probabilities: list[float], labels: list[str]) -> str:

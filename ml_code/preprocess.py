@@ -57,7 +57,7 @@ ROWS_PER_ROW_GROUP = 32_768
 # A quoted value may hold a line end. pyarrow assumes by default that none does: its whole-file reader then cuts
 # blocks inside such a value and fails (the streaming readers cost the same either way).
 PARSE_OPTIONS = pa_csv.ParseOptions(newlines_in_values=True)
-# Threads for reading, converting columns and writing files: a processing instance has at least two cores, and
+# Threads for reading, converting columns and writing files: a processing instance has at least two vCPUs, and
 # each more would hold one more block, column or row group in memory.
 THREADS = 2
 # Quotes before the middle of a file are counted this many bytes at a time (bounded memory).
