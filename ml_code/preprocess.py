@@ -8,8 +8,8 @@ the splits plus the feature manifest.
 Writes <output-dir>/{train,validation,test}/ with the split's parquet file(s), and the feature manifest
 as validation/manifest.json and (with one train shard) train/manifest.json. With --train-shards N, the
 train split is N files, one per training host of a ShardedByS3Key channel; the manifest then stays out
-of train/ so that every host receives exactly one data file. Otherwise a split of more than
-artifacts.ROWS_PER_FILE rows is written as consecutive parts (<split>-part-00000.parquet, ...), side by side.
+of train/ so that every host receives exactly one data file. A split of more than artifacts.ROWS_PER_FILE
+rows that is not sharded is written as consecutive parts (<split>-part-00000.parquet, ...), side by side.
 
 Everything is validated in memory before anything is written, and the outputs are moved into place only
 when complete, so a failed job leaves its output folders empty. Bad data ends the job with exit code 1
@@ -173,8 +173,8 @@ def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Tabl
     hold a line end, which one reader reads as part of the value). Both halves are read with the column names
     and types a single reader would have inferred from the first block, so a type that block did not foresee
     fails alike (ArrowInvalid); fixed types also convert faster than a reader that goes on inferring. Text
-    columns come as category codes (_text_as_codes). A gzip file, or one of less than two blocks, is read by
-    one reader, which gives text as text.
+    columns come as category codes (_text_as_codes). A file that can not be halved (gzip, less than two
+    blocks, or no line start after the middle) is read by one reader, which gives text as text.
     """
     size = path.stat().st_size
     if path.name.endswith(".gz") or size < 2 * pa_csv.ReadOptions().block_size:
@@ -367,7 +367,9 @@ def combined_table(tables: list[pa.Table], kinds: dict[str, str], target: str) -
     wanted = {name: pa.float64() if kind == NUMERIC else CATEGORY_CODES for name, kind in kinds.items()}
     wanted[target] = CATEGORY_CODES
     schema = pa.schema([(name, wanted[name]) for name in [*kinds, target]])
-    return pa.concat_tables([table.select(schema.names).cast(schema) for table in tables])
+    # One dictionary per column across files: a row group taken from the table carries its column's dictionary,
+    # and write_rows judges by its size.
+    return pa.concat_tables([table.select(schema.names).cast(schema) for table in tables]).unify_dictionaries()
 
 
 def binary_labels(target: pa.ChunkedArray, contract: DataContract) -> tuple[np.ndarray, str]:

@@ -107,9 +107,11 @@ def test_a_split_of_more_than_rows_per_file_is_written_as_consecutive_parts(
 def test_text_of_more_distinct_values_than_a_row_group_has_rows_is_written_without_a_dictionary(
     tmp_path: Path, write_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # An identifier read as a feature: every row group taken from the table carries its whole dictionary.
+    # An identifier read as a feature: every row group taken from the table carries its whole dictionary. In six
+    # files, each has fewer distinct values than a row group has rows; all of them together have more.
     frame = small_frame(600).assign(customer=[f"customer-{row}" for row in range(600)])
-    write_csv(frame)
+    for part in range(6):
+        write_csv(frame.iloc[part * 100 : (part + 1) * 100], f"part-{part}.csv")
     monkeypatch.setattr(preprocess, "ROWS_PER_ROW_GROUP", 100)
 
     assert run_preprocess(tmp_path / "input", tmp_path / "out", *SMALL_TARGET_ARGS) == 0
@@ -121,6 +123,9 @@ def test_text_of_more_distinct_values_than_a_row_group_has_rows_is_written_witho
     assert with_dictionary["customer"] is False and with_dictionary["plan"] is True
     customers = [artifacts.read_split(tmp_path / "out" / split).column("customer") for split in artifacts.SPLITS]
     assert sorted(value for column in customers for value in column.to_pylist()) == sorted(frame["customer"])
+    levels = next(feature.levels for feature in artifacts.Manifest.load(tmp_path / "out" / "train").features
+                  if feature.name == "customer")  # fmt: skip
+    assert levels == tuple(sorted(customers[0].to_pylist()))  # the train split's, as for any category
 
 
 def test_preprocess_does_not_import_pandas(tmp_path: Path, write_csv: Callable[..., Path]) -> None:
