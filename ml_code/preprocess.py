@@ -244,10 +244,8 @@ def _cleaned_text(column: pa.ChunkedArray, missing_values: tuple[str, ...]) -> p
     only when some value has surrounding whitespace. Encoding finds the distinct values, far fewer than the
     rows of a text column: they are what the (costly) pattern is matched against.
     """
-    if pa.types.is_dictionary(column.type):  # read as codes: one dictionary per block until unified
-        codes = column.unify_dictionaries()
-    else:
-        codes = pc.dictionary_encode(column.cast(pa.string()))
+    # Read as codes already (one dictionary per block, unified by combined_table), or text to encode.
+    codes = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column.cast(pa.string()))
     if not pc.any(pc.match_substring_regex(pc.unique(codes).cast(pa.string()), r"^\s|\s$")).as_py():
         return codes
     trimmed = pc.utf8_trim_whitespace(codes.cast(pa.string()))
