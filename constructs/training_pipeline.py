@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from aws_cdk import ArnFormat, Fn, Stack
@@ -13,6 +14,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
+from constructs.pipeline_definition_limits import check_pipeline_definition
 from constructs.training_pipeline_definition import (
     ENVIRONMENT_TAG_KEY,
     PipelineSettings,
@@ -110,6 +112,8 @@ class TrainingPipeline(Construct):
                 **PLACEHOLDERS,
             )
         )
+        # What the SDK accepts, SageMaker may still refuse: synth fails here, naming the documented limit.
+        check_pipeline_definition(json.loads(definition), definition)
         tokens = {
             "role_arn": self.role.role_arn,
             "artifacts_bucket": artifacts_bucket.bucket_name,

@@ -51,10 +51,12 @@ from sagemaker.xgboost import XGBoost  # noqa: E402
 XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 # The path evaluate.py writes the ROC-AUC at in evaluation.json; the condition reads exactly this.
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
-# Where evaluate.py writes the champion gate's floor (the champion's ROC-AUC minus the margin; 0 without a
-# champion) and the champion's ROC-AUC; the champion condition and its failure message read these.
+# Where evaluate.py writes the champion rule's floor (the champion's ROC-AUC minus the margin; 0 without a
+# champion): the gate's second condition reads it.
 CHAMPION_FLOOR_JSON_PATH = "champion_comparison.gate.minimum_auc"
-CHAMPION_AUC_JSON_PATH = "champion_comparison.champion.auc.value"
+# Where evaluate.py writes, in one sentence, which rule of the gate failed and by how much (with the AUC,
+# the threshold, the serving model's AUC and the margin): the Fail step's message reads it.
+GATE_REASON_JSON_PATH = "quality_gate.reason"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
 # Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
@@ -155,8 +157,8 @@ def _offline_default_session(region: str) -> Iterator[boto3.Session]:
 
 
 def build_pipeline_definition(settings: PipelineSettings) -> str:
-    """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> AUC check [-> champion check] ->
-    Register or Fail."""
+    """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> quality gate (one condition step:
+    the threshold and, where configured, the champion margin) -> Register or Fail."""
     with warnings.catch_warnings(), _offline_default_session(settings.region):
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
@@ -301,6 +303,9 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
                 ),
                 "--environment",
                 settings.environment_name,
+                # The gate's threshold for this run, so that Evaluate's verdict and reason use it too.
+                "--auc-threshold",
+                auc_threshold.to_string(),
                 "--auc-thresholds",
                 ",".join(f"{name}={threshold}" for name, threshold in settings.auc_thresholds),
                 # A processing input cannot be optional (an S3 input must name existing objects), so the
@@ -362,50 +367,29 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
             description="Registered by the training pipeline; review report_uri before approving.",
         ),
     )
-    fail = FailStep(
-        name="AucBelowThreshold",
-        error_message=Join(on=" ", values=["ROC-AUC", auc, "is below the threshold", auc_threshold]),
-    )
-    after_threshold: ModelStep | ConditionStep = register
+    # One condition step for the whole gate: SageMaker does not support a condition step inside another
+    # (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
+    # AucThreshold parameter (ops see it here); the champion rule reads the floor Evaluate computed from the
+    # ChampionAucMargin parameter (0 without a serving model).
+    conditions = [ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)]
     if champion_auc_margin is not None:
-        champion_auc = JsonGet(
-            step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_AUC_JSON_PATH
+        champion_floor = JsonGet(
+            step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_FLOOR_JSON_PATH
         )
-        after_threshold = ConditionStep(
-            name="CheckChampion",
-            # Evaluate writes the floor as the champion's ROC-AUC minus the margin, or 0 without a champion.
-            conditions=[
-                ConditionGreaterThanOrEqualTo(
-                    left=auc,
-                    right=JsonGet(
-                        step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_FLOOR_JSON_PATH
-                    ),
-                )
+        conditions.append(ConditionGreaterThanOrEqualTo(left=auc, right=champion_floor))
+    # A Fail step cannot tell which condition failed; Evaluate, which received the same threshold and margin,
+    # wrote that in one sentence with the numbers (e.g. "ROC-AUC 0.8100 is 0.0400 below the threshold 0.85").
+    fail = FailStep(
+        name="QualityGateFailed",
+        error_message=Join(
+            on=" ",
+            values=[
+                "Quality gate failed:",
+                JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=GATE_REASON_JSON_PATH),
             ],
-            if_steps=[register],
-            else_steps=[
-                FailStep(
-                    name="WorseThanChampion",
-                    error_message=Join(
-                        on=" ",
-                        values=[
-                            "ROC-AUC",
-                            auc,
-                            "is more than the margin",
-                            champion_auc_margin,
-                            "below the serving model's ROC-AUC",
-                            champion_auc,
-                        ],
-                    ),
-                )
-            ],
-        )
-    check_auc = ConditionStep(
-        name="CheckAucThreshold",
-        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[after_threshold],
-        else_steps=[fail],
+        ),
     )
+    quality_gate = ConditionStep(name="CheckQualityGate", conditions=conditions, if_steps=[register], else_steps=[fail])
 
     return Pipeline(
         name=settings.pipeline_name,
@@ -420,7 +404,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
             training_instance_type,
             training_instance_count,
         ],
-        steps=[preprocess, train, evaluate, check_auc],
+        steps=[preprocess, train, evaluate, quality_gate],
         sagemaker_session=session,
         # No SageMaker Experiments trial per run: nothing here reads it, and it would need more permissions.
         pipeline_experiment_config=None,

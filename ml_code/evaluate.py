@@ -2,7 +2,7 @@
 
     python3 evaluate.py [--model-dir DIR] [--test-dir DIR] [--train-dir DIR] [--validation-dir DIR]
         [--output-dir DIR] [--bootstrap-samples 1000] [--seed 42]
-        [--environment NAME] [--auc-thresholds dev=0.85,stg=0.9,...]
+        [--environment NAME] [--auc-threshold T] [--auc-thresholds dev=0.85,stg=0.9,...]
         [--champion-model-uri S3_URI_OR_PATH] [--champion-model-package-arn ARN] [--champion-auc-margin M]
         [--input-data-uri URI] [--input-data-version V] [--execution-id ID] [--code-bundle-uri URI]
 
@@ -11,6 +11,10 @@ SageMaker's model-quality metrics shape (the pipeline's condition reads
 binary_classification_metrics.auc.value) with the approver's context beside it (every environment's
 threshold, the comparison with the serving model, where the data came from, how the model was trained),
 roc.png, pr.png and report.html (self-contained). A failure writes one sentence to /opt/ml/output/message.
+
+The quality gate's verdict goes under quality_gate: whether the model passes this run's threshold
+(--auc-threshold, else this environment's entry of --auc-thresholds) and, with a margin, the champion rule,
+and one sentence saying which rule failed and by how much (the pipeline's Fail step shows it).
 
 The champion (the model serving in the environment) is scored on the same test rows; the difference in
 ROC-AUC gets a paired bootstrap interval (both models on the same resamples). An empty
@@ -68,6 +72,7 @@ class RunContext:
     validation_dir: Path | None = None
     environment: str = ""
     auc_thresholds: tuple[tuple[str, float], ...] = ()  # (environment, threshold), in cdk.json's order
+    auc_threshold: float | None = None  # this run's gate; None: this environment's entry of auc_thresholds
     champion_model_uri: str = ""  # empty: no champion
     champion_model_package_arn: str = ""
     champion_auc_margin: float | None = None  # None: no champion gate
@@ -372,6 +377,11 @@ def resample_count(text: str) -> int:
     return count
 
 
+def optional_float(text: str) -> float | None:
+    """A number, or nothing: a pipeline parameter may arrive as an empty string."""
+    return float(text) if text else None
+
+
 def parse_thresholds(text: str) -> tuple[tuple[str, float], ...]:
     """`dev=0.85,stg=0.9` as ((environment, threshold), ...); empty text: none."""
     thresholds = []
@@ -493,6 +503,63 @@ def champion_comparison(
     }
 
 
+def gate_threshold(context: RunContext) -> float | None:
+    """The threshold this run is gated on: the pipeline passes its AucThreshold parameter; a run without one
+    (local_run) uses its environment's entry of the thresholds; None: no threshold rule."""
+    if context.auc_threshold is not None:
+        return context.auc_threshold
+    return dict(context.auc_thresholds).get(context.environment)
+
+
+def _places(*gaps: float) -> int:
+    """Decimal places (4 at least) at which every non-zero gap still shows as non-zero."""
+    places = 4
+    while places < 12 and any(0 < abs(gap) < 0.5 * 10**-places for gap in gaps):
+        places += 1
+    return places
+
+
+def quality_gate(auc: float, threshold: float | None, comparison: dict[str, Any]) -> dict[str, Any]:
+    """The gate's verdict and one sentence for people: which rule failed and by how much, or what passed.
+
+    The pipeline's single condition step checks the same two rules on the same numbers (ROC-AUC at least the
+    AucThreshold parameter, which this run receives too, and at least champion_comparison.gate.minimum_auc),
+    and its Fail step's message is `reason`.
+    """
+    gate, champion = comparison["gate"], comparison["champion"]
+    failed: list[str] = []
+    reasons: list[str] = []
+    passed: list[str] = []
+    champion_auc = champion["auc"]["value"] if champion is not None else None
+    places = _places(auc - (threshold or 0.0), auc - (champion_auc or 0.0) + (gate["margin"] or 0.0))
+    if threshold is not None:
+        if auc >= threshold:
+            passed.append(f"clears the threshold {threshold:g}")
+        else:
+            failed.append("threshold")
+            reasons.append(f"is {threshold - auc:.{places}f} below the threshold {threshold:g}")
+    if gate["margin"] is not None:
+        margin = gate["margin"]
+        if champion_auc is None:
+            passed.append("has no serving model to compare with")
+        elif gate["passes"]:
+            passed.append(f"is within the margin {margin:g} of the serving model's ROC-AUC {champion_auc:.{places}f}")
+        else:
+            failed.append("champion")
+            reasons.append(
+                f"is {champion_auc - auc:.{places}f} below the serving model's ROC-AUC {champion_auc:.{places}f},"
+                f" more than the margin {margin:g}"
+            )
+    sentence = ", and ".join(reasons) if failed else ", and ".join(passed) or "is not gated (no threshold given)"
+    return {
+        "passes": not failed,
+        "failed_rules": failed,
+        "auc_threshold": threshold,
+        "champion_auc_margin": gate["margin"],
+        "reason": f"ROC-AUC {auc:.{places}f} {sentence}",
+    }
+
+
 def provenance(context: RunContext) -> dict[str, str | None]:
     code = context.code_bundle_uri
     # CDK names an asset object after the hash of its content: the file name is the bundle's hash.
@@ -529,7 +596,11 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
     """What the approver decides on: thresholds, the serving model, and the split AUCs."""
     scores = document["binary_classification_metrics"]
     details = document["evaluation_details"]
-    sections = [f"<p><strong>{html.escape(artifacts.approver_line(document))}</strong></p>"]
+    sections = [
+        f"<p><strong>{html.escape(artifacts.approver_line(document))}</strong></p>",
+        f"<p>Quality gate of this run: {'passes' if document['quality_gate']['passes'] else 'fails'}: "
+        f"{html.escape(document['quality_gate']['reason'])}.</p>",
+    ]
     verdicts = document["thresholds"]["environments"]
     if verdicts:
         sections.append(
@@ -722,12 +793,14 @@ def evaluate(
     samples = bootstrap(y, challenger.probability, bootstrap_samples, seed)
     document = evaluation_document(y, challenger.probability, samples, best_f1_threshold(y, challenger.probability))
     auc = document["binary_classification_metrics"]["auc"]["value"]
+    comparison = champion_comparison(y, challenger, champion, context, bootstrap_samples, seed)
     document.update(
         thresholds={
             "this_environment": context.environment or None,
             "environments": threshold_verdicts(auc, context.auc_thresholds, context.environment),
         },
-        champion_comparison=champion_comparison(y, challenger, champion, context, bootstrap_samples, seed),
+        quality_gate=quality_gate(auc, gate_threshold(context), comparison),
+        champion_comparison=comparison,
         split_auc=split_aucs(challenger, y, context),
         training=training_details(booster),
         feature_importance=feature_importance(booster, manifest),
@@ -761,11 +834,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bootstrap-samples", type=resample_count, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--environment", default="")
+    # The pipeline's AucThreshold parameter: the gate's threshold for this run.
+    parser.add_argument("--auc-threshold", type=optional_float, default=None)
     parser.add_argument("--auc-thresholds", type=parse_thresholds, default=())
     parser.add_argument("--champion-model-uri", default="", help="s3:// URI or local path; empty: no champion")
     parser.add_argument("--champion-model-package-arn", default="")
     # Empty (as a pipeline parameter may pass it): no champion gate.
-    parser.add_argument("--champion-auc-margin", type=lambda text: float(text) if text else None, default=None)
+    parser.add_argument("--champion-auc-margin", type=optional_float, default=None)
     parser.add_argument("--input-data-uri", default="")
     parser.add_argument("--input-data-version", default="")
     parser.add_argument("--execution-id", default="")
@@ -779,6 +854,7 @@ def run_context(args: argparse.Namespace) -> RunContext:
         validation_dir=args.validation_dir,
         environment=args.environment,
         auc_thresholds=args.auc_thresholds,
+        auc_threshold=args.auc_threshold,
         champion_model_uri=args.champion_model_uri,
         champion_model_package_arn=args.champion_model_package_arn,
         champion_auc_margin=args.champion_auc_margin,

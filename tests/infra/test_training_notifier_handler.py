@@ -71,17 +71,18 @@ def run_with_sagemaker(event: dict[str, Any], sagemaker: Any) -> dict[str, str]:
 def test_failed_run_names_the_failed_step_and_its_reason(topic_messages: list[dict[str, Any]]) -> None:
     steps = [
         {
-            "StepName": "AucBelowThreshold",
+            "StepName": "QualityGateFailed",
             "StepStatus": "Failed",
-            "FailureReason": "ROC-AUC 0.81 is below the threshold 0.85",
+            "FailureReason": "Quality gate failed: ROC-AUC 0.8100 is 0.0400 below the threshold 0.85",
         },
-        {"StepName": "CheckAucThreshold", "StepStatus": "Succeeded"},
+        {"StepName": "CheckQualityGate", "StepStatus": "Succeeded"},
         {"StepName": "Evaluate", "StepStatus": "Succeeded"},
     ]
     run_with_sagemaker(PIPELINE_STATUS_CHANGE, stubbed_sagemaker(steps))
     (message,) = list(topic_messages)
-    assert message["Subject"] == "[dev] Training run failed at AucBelowThreshold"
-    assert "- AucBelowThreshold: ROC-AUC 0.81 is below the threshold 0.85" in message["Message"]
+    assert message["Subject"] == "[dev] Training run failed at QualityGateFailed"
+    reason = "Quality gate failed: ROC-AUC 0.8100 is 0.0400 below the threshold 0.85"
+    assert f"- QualityGateFailed: {reason}" in message["Message"]
     assert "Evaluate" not in message["Message"]
     assert PIPELINE_STATUS_CHANGE["detail"]["pipelineExecutionArn"] in message["Message"]
 

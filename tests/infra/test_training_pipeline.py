@@ -14,8 +14,8 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from constructs.training_pipeline import PLACEHOLDERS, PlaceholderError, substitute_tokens
 from constructs.training_pipeline_definition import (
     AUC_JSON_PATH,
-    CHAMPION_AUC_JSON_PATH,
     CHAMPION_FLOOR_JSON_PATH,
+    GATE_REASON_JSON_PATH,
     TRAINING_MAX_RUNTIME_ENV,
     VALIDATION_AUC_METRIC_REGEX,
 )
@@ -33,7 +33,7 @@ def definitions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
 
 
 def steps_by_name(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every step by name, also those inside condition branches (which may nest)."""
+    """Every step by name, also those inside condition branches."""
     flat: dict[str, dict[str, Any]] = {}
     pending = list(definition["Steps"])
     while pending:
@@ -52,17 +52,25 @@ def test_readable_definition_snapshot(
     assert definitions[environment] == snapshot.use_extension(JSONSnapshotExtension)
 
 
-def test_step_graph(definitions: dict[str, dict[str, Any]]) -> None:
-    definition = definitions["dev"]
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_step_graph(definitions: dict[str, dict[str, Any]], environment: str) -> None:
+    definition = definitions[environment]
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
         ("Preprocess", "Processing"),
         ("Train", "Training"),
         ("Evaluate", "Processing"),
-        ("CheckAucThreshold", "Condition"),
+        ("CheckQualityGate", "Condition"),
     ]
-    condition = definition["Steps"][3]["Arguments"]
-    assert [s["Name"] for s in condition["IfSteps"]] == ["Register-RegisterModel"]
-    assert [s["Name"] for s in condition["ElseSteps"]] == ["AucBelowThreshold"]
+    gate = definition["Steps"][3]["Arguments"]
+    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [("Register-RegisterModel", "RegisterModel")]
+    assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [("QualityGateFailed", "Fail")]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_whole_gate_is_one_condition_step(definitions: dict[str, dict[str, Any]], environment: str) -> None:
+    # SageMaker does not support a condition step inside another (Condition step, Limitations).
+    conditions = [s for s in steps_by_name(definitions[environment]).values() if s["Type"] == "Condition"]
+    assert [s["Name"] for s in conditions] == ["CheckQualityGate"]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -149,19 +157,44 @@ def test_every_processing_output_is_under_the_execution_id(definitions: dict[str
             assert {"Get": "Execution.PipelineExecutionId"} in values
 
 
-def test_condition_reads_the_auc_evaluate_writes(definitions: dict[str, dict[str, Any]]) -> None:
-    (condition,) = steps_by_name(definitions["dev"])["CheckAucThreshold"]["Arguments"]["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
-    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
-    assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
+def gate_conditions(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    return steps_by_name(definition)["CheckQualityGate"]["Arguments"]["Conditions"]
 
 
-def test_fail_message_names_the_auc_and_the_threshold(definitions: dict[str, dict[str, Any]]) -> None:
-    message = steps_by_name(definitions["dev"])["AucBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_gate_checks_the_auc_evaluate_writes_against_the_threshold_parameter(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    threshold_rule = gate_conditions(definitions[environment])[0]
+    assert threshold_rule["Type"] == "GreaterThanOrEqualTo"
+    assert threshold_rule["LeftValue"]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
+    assert threshold_rule["LeftValue"]["Std:JsonGet"]["PropertyFile"] == {
+        "Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"
+    }
+    assert threshold_rule["RightValue"] == {"Get": "Parameters.AucThreshold"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_evaluate_gets_the_threshold_the_gate_compares_with(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    # Evaluate's verdict and reason use the same threshold as the condition, also when a run overrides it.
+    threshold = {"Get": "Parameters.AucThreshold"}
+    assert evaluate_arguments(definitions[environment])["--auc-threshold"] == {
+        "Std:Join": {"On": "", "Values": [threshold]}
+    }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_fail_message_is_evaluates_reason(definitions: dict[str, dict[str, Any]], environment: str) -> None:
+    # One Fail step for both rules: Evaluate's sentence names the rule that failed, the AUC, and the threshold or
+    # the serving model's AUC and the margin (tests/ml/test_evaluate.py checks the sentences).
+    message = steps_by_name(definitions[environment])["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]
     assert message["On"] == " "
-    assert message["Values"][0] == "ROC-AUC"
-    assert message["Values"][1]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
-    assert message["Values"][2:] == ["is below the threshold", {"Get": "Parameters.AucThreshold"}]
+    prefix, reason = message["Values"]
+    assert prefix == "Quality gate failed:"
+    assert reason["Std:JsonGet"]["Path"] == GATE_REASON_JSON_PATH
+    assert reason["Std:JsonGet"]["PropertyFile"] == {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -311,42 +344,25 @@ def test_evaluate_reads_all_three_splits_from_preprocess(definitions: dict[str, 
         assert inputs[split] == {"Get": f"Steps.Preprocess.ProcessingOutputConfig.Outputs['{split}'].S3Output.S3Uri"}
 
 
-def test_without_a_configured_margin_there_is_no_champion_gate(definitions: dict[str, dict[str, Any]]) -> None:
+def test_without_a_configured_margin_the_gate_is_the_threshold_alone(definitions: dict[str, dict[str, Any]]) -> None:
     assert CONFIGS["dev"].training.champion_auc_margin is None
-    steps = steps_by_name(definitions["dev"])
-    assert "CheckChampion" not in steps
+    assert len(gate_conditions(definitions["dev"])) == 1
     assert "--champion-auc-margin" not in evaluate_arguments(definitions["dev"])
-    assert [s["Name"] for s in steps["CheckAucThreshold"]["Arguments"]["IfSteps"]] == ["Register-RegisterModel"]
 
 
 @pytest.mark.parametrize("environment", [name for name in ENVIRONMENTS if CONFIGS[name].training.champion_auc_margin])
-def test_champion_gate_runs_after_the_threshold_and_before_registration(
+def test_with_a_margin_the_same_condition_step_also_checks_the_champion_floor(
     definitions: dict[str, dict[str, Any]], environment: str
 ) -> None:
-    steps = steps_by_name(definitions[environment])
-    assert [s["Name"] for s in steps["CheckAucThreshold"]["Arguments"]["IfSteps"]] == ["CheckChampion"]
-    gate = steps["CheckChampion"]["Arguments"]
-    assert [s["Name"] for s in gate["IfSteps"]] == ["Register-RegisterModel"]
-    assert [s["Name"] for s in gate["ElseSteps"]] == ["WorseThanChampion"]
-    (condition,) = gate["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
-    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
-    assert condition["RightValue"]["Std:JsonGet"]["Path"] == CHAMPION_FLOOR_JSON_PATH
-    # Evaluate computes the floor from the same parameter the failure message names.
+    _, champion_rule = gate_conditions(definitions[environment])
+    assert champion_rule["Type"] == "GreaterThanOrEqualTo"
+    assert champion_rule["LeftValue"]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
+    assert champion_rule["RightValue"]["Std:JsonGet"]["Path"] == CHAMPION_FLOOR_JSON_PATH
+    # Evaluate computes the floor from the margin parameter (ops see and may override it per run).
     margin = {"Get": "Parameters.ChampionAucMargin"}
     assert evaluate_arguments(definitions[environment])["--champion-auc-margin"] == {
         "Std:Join": {"On": "", "Values": [margin]}
     }
-
-
-def test_champion_failure_names_both_aucs_and_the_margin(definitions: dict[str, dict[str, Any]]) -> None:
-    message = steps_by_name(definitions["prod"])["WorseThanChampion"]["Arguments"]["ErrorMessage"]["Std:Join"]
-    values = message["Values"]
-    assert message["On"] == " "
-    assert values[0] == "ROC-AUC" and values[1]["Std:JsonGet"]["Path"] == AUC_JSON_PATH
-    assert values[2:4] == ["is more than the margin", {"Get": "Parameters.ChampionAucMargin"}]
-    assert values[4] == "below the serving model's ROC-AUC"
-    assert values[5]["Std:JsonGet"]["Path"] == CHAMPION_AUC_JSON_PATH
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

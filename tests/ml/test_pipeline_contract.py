@@ -17,6 +17,7 @@ from ml_helpers import PIPELINE_DEFINITIONS, TrainedRun
 
 import artifacts
 import evaluate
+import model_io
 import preprocess
 import train
 
@@ -25,7 +26,7 @@ TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training
 
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every step by name, also those inside condition branches (which may nest)."""
+    """Every step by name, also those inside condition branches."""
     flat = {}
     pending = list(definition["Steps"])
     while pending:
@@ -116,8 +117,7 @@ def test_the_gate_reads_the_auc_evaluate_writes(
 ) -> None:
     all_steps = steps(definition)
     (property_file,) = all_steps["Evaluate"]["PropertyFiles"]
-    (condition,) = all_steps["CheckAucThreshold"]["Arguments"]["Conditions"]
-    json_get = condition["LeftValue"]["Std:JsonGet"]
+    json_get = all_steps["CheckQualityGate"]["Arguments"]["Conditions"][0]["LeftValue"]["Std:JsonGet"]
     assert json_get["PropertyFile"] == {"Get": f"Steps.Evaluate.PropertyFiles.{property_file['PropertyFileName']}"}
 
     evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 50, 0)
@@ -158,6 +158,7 @@ def test_evaluate_parses_the_run_context_the_pipeline_passes(definition: dict[st
     assert all(0.5 <= threshold <= 1.0 for _, threshold in args.auc_thresholds)
     assert args.champion_model_uri == ""  # the default: no champion, gated on the threshold alone
     assert args.champion_auc_margin == parameters.get("ChampionAucMargin")
+    assert args.auc_threshold == parameters["AucThreshold"]
     assert args.execution_id == "test-execution"
     assert args.code_bundle_uri.startswith("s3://")
 
@@ -169,31 +170,107 @@ def json_path(document: dict[str, Any], path: str) -> Any:
     return value
 
 
+def operand(value: Any, document: dict[str, Any], parameters: dict[str, Any]) -> Any:
+    """A condition's operand as SageMaker resolves it: a JsonGet into Evaluate's file, a parameter or a literal."""
+    if isinstance(value, dict) and "Std:JsonGet" in value:
+        return json_path(document, value["Std:JsonGet"]["Path"])
+    if isinstance(value, dict) and "Get" in value:
+        return parameters[value["Get"].removeprefix("Parameters.")]
+    return value
+
+
+def gate_outcome(definition: dict[str, Any], document: dict[str, Any], parameters: dict[str, Any]) -> bool:
+    """The quality gate's condition step on Evaluate's output: every condition must hold."""
+    conditions = steps(definition)["CheckQualityGate"]["Arguments"]["Conditions"]
+    assert {condition["Type"] for condition in conditions} == {"GreaterThanOrEqualTo"}
+    return all(
+        operand(condition["LeftValue"], document, parameters) >= operand(condition["RightValue"], document, parameters)
+        for condition in conditions
+    )
+
+
+def fail_message(definition: dict[str, Any], document: dict[str, Any]) -> str:
+    message = steps(definition)["QualityGateFailed"]["Arguments"]["ErrorMessage"]["Std:Join"]
+    return message["On"].join(str(operand(value, document, {})) for value in message["Values"])
+
+
+def run_evaluate(
+    definition: dict[str, Any], parameters: dict[str, Any], run: TrainedRun, model: Path, out: Path
+) -> dict:
+    """Evaluate with the arguments the step passes, parameters as given, on the test run's files."""
+    arguments = script_arguments(steps(definition)["Evaluate"], parameters)[1]
+    arguments += ["--model-dir", str(model), "--test-dir", str(run.splits / artifacts.TEST), "--output-dir", str(out),
+                  "--train-dir", str(run.splits / artifacts.TRAIN),
+                  "--validation-dir", str(run.splits / artifacts.VALIDATION), "--bootstrap-samples", "20"]  # fmt: skip
+    evaluate.run(arguments)
+    return json.loads((out / artifacts.EVALUATION_FILE).read_text())
+
+
 @pytest.mark.parametrize("champion", [False, True], ids=["first model", "with a champion"])
-def test_the_champion_gate_reads_what_evaluate_writes(champion: bool, small_run: TrainedRun, tmp_path: Path) -> None:
+def test_the_champion_rule_reads_what_evaluate_writes(champion: bool, small_run: TrainedRun, tmp_path: Path) -> None:
     definition = json.loads((PIPELINE_DEFINITIONS / "test_readable_definition_snapshot[prod].json").read_text())
     parameters = parameter_defaults(definition)
     if champion:
         parameters["ChampionModelUri"] = str(small_run.model)
-    all_steps = steps(definition)
-    arguments = script_arguments(all_steps["Evaluate"], parameters)[1]
-    test_dir = small_run.splits / artifacts.TEST
-    arguments += ["--model-dir", str(small_run.model), "--test-dir", str(test_dir), "--output-dir", str(tmp_path),
-                  "--train-dir", str(small_run.splits / artifacts.TRAIN),
-                  "--validation-dir", str(small_run.splits / artifacts.VALIDATION), "--bootstrap-samples", "20"]  # fmt: skip
-    evaluate.run(arguments)
-    document = json.loads((tmp_path / artifacts.EVALUATION_FILE).read_text())
+    document = run_evaluate(definition, parameters, small_run, small_run.model, tmp_path)
 
-    (condition,) = all_steps["CheckChampion"]["Arguments"]["Conditions"]
-    left = json_path(document, condition["LeftValue"]["Std:JsonGet"]["Path"])
-    floor = json_path(document, condition["RightValue"]["Std:JsonGet"]["Path"])
+    _, champion_rule = steps(definition)["CheckQualityGate"]["Arguments"]["Conditions"]
+    left = json_path(document, champion_rule["LeftValue"]["Std:JsonGet"]["Path"])
+    floor = json_path(document, champion_rule["RightValue"]["Std:JsonGet"]["Path"])
     assert isinstance(floor, float)
     margin = parameters["ChampionAucMargin"]
     if champion:
         # The same model as champion: the floor is its own ROC-AUC minus the margin, and it passes.
         assert floor == pytest.approx(left - margin)
-        message_values = all_steps["WorseThanChampion"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-        assert json_path(document, message_values[5]["Std:JsonGet"]["Path"]) == left
     else:
         assert floor == 0.0
     assert left >= floor
+
+
+@pytest.mark.parametrize(
+    ("environment", "threshold", "champion"),
+    [("dev", 0.5, False), ("dev", 0.9999, False), ("prod", 0.5, True), ("prod", 0.9999, True)],
+    ids=["dev passes", "dev below threshold", "prod passes", "prod below threshold"],
+)
+def test_the_gate_and_evaluates_verdict_agree_and_the_fail_message_says_why(
+    environment: str, threshold: float, champion: bool, small_run: TrainedRun, tmp_path: Path
+) -> None:
+    definition = json.loads(
+        (PIPELINE_DEFINITIONS / f"test_readable_definition_snapshot[{environment}].json").read_text()
+    )
+    parameters = parameter_defaults(definition) | {"AucThreshold": threshold}
+    if champion:
+        parameters["ChampionModelUri"] = str(small_run.model)
+    document = run_evaluate(definition, parameters, small_run, small_run.model, tmp_path)
+
+    assert gate_outcome(definition, document, parameters) is document["quality_gate"]["passes"]
+    assert document["quality_gate"]["passes"] is (threshold == 0.5)
+    message = fail_message(definition, document)
+    auc = document["binary_classification_metrics"]["auc"]["value"]
+    if threshold == 0.5:
+        assert message.startswith(f"Quality gate failed: ROC-AUC {auc:.4f} clears the threshold 0.5")
+    else:
+        assert message == (
+            f"Quality gate failed: ROC-AUC {auc:.4f} is {threshold - auc:.4f} below the threshold {threshold:g}"
+        )
+
+
+def test_a_model_worse_than_the_champion_fails_the_gate_with_the_champion_rule(
+    small_run: TrainedRun, tmp_path: Path
+) -> None:
+    definition = json.loads((PIPELINE_DEFINITIONS / "test_readable_definition_snapshot[prod].json").read_text())
+    parameters = parameter_defaults(definition) | {"AucThreshold": 0.5, "ChampionModelUri": str(small_run.model)}
+    weak = tmp_path / "weak"
+    booster, manifest = train.train_booster(
+        train.Paths(small_run.splits / artifacts.TRAIN, small_run.splits / artifacts.VALIDATION, weak),
+        train.parse_hyperparameters(["--num-round", "2", "--max-depth", "1", "--early-stopping-rounds", "2"]),
+    )
+    model_io.save_model(booster, manifest, weak)
+    document = run_evaluate(definition, parameters, small_run, weak, tmp_path / "out")
+
+    assert gate_outcome(definition, document, parameters) is False
+    assert document["quality_gate"]["failed_rules"] == ["champion"]
+    champion_auc = document["champion_comparison"]["champion"]["auc"]["value"]
+    assert f"below the serving model's ROC-AUC {champion_auc:.4f}, more than the margin 0.01" in fail_message(
+        definition, document
+    )
