@@ -125,7 +125,7 @@ class TrainingPipeline(Construct):
             self,
             "Pipeline",
             pipeline_name=self.pipeline_name,
-            pipeline_description="Preprocess, train XGBoost, evaluate ROC-AUC, register if it clears the threshold",
+            pipeline_description="Preprocess, train XGBoost, evaluate ROC-AUC, register if it passes the quality gate",
             role_arn=self.role.role_arn,
             pipeline_definition={"PipelineDefinitionBody": body},
         )
