@@ -6,8 +6,12 @@ import json
 import re
 from typing import Any
 
+import botocore.session
 import pytest
 from aws_cdk.assertions import Match
+from botocore.exceptions import ParamValidationError
+from botocore.model import Shape
+from botocore.validate import validate_parameters
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -384,3 +388,55 @@ def test_trigger_may_describe_this_groups_packages_only(synthesized: Synthesized
             "Roles": [{"Ref": Match.string_like_regexp("^TriggerRole")}],
         },
     )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Each job step's Arguments against the request shape of the API SageMaker Pipelines calls with them (botocore's
+# service model: required members, unknown keys, types, lengths). CreatePipeline sees the definition as one string.
+
+STEP_REQUESTS = {
+    "Processing": ("CreateProcessingJob", {"ProcessingJobName": "pipelines-a1b2c3-Preprocess-0123456789"}),
+    "Training": ("CreateTrainingJob", {"TrainingJobName": "pipelines-a1b2c3-Train-0123456789"}),
+    "RegisterModel": ("CreateModelPackage", {}),
+}
+EXPRESSIONS = ("Get", "Std:Join", "Std:JsonGet")
+
+
+def resolved_for_shape(value: Any, shape: Shape) -> Any:
+    """The arguments with each pipeline expression (resolved at run time) replaced by a value of the member's type."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in EXPRESSIONS:
+        minimum = max(int(shape.metadata.get("min", 1)), 1)
+        return {"string": "x" * minimum, "integer": minimum, "long": minimum, "float": 1.0, "double": 1.0}[
+            shape.type_name
+        ]
+    if shape.type_name == "structure" and isinstance(value, dict):
+        members = shape.members  # type: ignore[attr-defined]
+        return {key: resolved_for_shape(item, members[key]) if key in members else item for key, item in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [resolved_for_shape(item, shape.member) for item in value]  # type: ignore[attr-defined]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {key: resolved_for_shape(item, shape.value) for key, item in value.items()}  # type: ignore[attr-defined]
+    return value
+
+
+def validate_step_request(step: dict[str, Any]) -> None:
+    operation, service_names = STEP_REQUESTS[step["Type"]]
+    shape = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
+    validate_parameters({**resolved_for_shape(step["Arguments"], shape), **service_names}, shape)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_job_step_is_a_valid_request_for_its_api(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    jobs = [step for step in steps_by_name(definitions[environment]).values() if step["Type"] in STEP_REQUESTS]
+    assert sorted(step["Name"] for step in jobs) == ["Evaluate", "Preprocess", "Register-RegisterModel", "Train"]
+    for step in jobs:
+        validate_step_request(step)
+
+
+def test_the_request_check_refuses_an_unknown_argument(definitions: dict[str, dict[str, Any]]) -> None:
+    train = json.loads(json.dumps(steps_by_name(definitions["dev"])["Train"]))
+    train["Arguments"]["ResourceConfig"]["InstanceSize"] = "large"
+    with pytest.raises(ParamValidationError, match='Unknown parameter in ResourceConfig: "InstanceSize"'):
+        validate_step_request(train)
