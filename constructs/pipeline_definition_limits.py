@@ -223,7 +223,7 @@ def violations(definition: Mapping[str, Any], definition_text: str | None = None
     placed = list(_placed_steps(list(definition.get("Steps") or [])))
     found += _name_violations(placed)
     by_name = {step.name: step for step in placed}
-    found += _branch_violations(placed)
+    found += _nesting_violations(placed)
     found += _reference_violations(placed, by_name, set(parameters))
     found += _cycle_violations(placed, by_name)
     return found
@@ -267,7 +267,7 @@ def _branch_names(step: Mapping[str, Any], branch: str) -> set[str]:
     return {str(member.get("Name")) for member in (step.get("Arguments") or {}).get(branch) or []}
 
 
-def _branch_violations(placed: list[_Placed]) -> list[Violation]:
+def _nesting_violations(placed: list[_Placed]) -> list[Violation]:
     return [
         Violation(
             NESTED_CONDITION,
