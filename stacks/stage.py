@@ -30,7 +30,5 @@ class MlopsStage(Stage):
             storage=storage,
             topic=topic,
             model_package_group_name=self.training.pipeline.model_package_group_name,
-            model_code_bucket_name=self.training.code.asset.s3_bucket_name,
-            model_code_object_key=self.training.code.asset.s3_object_key,
         )
         self.deployment.add_stack_dependency(self.training)  # the model package group comes first
