@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -42,6 +42,7 @@ from constructs.deployment_workflow import (
     regional_arn,
     workflow_statements,
 )
+from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
@@ -122,7 +123,7 @@ class ModelDeployment(Construct):
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
         self._key = key
-        removal_policy = RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN
+        removal_policy = lifecycle_removal_policy(destroy_on_removal)
         self._removal_policy = removal_policy
         self._log_group_prefix = f"/mlops/{environment_name}/deployment/"
         self._state_machine_log_group_name = (
