@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from ml_helpers import TrainedRun
+from ml_helpers import TrainedRun, synthesized_pipeline
 
 import artifacts
 import local_endpoint
@@ -138,3 +138,13 @@ def test_loading_version_a_leaves_the_current_modules_in_place(small_run: Traine
     local_endpoint.load(model_trained_with(bundle_a(tmp_path / "bundle-a"), small_run, tmp_path / "version-a"))
     assert sys.modules["inference_handlers"] is before is inference_handlers
     assert not hasattr(inference_handlers, "SERVED_BY")
+
+
+def test_the_model_package_points_at_the_folder_training_writes() -> None:
+    # The synthesized pipeline's Register step (readable definition kept beside the infra snapshots): SageMaker
+    # extracts model.tar.gz into /opt/ml/model, so code/ in the archive is this folder in the container.
+    for environment in ("dev", "stg", "prod"):
+        definition = synthesized_pipeline(environment)
+        text = json.dumps(definition)
+        assert f'"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/{model_io.SERVING_CODE_DIR_NAME}"' in text
+        assert f'"SAGEMAKER_PROGRAM": "{local_endpoint.ENTRY_SCRIPT}"' in text
