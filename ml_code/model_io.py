@@ -1,4 +1,5 @@
-"""The model artifact: the file names SageMaker and every step agree on, saving and loading."""
+"""The model artifact: the file names SageMaker and every step agree on, saving and loading, and the serving
+code that travels inside it."""
 
 from __future__ import annotations
 
