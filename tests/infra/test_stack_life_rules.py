@@ -146,3 +146,32 @@ def test_the_runbook_lists_what_a_redeploy_after_destroy_must_import_or_delete(s
     missing = [name for name in names if f"`{name}`" not in section]
     assert missing == []
     assert "cdk import" in section
+
+
+def explicit_names(synthesized: Synthesized, environment: str) -> set[str]:
+    """Every explicit physical name and export name of the environment, resolved in one account and region."""
+    env = Environment(environment, synthesized.templates[environment], synthesized.stages[environment].region)
+    names = {
+        f"{resource['Type']} {env.resolve(stack_id, {'Ref': logical_id})}"
+        for stack_id, logical_id, resource in env.resources()
+        if stack_life_rules._named(resource)
+    }
+    exports = {
+        f"export {output['Export']['Name']}"
+        for template in synthesized.templates[environment].values()
+        for output in template.get("Outputs", {}).values()
+        if "Export" in output
+    }
+    return names | exports
+
+
+def test_environments_side_by_side_share_no_name(synthesized: Synthesized) -> None:
+    # An environment created beside another (or beside an old one's kept resources) in the same account and
+    # region meets none of its names: every name and export carries the environment's name.
+    seen: dict[str, str] = {}
+    for environment in ENVIRONMENTS:
+        names = explicit_names(synthesized, environment)
+        assert len(names) > 20
+        clashes = {name: seen[name] for name in names if name in seen}
+        assert clashes == {}, f"{environment} reuses names of other environments: {clashes}"
+        seen |= dict.fromkeys(names, environment)
