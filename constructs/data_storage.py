@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
+from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 
 INCOMING_PREFIX = "incoming/"
 
@@ -35,7 +36,7 @@ class DataStorage(Construct):
         access_log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal_policy = RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN
+        removal_policy = lifecycle_removal_policy(destroy_on_removal)
 
         self.key = kms.Key(
             self,

@@ -7,9 +7,11 @@ creates per-rollout alarms on the new fleet's EndpointConfigName (`model_deploym
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
@@ -23,6 +25,55 @@ OPERATOR_ALARMS = (
 )
 
 
+def operator_alarm_names(endpoint_name: str) -> list[str]:
+    return [f"{endpoint_name}-{suffix}" for _, suffix, _, _ in OPERATOR_ALARMS]
+
+
+def allow_alarms_to_notify(
+    scope: Construct, *, alarm_names: list[str], topic: sns.ITopic, key: kms.IKey, sid: str
+) -> None:
+    """Lets CloudWatch, for these alarms only, publish to the topic and use the key that encrypts it.
+
+    The topic's own policy replaces SNS's default access policy, and CloudWatch publishes alarm actions as the
+    service principal cloudwatch.amazonaws.com: without an Allow there, and in the key policy for an encrypted
+    topic, every notification fails with "not authorized to perform: SNS:Publish" (AWS Knowledge Center,
+    "cloudwatch receive SNS for alarm trigger"; Amazon SNS Developer Guide, "Key management", "Enable
+    compatibility between event sources from AWS services and encrypted topics"). Both are scoped to the alarms
+    by aws:SourceArn and aws:SourceAccount (the confused-deputy guard). Only names go in the conditions, so the
+    topic's and the key's stacks do not come to depend on the alarms' stack.
+    """
+    stack = Stack.of(scope)
+    alarm_arns = [
+        stack.format_arn(
+            service="cloudwatch", resource="alarm", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        for name in alarm_names
+    ]
+    from_these_alarms = {
+        "ArnEquals": {"aws:SourceArn": alarm_arns},
+        "StringEquals": {"aws:SourceAccount": stack.account},
+    }
+    principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[principal],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions=from_these_alarms,
+        )
+    )
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[principal],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions=from_these_alarms,
+        )
+    )
+
+
 def operator_alarms(
     scope: Construct, *, endpoint_name: str, variant_name: str, settings: AlarmsConfig, topic: sns.ITopic
 ) -> list[cloudwatch.Alarm]:
@@ -33,11 +84,13 @@ def operator_alarms(
     }
     notify = actions.SnsAction(topic)
     alarms = []
-    for construct_id, suffix, metric_name, what in OPERATOR_ALARMS:
+    for (construct_id, _, metric_name, what), alarm_name in zip(
+        OPERATOR_ALARMS, operator_alarm_names(endpoint_name), strict=True
+    ):
         alarm = cloudwatch.Alarm(
             scope,
             construct_id,
-            alarm_name=f"{endpoint_name}-{suffix}",
+            alarm_name=alarm_name,
             alarm_description=(
                 f"{what} on {endpoint_name} above {thresholds[metric_name]:g} for "
                 f"{settings.evaluation_seconds} s; for operators (rollbacks use the new fleet's own alarms)"

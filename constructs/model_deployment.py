@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -33,7 +33,7 @@ from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
-from constructs.deployment_alarms import operator_alarms
+from constructs.deployment_alarms import allow_alarms_to_notify, operator_alarm_names, operator_alarms
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import (
     STEPS,
@@ -42,11 +42,12 @@ from constructs.deployment_workflow import (
     regional_arn,
     workflow_statements,
 )
+from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
-from constructs.training_pipeline_definition import xgboost_image_repository_arn
+from constructs.training_pipeline_definition import model_artifact_keys, xgboost_image_repository_arn
 from stacks import names
 from stacks.config import DeploymentConfig
 
@@ -111,8 +112,6 @@ class ModelDeployment(Construct):
         model_package_group_name: str,
         key: kms.IKey,
         artifacts_bucket: s3.IBucket,
-        model_code_bucket: s3.IBucket,
-        model_code_object_key: str,
         topic: sns.ITopic,
         destroy_on_removal: bool,
     ) -> None:
@@ -124,7 +123,7 @@ class ModelDeployment(Construct):
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
         self._key = key
-        removal_policy = RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN
+        removal_policy = lifecycle_removal_policy(destroy_on_removal)
         self._removal_policy = removal_policy
         self._log_group_prefix = f"/mlops/{environment_name}/deployment/"
         self._state_machine_log_group_name = (
@@ -133,6 +132,13 @@ class ModelDeployment(Construct):
         self._rule_name = f"mlops-{environment_name}-model-approved"
         self._allow_logs_and_events_to_use_key()
 
+        allow_alarms_to_notify(
+            self,
+            alarm_names=operator_alarm_names(self.endpoint_name),
+            topic=topic,
+            key=key,
+            sid=f"EndpointAlarmsToTopic{environment_name.replace('-', '')}",
+        )
         self.alarms = operator_alarms(
             self,
             endpoint_name=self.endpoint_name,
@@ -140,7 +146,7 @@ class ModelDeployment(Construct):
             settings=settings.alarms,
             topic=topic,
         )
-        self.model_role = self._model_role(artifacts_bucket, model_code_bucket, model_code_object_key)
+        self.model_role = self._model_role(artifacts_bucket)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         deploy_settings = workflow_settings(
@@ -263,24 +269,11 @@ class ModelDeployment(Construct):
                 },
             )
         )
-        # The operator alarms notify the topic, which is encrypted with this key (Amazon SNS, "Enable
-        # compatibility between event sources from AWS services and encrypted topics").
-        self._key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid=f"EndpointAlarmsToTopic{self._environment_name.replace('-', '')}",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            )
-        )
         allow_rule_to_dead_letter(
             self, self._key, self._rule_name, sid=f"DeployDeadLetters{self._environment_name.replace('-', '')}"
         )
 
-    def _model_role(
-        self, artifacts_bucket: s3.IBucket, model_code_bucket: s3.IBucket, model_code_object_key: str
-    ) -> iam.Role:
+    def _model_role(self, artifacts_bucket: s3.IBucket) -> iam.Role:
         role = iam.Role(
             self,
             "ModelRole",
@@ -290,12 +283,15 @@ class ModelDeployment(Construct):
         log_group = f"log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}"
         statements = [
             iam.PolicyStatement(
-                sid="ReadModelArtifactsAndInferenceCode",
+                sid="ReadModelArtifacts",
                 actions=["s3:GetObject"],
-                # The code bundle only: the CDK assets bucket is shared by every environment and CDK app of the account.
+                # Every model version this environment's pipeline trained, each with its serving code inside
+                # (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code): nothing of the CDK assets bucket, whose code
+                # bundles change with every deploy of ml_code and may be removed by `cdk gc`.
                 resources=[
-                    artifacts_bucket.arn_for_objects("*"),
-                    model_code_bucket.arn_for_objects(model_code_object_key),
+                    artifacts_bucket.arn_for_objects(
+                        model_artifact_keys(names.training_pipeline_name(self._environment_name))
+                    )
                 ],
             ),
             iam.PolicyStatement(
@@ -342,7 +338,10 @@ class ModelDeployment(Construct):
                 "PutMetricData is limited by a namespace condition",
             },
             dynamic_reasons=[
-                ("/*", "model.tar.gz files sit under pipeline-run prefixes of this environment's artifacts bucket"),
+                (
+                    "/output/model.tar.gz",
+                    "every model version's model.tar.gz, under its training job's folder of this environment's pipeline",
+                ),
                 (f"/{DATA_CAPTURE_PREFIX}*", "SageMaker writes data capture files under dated keys of this prefix"),
                 (":log-stream:*", "SageMaker names one log stream per instance of this endpoint"),
                 (f":alarm:{self._prefix}-v*", "rollback alarms are named after the config being rolled out"),

@@ -12,6 +12,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
+from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
 from constructs.pipeline_definition_limits import check_pipeline_definition
@@ -36,6 +37,14 @@ PLACEHOLDERS = {
     "code_uri": "s3://mlops-placeholder-code-bucket/mlops-placeholder-code.tar.gz",
     "kms_key_arn": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000",
 }
+
+
+def model_package_group_description(pipeline_name: str) -> str:
+    """Frozen: ModelPackageGroupDescription is create-only ("Update requires: Replacement", CloudFormation
+    reference, AWS::SageMaker::ModelPackageGroup), and a group with a fixed name cannot be replaced, so a changed
+    description fails the update. Everything else about the group (tags, policy) updates in place.
+    tests/infra/test_stack_life_rules.py holds every environment's text: changing it fails there first."""
+    return f"Models trained by {pipeline_name}; approve one to deploy it"
 
 
 class PlaceholderError(RuntimeError):
@@ -79,6 +88,7 @@ class TrainingPipeline(Construct):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
         code: MlCodeBundle,
+        destroy_on_removal: bool,
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
@@ -89,8 +99,13 @@ class TrainingPipeline(Construct):
             self,
             "ModelPackageGroup",
             model_package_group_name=self.model_package_group_name,
-            model_package_group_description=f"Models trained by {self.pipeline_name}; approve one to deploy it",
+            model_package_group_description=model_package_group_description(self.pipeline_name),
         )
+        # The group holds every version the environment trained: what served, what may be re-approved to roll back.
+        # Kept with the environment's data where that is retained (its packages' model.tar.gz stay in the
+        # retained artifacts bucket); deleted with the stacks elsewhere. docs/deployment-runbook.md, "Life of the
+        # stacks", says what each environment keeps and how a redeploy takes a kept group back.
+        self.model_package_group.apply_removal_policy(lifecycle_removal_policy(destroy_on_removal))
         self.role = self._execution_role(environment_name, artifacts_bucket, key, code, region)
 
         definition = build_pipeline_definition(

@@ -62,6 +62,10 @@ VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
 # Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
 # describe and stop only jobs tagged with its own environment (aws:RequestTag / aws:ResourceTag conditions).
 ENVIRONMENT_TAG_KEY = "mlops:environment"
+# The model package's SAGEMAKER_SUBMIT_DIRECTORY: the serving code inside the model artifact, where train.py writes
+# it (ml_code/model_io.py, SERVING_CODE_DIR_NAME) and SageMaker extracts model.tar.gz (/opt/ml/model). Each version
+# serves with the code it was trained with; the model role reads nothing else but the model.
+SERVING_CODE_DIRECTORY = "/opt/ml/model/code"
 # train.py bounds every wait between training hosts by a share of the job's maximum runtime, read from here.
 TRAINING_MAX_RUNTIME_ENV = "TRAINING_MAX_RUNTIME_SECONDS"
 
@@ -107,6 +111,21 @@ class PipelineSettings:
     max_runtime_seconds: int
     enable_step_caching: bool
     encrypt_inter_container_traffic: bool
+
+
+# Training jobs write <artifacts bucket>/pipelines/<pipeline>/train/<job name>/output/model.tar.gz (CreateTrainingJob,
+# OutputDataConfig): every model version, and all the endpoint's model role reads of the bucket.
+TRAINING_OUTPUT_FOLDER = "train"
+
+
+def pipeline_prefix(pipeline_name: str) -> str:
+    """Where every run of the pipeline writes in the artifacts bucket."""
+    return f"pipelines/{pipeline_name}"
+
+
+def model_artifact_keys(pipeline_name: str) -> str:
+    """The key pattern (IAM wildcard) of every model.tar.gz the pipeline's training jobs write."""
+    return f"{pipeline_prefix(pipeline_name)}/{TRAINING_OUTPUT_FOLDER}/*/output/model.tar.gz"
 
 
 @functools.cache
@@ -191,7 +210,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     network = NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic)
     job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
 
-    run_prefix = f"s3://{settings.artifacts_bucket}/pipelines/{settings.pipeline_name}"
+    run_prefix = f"s3://{settings.artifacts_bucket}/{pipeline_prefix(settings.pipeline_name)}"
 
     def run_output(*parts: str) -> Join:
         # Every execution writes under its own id, so runs never overwrite each other.
@@ -252,7 +271,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
         # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
         # and the model lands under that name.
-        output_path=f"{run_prefix}/train",
+        output_path=f"{run_prefix}/{TRAINING_OUTPUT_FOLDER}",
         encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
         metric_definitions=[{"Name": "validation:auc", "Regex": VALIDATION_AUC_METRIC_REGEX}],
         disable_profiler=True,
@@ -340,10 +359,12 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         model_data=model_data,
         role=settings.role_arn,
         # The serving container runs ml_code's inference.py only if these two are set
-        # (aws/sagemaker-python-sdk#2014); the code is referenced, not repacked into the model.
+        # (aws/sagemaker-python-sdk#2014). The code is the copy train.py wrote into the model itself: a local
+        # directory, which sagemaker-containers copies to /opt/ml/code (_files.download_and_extract) as it would
+        # extract an S3 tarball; the SDK's repack points framework models at the same folder.
         env={
             "SAGEMAKER_PROGRAM": "inference.py",
-            "SAGEMAKER_SUBMIT_DIRECTORY": settings.code_uri,
+            "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIRECTORY,
             "SAGEMAKER_REGION": settings.region,
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
         },

@@ -3,7 +3,8 @@
     python ml_code/local_endpoint.py serve --model MODEL [--host 127.0.0.1] [--port 8080]
     python ml_code/local_endpoint.py predict --model MODEL --data FILE.csv [--output FILE] [--accept text/csv]
 
-MODEL is a model.tar.gz (as training writes it) or a folder holding its files. `predict` posts the whole file as
+MODEL is a model.tar.gz (as training writes it) or a folder holding its files; the entry script and the modules
+it imports are loaded from the model's own code/ folder, as the container loads them. `predict` posts the whole file as
 one request and writes the response body unchanged; `serve` answers HTTP on localhost until stopped.
 
 In SageMaker's XGBoost 3.0-5 image a script-mode model is served by sagemaker-containers: nginx on port 8080 in
@@ -30,6 +31,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -56,11 +58,35 @@ class LocalEndpointError(Exception):
     """Bad MODEL or DATA, or a request the endpoint refused: one sentence for the user."""
 
 
-def entry_script() -> Any:
-    return importlib.import_module(Path(ENTRY_SCRIPT).stem)
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as model_fn returned it, and the entry script that loaded it (whose transform_fn serves it)."""
+
+    model: Any
+    entry_script: Any
 
 
-def load_model(model: Path) -> Any:
+def entry_script(code_dir: Path | None = None) -> Any:
+    """The entry script: from the model's own code/ folder when it has one, as the container loads it
+    (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code), else ml_code's (a model trained before code/ existed)."""
+    if code_dir is None:
+        return importlib.import_module(Path(ENTRY_SCRIPT).stem)
+    # The entry script and every module it imports come from code_dir, not from the ml_code this process runs:
+    # each is loaded fresh, and the modules already loaded are put back afterwards.
+    names = [path.stem for path in code_dir.glob("*.py")]
+    loaded_before = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    sys.path.insert(0, str(code_dir))
+    importlib.invalidate_caches()
+    try:
+        return importlib.import_module(Path(ENTRY_SCRIPT).stem)
+    finally:
+        sys.path.remove(str(code_dir))
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(loaded_before)
+
+
+def load(model: Path) -> LoadedModel:
     """model_fn on what SageMaker would put in /opt/ml/model: MODEL itself, or its archive extracted."""
     if not model.exists():
         raise LocalEndpointError(f"MODEL={model}: no such file or folder")
@@ -75,10 +101,16 @@ def load_model(model: Path) -> Any:
                 raise LocalEndpointError(
                     f"MODEL={model} holds no {model_io.MODEL_FILE_NAME}: give a model.tar.gz from training or its folder"
                 )
-            return entry_script().model_fn(str(folder))
+            code_dir = folder / model_io.SERVING_CODE_DIR_NAME
+            script = entry_script(code_dir if (code_dir / ENTRY_SCRIPT).is_file() else None)
+            return LoadedModel(script.model_fn(str(folder)), script)
         finally:
             if folder not in (model, Path(staging)):
-                shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
+                shutil.rmtree(folder, ignore_errors=True)  # the model and its code are in memory now
+
+
+def load_model(model: Path) -> Any:
+    return load(model).model
 
 
 def endpoint_app(model: Any, transform_fn: Callable[..., Any] | None = None) -> flask.Flask:
@@ -125,7 +157,8 @@ def default_output(data: Path) -> Path:
 def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> tuple[Path, bytes]:
     """POST DATA to /invocations as text/csv, as the endpoint receives it; write the response body unchanged."""
     body = read_data(data)
-    client = endpoint_app(load_model(model)).test_client()
+    loaded = load(model)
+    client = endpoint_app(loaded.model, loaded.entry_script.transform_fn).test_client()
     response = client.post("/invocations", data=body, headers={"Content-Type": CSV, "Accept": accept})
     answer = response.get_data()
     if response.status_code != 200:
@@ -139,7 +172,8 @@ def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> 
 
 
 def serve(model: Path, host: str, port: int) -> None:
-    app = endpoint_app(load_model(model))
+    loaded = load(model)
+    app = endpoint_app(loaded.model, loaded.entry_script.transform_fn)
     print(f"serving {model} at http://{host}:{port} (GET /ping, POST /invocations); Ctrl-C stops", flush=True)
     run_simple(host, port, app)
 

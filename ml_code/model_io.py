@@ -1,7 +1,9 @@
-"""The model artifact: the file names SageMaker and every step agree on, saving and loading."""
+"""The model artifact: the file names SageMaker and every step agree on, saving and loading, and the serving
+code that travels inside it."""
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -16,6 +18,24 @@ if TYPE_CHECKING:  # imported where a model is loaded: local_run needs only the 
 MODEL_FILE_NAME = "xgboost-model.json"
 # What SageMaker packs SM_MODEL_DIR into.
 MODEL_ARCHIVE_NAME = "model.tar.gz"
+# The serving code travels inside the model: each version serves with the code it was trained with, for as long
+# as it may serve or be re-approved, whatever later deploys do to ml_code (docs/deployment-runbook.md, "Life of
+# the stacks"). SageMaker extracts model.tar.gz into /opt/ml/model, and the model package names this folder as
+# SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code, which sagemaker-containers copies to /opt/ml/code and imports
+# (the SageMaker SDK's repack does the same for framework models). A network-isolated model can load only this.
+SERVING_CODE_DIR_NAME = "code"
+# Exactly what the endpoint runs: the entry script (SAGEMAKER_PROGRAM) and every ml_code module it imports,
+# directly or not (tests/ml/test_serving_code.py imports the entry script from these files alone).
+SERVING_MODULES = (
+    "inference.py",
+    "inference_handlers.py",
+    "arrow_csv.py",
+    "artifacts.py",
+    "contract.py",
+    "job_output.py",
+    "model_io.py",
+)
+ML_CODE_DIR = Path(__file__).resolve().parent
 
 
 def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> None:
@@ -23,6 +43,16 @@ def save_model(booster: xgb.Booster, manifest: Manifest, model_dir: Path) -> Non
     model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(model_dir / MODEL_FILE_NAME)
     manifest.save(model_dir)
+    write_serving_code(model_dir)
+
+
+def write_serving_code(model_dir: Path, source: Path = ML_CODE_DIR) -> Path:
+    """The serving modules, copied from the code this process runs, into `model_dir`/code."""
+    code_dir = model_dir / SERVING_CODE_DIR_NAME
+    code_dir.mkdir(parents=True, exist_ok=True)
+    for name in SERVING_MODULES:
+        shutil.copyfile(source / name, code_dir / name)
+    return code_dir
 
 
 def load_booster(model_dir: Path) -> xgb.Booster:
@@ -40,7 +70,8 @@ def extract_model_archive(model_dir: Path) -> Path:
         return model_dir
     target = Path(tempfile.mkdtemp(prefix="model-"))
     with tarfile.open(archive) as tar:
-        # The archive holds the flat files train.py saved; nothing else is extracted. tarfile's own "data"
+        # The archive holds the files train.py saved (the model's, and its serving code under code/); nothing that
+        # would land outside the target is extracted. tarfile's own "data"
         # filter is used where it exists (Python 3.10.12+, 3.11.4+): the image's patch level may predate it.
         members = [member for member in tar.getmembers() if _is_plain_file(member)]
         safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}

@@ -5,8 +5,8 @@ early stopping on validation AUC.
         [--min-child-weight 1] [--subsample 0.8] [--colsample-bytree 0.8] [--reg-lambda 1]
         [--reg-alpha 0] [--max-cat-to-onehot 4] [--scale-pos-weight 1|auto] [--seed 42] [--nthread 0]
 
-Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model and
-the manifest to SM_MODEL_DIR. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
+Reads SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION (preprocess's splits and manifest), writes the model, the
+manifest and the endpoint's serving code (under code/, model_io.SERVING_MODULES) to SM_MODEL_DIR. Each round logs `[N]\tvalidation-auc:0.9...`, which the metric definition
 `validation-auc:([0-9.]+)` captures. Hyperparameters are accepted in kebab-case or snake_case.
 A failure writes one sentence to /opt/ml/output/failure and exits non-zero.
 

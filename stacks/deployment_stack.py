@@ -24,8 +24,6 @@ class DeploymentStack(Stack):
         storage: DataStorage,
         topic: sns.ITopic,
         model_package_group_name: str,
-        model_code_bucket_name: str,
-        model_code_object_key: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,8 +36,6 @@ class DeploymentStack(Stack):
             key=storage.key,
             # By name, not by export: see constructs.data_storage.bucket_name.
             artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", storage.artifacts_bucket_name),
-            model_code_bucket=s3.Bucket.from_bucket_name(self, "ModelCodeBucket", model_code_bucket_name),
-            model_code_object_key=model_code_object_key,
             topic=topic,
             destroy_on_removal=config.destroy_on_removal,
         )

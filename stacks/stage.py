@@ -9,6 +9,7 @@ from stacks.config import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.deployment_stack import DeploymentStack
 from stacks.notifications_stack import NotificationsStack
+from stacks.stack_references import lock_while_used
 from stacks.training_stack import TrainingStack
 
 
@@ -22,7 +23,6 @@ class MlopsStage(Stage):
         self.training = TrainingStack(
             self, "Training", config=config, storage=storage, topic=topic, auc_thresholds=auc_thresholds
         )
-        self.training.add_stack_dependency(self.data)  # buckets are referred to by name, not by export
         self.deployment = DeploymentStack(
             self,
             "Deployment",
@@ -30,7 +30,13 @@ class MlopsStage(Stage):
             storage=storage,
             topic=topic,
             model_package_group_name=self.training.pipeline.model_package_group_name,
-            model_code_bucket_name=self.training.code.asset.s3_bucket_name,
-            model_code_object_key=self.training.code.asset.s3_object_key,
         )
-        self.deployment.add_stack_dependency(self.training)  # the model package group comes first
+        # Each stack deploys after, and locks against deletion, the stacks whose resources it uses: the key (Data),
+        # the topic (Notifications), the buckets by name (Data), the model package group by name (Training).
+        for consumer, producers in (
+            (self.notifications, [self.data]),
+            (self.training, [self.data, self.notifications]),
+            (self.deployment, [self.data, self.notifications, self.training]),
+        ):
+            for producer in producers:
+                lock_while_used(producer, consumer)

@@ -43,6 +43,7 @@ class TrainingStack(Stack):
             artifacts_bucket=artifacts_bucket,
             key=storage.key,
             code=self.code,
+            destroy_on_removal=config.destroy_on_removal,
         )
         self.trigger = TrainingTrigger(
             self,

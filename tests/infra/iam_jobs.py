@@ -20,6 +20,8 @@ EXECUTION_ID = "a1b2c3d4e5f6"  # a pipeline execution id: every run writes under
 JOB_SUFFIX = "0123456789"  # SageMaker Pipelines names jobs pipelines-<execution id>-<step name>-<suffix>
 SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
 GRANT_FOR_RESOURCE = {"kms:GrantIsForAWSResource": True}
+# Where SageMaker extracts a model's ModelDataUrl in the serving container (CreateModel, ContainerDefinition).
+MODEL_DIRECTORY = "/opt/ml/model/"
 
 
 class UnknownPipelineValue(ValueError):
@@ -262,7 +264,7 @@ def model_role_needs(pipeline: Pipeline, settings: Mapping[str, Any], ctx: Conte
     for container in register["Arguments"]["InferenceSpecification"]["Containers"]:
         needs += _image(ctx, container["Image"], why)
         needs += _read_object(ctx, values(container["ModelDataUrl"]), why + " model.tar.gz")
-        needs += _read_object(ctx, container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"], why + " inference code")
+        needs += _inference_code(ctx, container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"], why + " inference code")
     group = f"/aws/sagemaker/Endpoints/{settings['endpoint_name']}"
     needs += _logs_and_metrics(
         ctx, group, f"{settings['variant_name']}/i-0123456789abcdef0", "/aws/sagemaker/Endpoints", why
@@ -273,6 +275,18 @@ def model_role_needs(pipeline: Pipeline, settings: Mapping[str, Any], ctx: Conte
     for need in needs:
         check_against_reference(need.action, [need], need.why)
     return needs
+
+
+def _inference_code(ctx: Context, directory: str, why: str) -> list[Need]:
+    """SAGEMAKER_SUBMIT_DIRECTORY: an S3 tarball the container downloads as the model role, or a folder inside
+    /opt/ml/model, where SageMaker extracts ModelDataUrl (read above), so nothing more is read."""
+    if directory.startswith("s3://"):
+        return _read_object(ctx, directory, why)
+    if directory.startswith(MODEL_DIRECTORY):
+        return []
+    raise UnknownPipelineValue(
+        f"SAGEMAKER_SUBMIT_DIRECTORY {directory!r} is neither an S3 URI nor in {MODEL_DIRECTORY}"
+    )
 
 
 def deploy_settings(environment: Environment) -> Mapping[str, Any] | None:

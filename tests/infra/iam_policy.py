@@ -172,6 +172,8 @@ class Resolver:
                 "sagemaker", f"model-package-group/{physical.lower()}"
             ),
             ("AWS::SageMaker::Pipeline", "PipelineName"): lambda: physical,
+            ("AWS::Events::Rule", "Arn"): lambda: self.arn("events", f"rule/{physical}"),
+            ("AWS::CloudWatch::Alarm", "Arn"): lambda: self.arn("cloudwatch", f"alarm:{physical}"),
         }
         if (kind, attribute) not in attributes:
             raise UnresolvableIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) in stack {self.stack_id}")
@@ -318,6 +320,10 @@ KNOWN_CONDITION_KEYS = frozenset(
         "application-autoscaling:scalable-dimension",
         "sagemaker:ModelApprovalStatus",
         "aws:TagKeys",
+        # Set by the resource-policy check (resource_policies.py) for services acting on a resource's behalf.
+        "aws:SourceArn",
+        "aws:SourceAccount",
+        "kms:EncryptionContext:aws:logs:arn",
     )
 )
 

@@ -116,8 +116,10 @@ def test_destroy_environments_delete_and_empty_buckets(synthesized: Synthesized,
 
 def test_prod_retains_buckets_and_key(synthesized: Synthesized) -> None:
     template = synthesized.template("prod", "Data")
-    template.all_resources("AWS::S3::Bucket", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
-    template.all_resources("AWS::KMS::Key", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+    # RetainExceptOnCreate: kept on delete and replacement, removed if the first create rolls back.
+    retained = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
+    template.all_resources("AWS::S3::Bucket", retained)
+    template.all_resources("AWS::KMS::Key", retained)
     template.resource_count_is("Custom::S3AutoDeleteObjects", 0)
 
 

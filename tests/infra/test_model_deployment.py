@@ -118,8 +118,6 @@ def test_an_environment_name_that_makes_an_invalid_endpoint_name_is_refused() ->
             model_package_group_name="g",
             key=key,
             artifacts_bucket=bucket,
-            model_code_bucket=bucket,
-            model_code_object_key="code.tar.gz",
             topic=sns.Topic(stack, "T"),
             destroy_on_removal=True,
         )

@@ -299,4 +299,5 @@ def test_synth_fails_on_a_definition_that_breaks_a_limit(monkeypatch: pytest.Mon
             artifacts_bucket=s3.Bucket(stack, "Artifacts"),
             key=kms.Key(stack, "Key"),
             code=MlCodeBundle(stack, "Code"),
+            destroy_on_removal=stg.destroy_on_removal,
         )

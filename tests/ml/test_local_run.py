@@ -41,7 +41,9 @@ def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(t
     assert 0.8 < auc <= 1.0
     assert (evaluation.parent / "report.html").exists()
     with tarfile.open(run_dir / "model" / model_io.MODEL_ARCHIVE_NAME) as archive:
-        assert sorted(archive.getnames()) == sorted([artifacts.MANIFEST_FILE_NAME, model_io.MODEL_FILE_NAME])
+        code = [f"{model_io.SERVING_CODE_DIR_NAME}/{name}" for name in model_io.SERVING_MODULES]
+        files = [artifacts.MANIFEST_FILE_NAME, model_io.MODEL_FILE_NAME, model_io.SERVING_CODE_DIR_NAME, *code]
+        assert sorted(archive.getnames()) == sorted(files)
     manifest = artifacts.Manifest.load(run_dir / "preprocess" / "output" / "train")
     assert sum(manifest.rows.values()) == 3000
 
