@@ -142,8 +142,9 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
 
 
 def _known_columns(manifest: Manifest) -> set[str]:
-    # The target may come along (e.g. rows copied from the training file): it is ignored.
-    return {*manifest.feature_names, manifest.target_column}
+    # The target may come along (e.g. rows copied from the training file): it is ignored, as are the data
+    # contract's ignored columns (ids, timestamps), so a client can send the rows it exports.
+    return {*manifest.feature_names, manifest.target_column, *manifest.ignored_columns}
 
 
 def _names_problem(names: list[str], manifest: Manifest) -> str | None:

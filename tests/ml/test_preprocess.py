@@ -199,7 +199,7 @@ def test_a_large_file_is_read_in_two_halves_as_one_reader_reads_it(
     assert path.stat().st_size >= 2 * pa_csv.ReadOptions().block_size  # large enough to be split
     options = pa_csv.ConvertOptions(column_types={SMALL_TARGET: pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options)
+    halves = preprocess._streamed_csv(path, options, list(frame.columns))
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     # Text is read as category codes, which hold each block's distinct values once.
@@ -236,7 +236,7 @@ def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_
     assert quote_at < path.stat().st_size // 2 < quote_at + 200  # the middle is inside the quoted value
     options = pa_csv.ConvertOptions(column_types={"plan": pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options)
+    halves = preprocess._streamed_csv(path, options, ["tenure", "plan", "spend", "region", "churned"])
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     assert halves.num_rows == rows + 1
