@@ -449,7 +449,7 @@ def _hunks(diff: Sequence[str]) -> list[list[str]]:
 
 def render_text(base_line: str, reviews: Sequence[StackReview], settings: Sequence[str] = ()) -> str:
     changed = _changed_names(reviews)
-    lines = [base_line, *settings]
+    lines = [base_line, *settings, *([""] if settings else [])]
     folded = folded_hunks(reviews)
     if not changed:
         lines.append(f"No changes: all {len(reviews)} stacks synthesize to the same templates.")
