@@ -112,8 +112,9 @@ def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(chur
     # What thresholds this data supports, from the run's interval, and where to set them when one fails.
     assert re.fullmatch(r"thresholds: this run's test ROC-AUC 95% interval is \[0\.\d{3}, 0\.\d{3}\]; a "
                         r"training\.auc_threshold up to 0\.\d\d passes a model like this one.*", advice)  # fmt: skip
-    if "fails" in first_line:
-        assert "would fail it): if this quality is what your data allows, set auc_threshold per environment" in advice
+    # The advice on where to set thresholds comes exactly when an environment's threshold fails this run.
+    where_to_set = "would fail it): if this quality is what your data allows, set auc_threshold per environment"
+    assert (where_to_set in advice) == ("fails" in first_line)
     assert re.fullmatch(rf"test ROC-AUC 0\.\d{{3}} \[0\.\d{{3}}, 0\.\d{{3}}\]: {thresholds}.*"
                         r"; no serving model to compare with", first_line)  # fmt: skip
     champion = Path(first_evaluation.removeprefix("evaluation: ")).parent.parent / "model" / "model.tar.gz"
