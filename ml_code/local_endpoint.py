@@ -26,6 +26,7 @@ src/sagemaker_xgboost_container/serving.py):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -33,7 +34,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,11 @@ from typing import Any
 import flask
 from werkzeug.serving import make_server
 
+import local_run
 import model_io
 
+# What the entry script reads its label cut-off from (inference_handlers.THRESHOLD_ENV), as the model package sets it.
+THRESHOLD_ENV = "PREDICTION_THRESHOLD"
 # The entry script the model package names (SAGEMAKER_PROGRAM; tests check it against the synthesized pipeline).
 ENTRY_SCRIPT = "inference.py"
 CSV = "text/csv"
@@ -225,6 +229,20 @@ def serve(model: Path, host: str, port: int) -> None:
         listening.close()
 
 
+@contextlib.contextmanager
+def report_cut_off() -> Iterator[None]:
+    """The entry script labels at the cut-off a local run's report shows (cdk.json's first environment), unless
+    PREDICTION_THRESHOLD is set; the process's environment is as it was afterwards."""
+    if THRESHOLD_ENV in os.environ:
+        yield
+        return
+    os.environ[THRESHOLD_ENV] = local_run.label_threshold()
+    try:
+        yield
+    finally:
+        os.environ.pop(THRESHOLD_ENV, None)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The endpoint's entry script on this machine.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         model = resolve_model(args.model)
-        if args.command == "serve":
-            serve(model, args.host, args.port)
-            return 0
-        output, answer = predict(model, args.data, args.output, args.accept)
+        with report_cut_off():
+            if args.command == "serve":
+                serve(model, args.host, args.port)
+                return 0
+            output, answer = predict(model, args.data, args.output, args.accept)
     except LocalEndpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import socket
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import flask.testing
 import pandas as pd
 import pytest
-from ml_helpers import SMALL_TARGET, TrainedRun, synthesized_pipeline
+from ml_helpers import SMALL_POSITIVE, SMALL_TARGET, TrainedRun, synthesized_pipeline
 
 import artifacts
 import inference
@@ -291,3 +292,19 @@ def test_serve_on_a_busy_port_fails_before_saying_it_serves(archive, capsys) -> 
     assert "serving" not in captured.out
     assert captured.err.startswith(f"error: cannot listen on 127.0.0.1:{port} (")
     assert captured.err.rstrip().endswith("choose another PORT=...")
+
+
+def test_serving_locally_labels_at_the_cut_off_the_local_runs_report_shows(
+    archive, rows, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv(local_endpoint.THRESHOLD_ENV, raising=False)
+    monkeypatch.setattr(local_endpoint.local_run, "label_threshold", lambda: "0.0")  # every row positive
+    data, output = tmp_path / "rows.csv", tmp_path / "p.csv"
+    rows.to_csv(data, index=False)
+    assert local_endpoint.main(["predict", "--model", str(archive), "--data", str(data), "--output", str(output)]) == 0
+    assert {line.split(",")[1] for line in output.read_text().splitlines()} == {SMALL_POSITIVE}
+    assert local_endpoint.THRESHOLD_ENV not in os.environ  # set for the run only
+
+
+def test_the_local_threshold_variable_is_the_entry_scripts() -> None:
+    assert local_endpoint.THRESHOLD_ENV == inference_handlers.THRESHOLD_ENV
