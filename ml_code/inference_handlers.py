@@ -258,7 +258,13 @@ def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, Column]
     for number, row in enumerate(data, start=1):
         if len(row) != len(names):
             expected = "the header's" if has_header else f"the model's {len(names)} features"
-            raise BadRequest(f"row {number} has {len(row)} values; expected {len(names)} ({expected})")
+            # Ignored columns can only be told apart by name.
+            hint = (
+                "; to send other columns too, start with a header row"
+                if not has_header and manifest.ignored_columns
+                else ""
+            )
+            raise BadRequest(f"row {number} has {len(row)} values; expected {len(names)} ({expected}){hint}")
     return {name: [row[position] for row in data] for position, name in enumerate(names)}
 
 

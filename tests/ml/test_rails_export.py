@@ -109,3 +109,12 @@ def test_the_endpoint_accepts_the_exported_rows_and_ignores_the_extra_columns(tr
     assert whole.status_code == bare.status_code == as_json.status_code == 200
     assert whole.get_data() == bare.get_data()
     assert json.loads(as_json.get_data())["predictions"] == json.loads(bare.get_data())["predictions"][:3]
+
+
+def test_exported_rows_without_a_header_are_refused_with_the_header_named(trained: TrainedRun) -> None:
+    model = inference.model_fn(str(trained.model))
+    response = inference.transform_fn(model, rails_export().head(2).to_csv(index=False, header=False), CSV, JSON)
+    assert response.status_code == 400
+    assert response.get_data(as_text=True) == (
+        "row 1 has 11 values; expected 4 (the model's 4 features); to send other columns too, start with a header row\n"
+    )
