@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run draft-contract approver predict serve clean
+.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run draft-contract approver predict serve clean clean-all
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -82,16 +82,15 @@ draft-contract: $(ML_VENV)/.installed
 approver: $(VENV)/.installed
 	$(VENV)/bin/python -m tools.approver $(ARGS)
 
-## predict: score a CSV with the endpoint's entry script (MODEL=model.tar.gz DATA=file.csv [OUT=file] [ACCEPT=application/json])
+## predict: score a CSV with the endpoint's entry script, in 6 MB requests (DATA=file.csv [MODEL=latest|run folder|model.tar.gz] [OUT=file] [ACCEPT=application/json])
 predict: $(ML_VENV)/.installed
-	$(if $(and $(MODEL),$(DATA)),,$(error usage: make predict MODEL=path/to/model.tar.gz DATA=file.csv))
-	$(ML_VENV)/bin/python ml_code/local_endpoint.py predict --model "$(MODEL)" --data "$(DATA)" \
+	$(if $(DATA),,$(error usage: make predict DATA=file.csv [MODEL=latest]))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py predict --model "$(or $(MODEL),latest)" --data "$(DATA)" \
 		$(if $(OUT),--output "$(OUT)") $(if $(ACCEPT),--accept "$(ACCEPT)")
 
-## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost (MODEL=model.tar.gz [PORT=8080])
+## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost ([MODEL=latest|run folder|model.tar.gz] [PORT=8080])
 serve: $(ML_VENV)/.installed
-	$(if $(MODEL),,$(error usage: make serve MODEL=path/to/model.tar.gz [PORT=8080]))
-	$(ML_VENV)/bin/python ml_code/local_endpoint.py serve --model "$(MODEL)" $(if $(PORT),--port $(PORT))
+	$(ML_VENV)/bin/python ml_code/local_endpoint.py serve --model "$(or $(MODEL),latest)" $(if $(PORT),--port $(PORT))
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed
@@ -101,6 +100,10 @@ bench: $(ML_VENV)/.installed
 bench-synth: $(VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python benchmarks/synth_bench.py
 
-## clean: remove cdk.out, build, runs (local-run results) and the installed environments
+## clean: remove what synth and builds generate (cdk.out, build); keeps runs/ and the installed environments
 clean:
-	rm -rf cdk.out build runs $(VENV) $(ML_VENV) node_modules
+	rm -rf cdk.out build
+
+## clean-all: clean, and also remove runs/ (every local run's models and reports) and the installed environments
+clean-all: clean
+	rm -rf runs $(VENV) $(ML_VENV) node_modules

@@ -124,6 +124,7 @@ class TrainingPipeline(Construct):
                 max_runtime_seconds=settings.max_runtime_seconds,
                 enable_step_caching=settings.enable_step_caching,
                 encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+                label_threshold=settings.label_threshold,
                 **PLACEHOLDERS,
             )
         )

@@ -111,6 +111,8 @@ class PipelineSettings:
     max_runtime_seconds: int
     enable_step_caching: bool
     encrypt_inter_container_traffic: bool
+    # The endpoint's label cut-off: registered in the model package's environment, shown in the run's report.
+    label_threshold: float = 0.5
 
 
 # Training jobs write <artifacts bucket>/pipelines/<pipeline>/train/<job name>/output/model.tar.gz (CreateTrainingJob,
@@ -327,6 +329,8 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
                 auc_threshold.to_string(),
                 "--auc-thresholds",
                 ",".join(f"{name}={threshold}" for name, threshold in settings.auc_thresholds),
+                "--label-threshold",
+                str(settings.label_threshold),
                 # A processing input cannot be optional (an S3 input must name existing objects), so the
                 # champion arrives as a URI that evaluate downloads itself when it is not empty.
                 "--champion-model-uri",
@@ -367,6 +371,9 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
             "SAGEMAKER_SUBMIT_DIRECTORY": SERVING_CODE_DIRECTORY,
             "SAGEMAKER_REGION": settings.region,
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            # Read by inference.py (inference_handlers.THRESHOLD_ENV): the package serves with the cut-off its
+            # report shows, wherever and whenever it is approved.
+            "PREDICTION_THRESHOLD": str(settings.label_threshold),
         },
         sagemaker_session=session,
     )

@@ -79,6 +79,8 @@ class TrainingTrigger(Construct):
                 "MAX_UPLOAD_BYTES": str(max_upload_megabytes * 1024 * 1024),
                 "TARGET_COLUMN": contract.target_column,
                 "ALLOWED_COLUMNS": json.dumps(contract.allowed_columns()),
+                # Accepted when present, never required: the model does not use them.
+                "IGNORED_COLUMNS": json.dumps(list(contract.ignored_columns)),
                 "PINNED_INPUT_BUCKET": artifacts_bucket.bucket_name,
                 "PINNED_INPUT_PREFIX": PINNED_INPUT_PREFIX,
                 "MODEL_PACKAGE_GROUP_NAME": model_package_group_name,

@@ -79,6 +79,9 @@ class Manifest:
     missing_values: tuple[str, ...]
     rows: dict[str, int]  # per split
     positives: dict[str, int]  # per split
+    # The data contract's ignored_columns: the endpoint accepts them in a request and ignores them, so a client
+    # can send the rows it exports. Manifests written before the field existed lack it: none.
+    ignored_columns: tuple[str, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -103,7 +106,12 @@ class Manifest:
             )
             for item in raw["features"]
         )
-        fields = {**raw, "features": features, "missing_values": tuple(raw["missing_values"])}
+        fields = {
+            **raw,
+            "features": features,
+            "missing_values": tuple(raw["missing_values"]),
+            "ignored_columns": tuple(raw.get("ignored_columns", ())),
+        }
         return cls(**fields)
 
     def save(self, directory: Path) -> Path:

@@ -22,6 +22,7 @@ _KEYS = {
     "features",
     "max_missing_fraction",
     "unseen_categories_as_missing",
+    "ignored_columns",
 }
 # Without a declared limit only a feature with no value at all stops preprocess.
 DEFAULT_MAX_MISSING_FRACTION = 1.0
@@ -44,6 +45,9 @@ class DataContract:
     # Categorical features whose values unseen in training are scored as missing; for the others the
     # endpoint answers 400 (e.g. "bachelors" where training saw "Bachelors").
     unseen_categories_as_missing: frozenset[str] = frozenset()
+    # Columns the export may carry and the model does not use (ids, timestamps, e-mails, free text): preprocess
+    # drops them, the endpoint accepts and ignores them, the upload trigger lets them through. Optional in a file.
+    ignored_columns: tuple[str, ...] = ()
 
     def allowed_columns(self) -> list[str] | None:
         """Target plus features, or None when the features are inferred from the data."""
@@ -68,6 +72,7 @@ class DataContract:
                 "features": features,
                 "max_missing_fraction": self.max_missing_fraction,
                 "unseen_categories_as_missing": sorted(self.unseen_categories_as_missing) if features else [],
+                "ignored_columns": [name for name in self.ignored_columns if name != target],
             },
             source="override",
         )
@@ -113,9 +118,20 @@ def validated(raw: Any, source: str) -> DataContract:
             raise ContractError(
                 f"{source}: 'unseen_categories_as_missing' names '{name}', which is not a categorical feature"
             )
+    ignored = raw.get("ignored_columns", [])
+    if not isinstance(ignored, list) or not all(isinstance(name, str) and name.strip() for name in ignored):
+        raise ContractError(f"{source}: 'ignored_columns' must be a list of column names")
+    for name in ignored:
+        if name == target or (features is not None and name in features):
+            role = "the target column" if name == target else "a feature"
+            raise ContractError(
+                f"{source}: 'ignored_columns' names '{name}', which is {role}; a column is one or the other"
+            )
     # An empty cell always means missing, whatever the file lists.
     missing_values = tuple(dict.fromkeys(["", *missing]))
-    return DataContract(target, label, features, missing_values, float(limit), frozenset(unseen))
+    return DataContract(
+        target, label, features, missing_values, float(limit), frozenset(unseen), tuple(dict.fromkeys(ignored))
+    )
 
 
 def load_contract(path: str | Path | None = None) -> DataContract:

@@ -40,6 +40,19 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # Digits with a leading zero ("007", "02134") are codes: as numbers they would lose the zero.
 _ZERO_PADDED = re.compile(r"[+-]?0\d")
 _LEVELS_SHOWN = 8
+# Proposed as ignored columns (never features): what a model can not generalise from. A column is an
+# identifier by its name (`id`, `*_id`, `*Id`, `uuid`), or when nearly every row holds another integer (at least
+# this share of the present values distinct); a timestamp, date or e-mail when nearly all present values look
+# like one; high-cardinality text when a text column has more distinct values than this share of its values
+# and more than _HIGH_CARDINALITY_MIN of them (a free-text note, a zip code with thousands of levels).
+_DISTINCT_SHARE = 0.95
+_LOOKS_LIKE_SHARE = 0.9
+_HIGH_CARDINALITY_SHARE = 0.5
+_HIGH_CARDINALITY_MIN = 100
+_IDENTIFIER_NAME = re.compile(r"(?i)(id|uuid|guid)|.*[_\- ](id|uuid|guid)|.*[a-z](Id|ID|Uuid|UUID)")
+_INTEGER = re.compile(r"[+-]?\d+")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?( ?(Z|UTC|[+-]\d{2}:?\d{2}))?")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Levels seen fewer times than this suggest clients may send levels training never saw.
 _RARE_LEVEL_COUNT = 5
 
@@ -56,6 +69,7 @@ class ColumnSummary:
     counts: collections.Counter[str]
     zero_padded: bool = False
     non_numbers: tuple[str, ...] = ()  # of a mostly numeric column kept as text
+    ignore_reason: str | None = None  # why the draft lists it in ignored_columns instead of features
 
     def missing_share(self, rows: int) -> float:
         return self.missing / rows
@@ -69,6 +83,7 @@ class Draft:
     markers: dict[str, list[str]]  # marker -> columns where it occurs
     positive_reason: str
     notes: list[str]
+    ignored: list[ColumnSummary] = dataclasses.field(default_factory=list)
 
 
 def _open(path: Path) -> IO[str]:
@@ -132,6 +147,36 @@ def summarise(name: str, values: list[str], markers: frozenset[str]) -> ColumnSu
     )
 
 
+def _share(values: collections.Counter[str], pattern: re.Pattern[str]) -> float:
+    """The share of the present values (counted with repetition) that the pattern matches whole."""
+    total = sum(values.values())
+    return sum(count for value, count in values.items() if pattern.fullmatch(value)) / total if total else 0.0
+
+
+def ignore_reason(summary: ColumnSummary) -> str | None:
+    """Why a column should be left out of the model (listed in ignored_columns), or None to keep it."""
+    counts, present = summary.counts, sum(summary.counts.values())
+    if not present:
+        return None
+    distinct = len(counts)
+    if _IDENTIFIER_NAME.fullmatch(summary.name):
+        return "an identifier by its name: a model learns nothing from it that holds for new rows"
+    if summary.kind == NUMERIC and _share(counts, _INTEGER) == 1 and distinct >= _DISTINCT_SHARE * present > 1:
+        return f"identifier-like: {distinct} distinct integers in {present} rows; a model would learn row numbers"
+    if _share(counts, _TIMESTAMP) >= _LOOKS_LIKE_SHARE:
+        return (
+            "a timestamp or date: new rows come from times training never saw; derive features (age, weekday) instead"
+        )
+    if _share(counts, _EMAIL) >= _LOOKS_LIKE_SHARE:
+        return "e-mail addresses: personal data, and nearly one per customer"
+    if summary.kind == CATEGORICAL and distinct > max(_HIGH_CARDINALITY_MIN, _HIGH_CARDINALITY_SHARE * present):
+        return (
+            f"high-cardinality text: {distinct} distinct values in {present} rows; most values clients send would be"
+            " new to the model"
+        )
+    return None
+
+
 def positive_label(classes: collections.Counter[str], chosen: str | None, target: str) -> tuple[str, str]:
     """(positive label, why it was chosen) for a binary target."""
     if len(classes) != 2:
@@ -163,9 +208,15 @@ def draft(path: Path, target: str, chosen_label: str | None, max_rows: int) -> D
     marker_set = frozenset(["", *markers])
     classes = collections.Counter(value for value in columns[target] if value not in marker_set)
     label, reason = positive_label(classes, chosen_label, target)
-    summaries = [summarise(name, columns[name], marker_set) for name in header if name != target]
+    every = [summarise(name, columns[name], marker_set) for name in header if name != target]
+    for summary in every:
+        summary.ignore_reason = ignore_reason(summary)
+    ignored = [summary for summary in every if summary.ignore_reason]
+    summaries = [summary for summary in every if not summary.ignore_reason]
     if not summaries:
-        raise DraftError(f"{path.name} has only the target column; a model needs at least one feature")
+        raise DraftError(
+            f"{path.name} has no column a model could use: only the target and {len(ignored)} ignored column(s)"
+        )
     notes = []
     shares = {summary.name: summary.missing_share(len(rows)) for summary in summaries}
     over = {name: share for name, share in shares.items() if DEFAULT_MAX_MISSING_FRACTION < share < 1}
@@ -186,10 +237,11 @@ def draft(path: Path, target: str, chosen_label: str | None, max_rows: int) -> D
         "missing_values": sorted(marker_set),
         "max_missing_fraction": limit,
         "unseen_categories_as_missing": [],
+        "ignored_columns": [summary.name for summary in ignored],
         "features": {summary.name: summary.kind for summary in summaries},
     }
     validated(contract, source="draft")  # what the pipeline will load
-    return Draft(contract, len(rows), summaries, markers, reason, notes)
+    return Draft(contract, len(rows), summaries, markers, reason, notes, ignored)
 
 
 def _levels_text(summary: ColumnSummary) -> str:
@@ -216,6 +268,10 @@ def review(result: Draft, output: Path) -> str:
         lines.append(
             f"{summary.name:<24} {summary.kind:<12} {share:>8.1%} {len(summary.counts):>9}  {_levels_text(summary)}"
         )
+    if result.ignored:
+        lines += ["", "ignored_columns (accepted in uploads and requests, not used by the model):"]
+        lines += [f"- '{summary.name}': {summary.ignore_reason}" for summary in result.ignored]
+        lines.append("  move a column to features if the model should use it after all")
     checks = list(result.notes)
     for marker in sorted(AMBIGUOUS_MARKERS & set(result.markers)):
         checks.append(f"{marker!r} is read as missing everywhere; if it is a real value in {result.markers[marker]}, "

@@ -47,6 +47,7 @@ import xgboost as xgb
 from sklearn import metrics
 
 import artifacts
+import decision_thresholds
 import model_io
 from artifacts import Manifest
 from contract import CATEGORICAL
@@ -80,6 +81,7 @@ class RunContext:
     input_data_version: str = ""
     execution_id: str = ""
     code_bundle_uri: str = ""
+    label_threshold: float = DEFAULT_THRESHOLD  # the environment's label cut-off (cdk.json training.label_threshold)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -654,10 +656,11 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
     split_auc = document["split_auc"]
     sections.append(
         _section(
-            "ROC-AUC per split (train far above validation and test: overfitting)",
+            "ROC-AUC per split",
             ["split", "ROC-AUC"],
             [[split, _number(split_auc[split])] for split in artifacts.SPLITS],
         )
+        + f"<p><strong>{html.escape(document['overfitting']['text'])}</strong></p>"
     )
     return sections
 
@@ -704,11 +707,8 @@ def report_html(
         ["Brier score", _number(scores["brier_score"]["value"]), ""],
     ]
     at_threshold = [
-        [label, f"{threshold:.4f}", *(_number(values[name]) for name in ("precision", "recall", "f1", "accuracy"))]
-        for label, threshold, values in (
-            ("default", DEFAULT_THRESHOLD, details["at_threshold_0_5"]),
-            ("best F1", details["best_f1_threshold"], details["at_best_f1_threshold"]),
-        )
+        [row["name"], f"{row['threshold']:.4f}", _number(row["precision"]), _number(row["recall"]), row["meaning"]]
+        for row in document["reference_thresholds"]
     ]
     matrix = scores["confusion_matrix"]
     confusion_rows = [
@@ -734,7 +734,10 @@ def report_html(
         f"Bootstrap: {details['bootstrap_samples']} resamples.</p>",
         *_decision_sections(document),
         _section("Scores (test split)", ["metric", "value", "note"], headline),
-        _section("At a threshold", ["", "threshold", "precision", "recall", "F1", "accuracy"], at_threshold),
+        _section("Label cut-off and reference thresholds (test split)",
+                 ["", "threshold", "precision", "recall", "what it means"], at_threshold)
+        + "<p>The endpoint labels a row positive from the cut-off on (cdk.json <code>training.label_threshold</code>); "
+        "the probability it returns lets a client apply any other threshold.</p>",
         _section(
             "Confusion matrix at 0.5",
             ["", f"predicted {manifest.negative_label}", f"predicted {manifest.positive_label}"],
@@ -802,10 +805,19 @@ def evaluate(
         quality_gate=quality_gate(auc, gate_threshold(context), comparison),
         champion_comparison=comparison,
         split_auc=split_aucs(challenger, y, context),
+        label_threshold=context.label_threshold,
+        reference_thresholds=decision_thresholds.reference_thresholds(
+            y,
+            challenger.probability,
+            context.label_threshold,
+            document["evaluation_details"]["best_f1_threshold"],
+            manifest.positive_label,
+        ),
         training=training_details(booster),
         feature_importance=feature_importance(booster, manifest),
         provenance=provenance(context),
     )
+    document["overfitting"] = decision_thresholds.overfitting(document["split_auc"])
 
     output_dir.mkdir(parents=True, exist_ok=True)
     scores = document["binary_classification_metrics"]
@@ -837,6 +849,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # The pipeline's AucThreshold parameter: the gate's threshold for this run.
     parser.add_argument("--auc-threshold", type=optional_float, default=None)
     parser.add_argument("--auc-thresholds", type=parse_thresholds, default=())
+    parser.add_argument("--label-threshold", type=float, default=DEFAULT_THRESHOLD, help="the endpoint's cut-off")
     parser.add_argument("--champion-model-uri", default="", help="s3:// URI or local path; empty: no champion")
     parser.add_argument("--champion-model-package-arn", default="")
     # Empty (as a pipeline parameter may pass it): no champion gate.
@@ -862,6 +875,7 @@ def run_context(args: argparse.Namespace) -> RunContext:
         input_data_version=args.input_data_version,
         execution_id=args.execution_id,
         code_bundle_uri=args.code_bundle_uri,
+        label_threshold=args.label_threshold,
     )
 
 

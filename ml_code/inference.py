@@ -4,8 +4,9 @@ Defines model_fn and transform_fn only: the image refuses transform_fn next to i
 output_fn, and only transform_fn can turn a bad request into 400/406/415 with a message (an exception
 from input_fn would become a 500). The steps themselves are in inference_handlers.py.
 
-Requests: text/csv (with or without a header row) or application/json (an object or a list of objects).
-Responses by Accept: application/json (default) or text/csv. PREDICTION_THRESHOLD (default 0.5) sets
+Requests: text/csv (with or without a header row) or application/json (an object, a list of objects, or that list
+as {"instances": [...]}). Responses by Accept: application/json (default) or text/csv. PREDICTION_THRESHOLD
+(default 0.5; the pipeline registers cdk.json's training.label_threshold in the model package's environment) sets
 the probability from which a row gets the positive label.
 """
 

@@ -39,6 +39,14 @@ _KNOWN_VALUES_SHOWN = 5
 # CSV bodies of fewer lines (a header and blank lines count) are read cell by cell: pyarrow's fixed cost per
 # read is about that of checking this many rows' values one by one.
 _ARROW_MIN_LINES = 40
+# Delimiters an export may have used instead of the comma, as a message names them (the upload trigger names the
+# same ones for a training file).
+OTHER_DELIMITERS = {";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
+# The request wrapper of TensorFlow Serving and of SageMaker's common JSON inference format ("Common data formats for
+# inference"): {"instances": [...]}. Rows keyed by column name inside it are read as a plain list of records.
+INSTANCES_KEY = "instances"
+# The keys of an instance in that format's positional shapes, which carry values without column names.
+_POSITIONAL_KEYS = frozenset({"features", "data", "configuration"})
 
 
 class BadRequest(ValueError):
@@ -103,10 +111,28 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN_CHARACTERS else text[:_SHOWN_CHARACTERS] + "...")
 
 
+def _looks_like_json(text: str) -> bool:
+    """Whether a text/csv body is in fact a JSON document (an object or a list)."""
+    if text[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _looks_like_csv(text: str) -> bool:
+    """Whether an application/json body that is not JSON reads as CSV: no JSON opening, a comma on its first line."""
+    return text[:1] not in ("{", "[", '"') and "," in text.split("\n", 1)[0]
+
+
 def _parsed_json(body: str) -> object:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
+        if _looks_like_csv(body.strip()):
+            raise BadRequest(f"the body looks like CSV, not JSON: send it with content type {CSV}") from None
         raise BadRequest(f"the body is not valid JSON (line {error.lineno}, column {error.colno})") from None
     except ValueError:
         # Python refuses to convert integers of more than 4,300 digits (sys.get_int_max_str_digits).
@@ -133,17 +159,41 @@ def input_fn(body: str | bytes, content_type: str) -> ParsedBody:
     if not body.strip():
         raise BadRequest("the request body is empty")
     if media_type == CSV:
-        return ParsedBody(csv_text=body.strip())
+        text = body.strip()
+        if _looks_like_json(text):
+            raise BadRequest(f"the body is JSON, not CSV: send it with content type {JSON}")
+        return ParsedBody(csv_text=text)
     document = _parsed_json(body)
+    if isinstance(document, dict) and list(document) == [INSTANCES_KEY]:
+        document = _instances(document[INSTANCES_KEY])
     records = [document] if isinstance(document, dict) else document
     if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
         raise BadRequest("a JSON body must be an object or a non-empty list of objects, one per row")
     return ParsedBody(records=records)
 
 
+def _instances(instances: object) -> object:
+    """The rows of an {"instances": [...]} body: objects keyed by column name are taken as they are; the positional
+    shapes of SageMaker's built-in algorithms ({"features": [...]}, {"data": ...}, bare lists) are refused by name,
+    since a list of values carries no column names to check."""
+    if isinstance(instances, list) and instances and all(isinstance(row, dict) for row in instances):
+        first = set(instances[0])
+        if first and first <= _POSITIONAL_KEYS:
+            raise BadRequest(
+                f"'instances' holds {sorted(first)[0]!r} entries (the built-in algorithms' positional format); "
+                "send each row as an object keyed by column name"
+            )
+        return instances
+    raise BadRequest(
+        "'instances' must be a non-empty list of objects keyed by column name, one per row (lists of values carry "
+        "no column names)"
+    )
+
+
 def _known_columns(manifest: Manifest) -> set[str]:
-    # The target may come along (e.g. rows copied from the training file): it is ignored.
-    return {*manifest.feature_names, manifest.target_column}
+    # The target may come along (e.g. rows copied from the training file): it is ignored, as are the data
+    # contract's ignored columns (ids, timestamps), so a client can send the rows it exports.
+    return {*manifest.feature_names, manifest.target_column, *manifest.ignored_columns}
 
 
 def _names_problem(names: list[str], manifest: Manifest) -> str | None:
@@ -203,11 +253,31 @@ def _csv_columns(rows: list[list[str]], manifest: Manifest) -> dict[str, Column]
     data = rows[1:] if has_header else rows
     if not data:
         raise BadRequest("the CSV body has a header but no rows")
+    if not has_header and len(manifest.feature_names) > 1 and len(rows[0]) == 1:
+        _check_delimiter(rows[0][0])
     for number, row in enumerate(data, start=1):
         if len(row) != len(names):
             expected = "the header's" if has_header else f"the model's {len(names)} features"
-            raise BadRequest(f"row {number} has {len(row)} values; expected {len(names)} ({expected})")
+            # Ignored columns can only be told apart by name.
+            hint = (
+                "; to send other columns too, start with a header row"
+                if not has_header and manifest.ignored_columns
+                else ""
+            )
+            raise BadRequest(f"row {number} has {len(row)} values; expected {len(names)} ({expected}){hint}")
     return {name: [row[position] for row in data] for position, name in enumerate(names)}
+
+
+def _check_delimiter(first_line: str) -> None:
+    """A first line with no comma but another delimiter: the body was written with the wrong separator."""
+    counts = {delimiter: first_line.count(delimiter) for delimiter in OTHER_DELIMITERS}
+    delimiter = max(counts, key=lambda found: counts[found])
+    if counts[delimiter]:
+        raise BadRequest(
+            f"the CSV body seems to be {OTHER_DELIMITERS[delimiter]}-separated: its first line has "
+            f"{counts[delimiter] + 1} fields separated by {OTHER_DELIMITERS[delimiter]} and no comma; separate "
+            "values with commas"
+        )
 
 
 def _record_columns(records: list[dict], manifest: Manifest) -> dict[str, Column]:

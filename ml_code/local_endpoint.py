@@ -3,9 +3,11 @@
     python ml_code/local_endpoint.py serve --model MODEL [--host 127.0.0.1] [--port 8080]
     python ml_code/local_endpoint.py predict --model MODEL --data FILE.csv [--output FILE] [--accept text/csv]
 
-MODEL is a model.tar.gz (as training writes it) or a folder holding its files; the entry script and the modules
-it imports are loaded from the model's own code/ folder, as the container loads them. `predict` posts the whole file as
-one request and writes the response body unchanged; `serve` answers HTTP on localhost until stopped.
+MODEL is a model.tar.gz (as training writes it), a folder holding its files, a local run's folder, or `latest` (the
+newest run under runs/); the entry script and the modules it imports are loaded from the model's own code/ folder,
+as the container loads them. `predict` posts the file as text/csv requests of at most 6 MB each (InvokeEndpoint's
+limit; a larger file goes in batches of whole rows, each with the header) and writes the answers, in order, as one
+body; `serve` answers HTTP on localhost until stopped.
 
 In SageMaker's XGBoost 3.0-5 image a script-mode model is served by sagemaker-containers: nginx on port 8080 in
 front of gunicorn running a Flask app (`Worker`) whose /invocations calls the entry script's transform_fn through
@@ -25,22 +27,28 @@ src/sagemaker_xgboost_container/serving.py):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import flask
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
+import local_run
 import model_io
 
+# What the entry script reads its label cut-off from (inference_handlers.THRESHOLD_ENV), as the model package sets it.
+THRESHOLD_ENV = "PREDICTION_THRESHOLD"
 # The entry script the model package names (SAGEMAKER_PROGRAM; tests check it against the synthesized pipeline).
 ENTRY_SCRIPT = "inference.py"
 CSV = "text/csv"
@@ -51,7 +59,9 @@ DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 # InvokeEndpoint's Body is at most 6 MB (6,291,456 bytes; botocore's sagemaker-runtime service model).
 INVOKE_ENDPOINT_MAX_BYTES = 6 * 1024 * 1024
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PREDICTIONS_DIR = REPO_ROOT / "runs" / "predictions"
+RUNS_DIR = REPO_ROOT / "runs"
+DEFAULT_PREDICTIONS_DIR = RUNS_DIR / "predictions"
+LATEST = "latest"
 
 
 class LocalEndpointError(Exception):
@@ -64,6 +74,19 @@ class LoadedModel:
 
     model: Any
     entry_script: Any
+
+
+def resolve_model(text: str, runs_dir: Path = RUNS_DIR) -> Path:
+    """MODEL as given: `latest` (or `latest run`) is the newest local run's model; a run's folder is its model."""
+    if text.strip().lower() in (LATEST, f"{LATEST} run"):
+        # Run folders are named by UTC time, so the last in name order is the newest.
+        archives = sorted(runs_dir.glob(f"*/model/{model_io.MODEL_ARCHIVE_NAME}"))
+        if not archives:
+            raise LocalEndpointError(f"MODEL={text}: no run under {runs_dir} has a model yet; run make local-run first")
+        return archives[-1]
+    model = Path(text)
+    in_run = model / "model" / model_io.MODEL_ARCHIVE_NAME
+    return in_run if in_run.is_file() else model
 
 
 def entry_script(code_dir: Path | None = None) -> Any:
@@ -154,18 +177,64 @@ def default_output(data: Path) -> Path:
     return DEFAULT_PREDICTIONS_DIR / f"{data.name.split('.')[0]}-{stamp}.csv"
 
 
+def batches(body: bytes, header: bytes | None, limit: int) -> list[bytes]:
+    """The body cut into requests of at most `limit` bytes, at line ends, each starting with the header (if any)."""
+    if len(body) <= limit:
+        return [body]
+    lines = body.splitlines(keepends=True)
+    if header is not None:
+        lines = lines[1:]
+    prefix = header or b""
+    parts, current, size = [], [prefix], len(prefix)
+    for line in lines:
+        if len(prefix) + len(line) > limit:
+            raise LocalEndpointError(f"a line of {len(line)} bytes does not fit a request of {limit} bytes")
+        if size + len(line) > limit:
+            parts.append(b"".join(current))
+            current, size = [prefix], len(prefix)
+        current.append(line)
+        size += len(line)
+    parts.append(b"".join(current))
+    return parts
+
+
+def _header_line(body: bytes, model: Any) -> bytes | None:
+    """The body's first line when it is a header (names a known column), as the endpoint decides it."""
+    first = body.split(b"\n", 1)[0] + b"\n"
+    manifest = model.manifest
+    known = {*manifest.feature_names, manifest.target_column, *manifest.ignored_columns}
+    names = first.decode("utf-8-sig", "replace").strip().split(",")
+    return first if any(name.strip() in known for name in names) else None
+
+
+def _joined(answers: list[bytes], mimetype: str) -> bytes:
+    if len(answers) == 1:
+        return answers[0]
+    if mimetype == JSON:
+        rows = [row for answer in answers for row in json.loads(answer)["predictions"]]
+        return json.dumps({"predictions": rows}).encode("utf-8")
+    return b"".join(answers)
+
+
 def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> tuple[Path, bytes]:
-    """POST DATA to /invocations as text/csv, as the endpoint receives it; write the response body unchanged."""
+    """POST DATA to /invocations as text/csv requests of at most INVOKE_ENDPOINT_MAX_BYTES, as the endpoint receives them; write
+    the answers in order (one body, as one request would have given it). Nothing is written if a request fails."""
     body = read_data(data)
     loaded = load(model)
     client = endpoint_app(loaded.model, loaded.entry_script.transform_fn).test_client()
-    response = client.post("/invocations", data=body, headers={"Content-Type": CSV, "Accept": accept})
-    answer = response.get_data()
-    if response.status_code != 200:
-        message = answer.decode("utf-8", "replace").strip()
-        raise LocalEndpointError(f"DATA={data}: the endpoint would answer {response.status_code}: {message}")
+    requests = batches(body, _header_line(body, loaded.model), INVOKE_ENDPOINT_MAX_BYTES)
+    answers, mimetype = [], CSV
+    for number, request in enumerate(requests, start=1):
+        response = client.post("/invocations", data=request, headers={"Content-Type": CSV, "Accept": accept})
+        if response.status_code != 200:
+            message = response.get_data().decode("utf-8", "replace").strip()
+            where = f" (request {number} of {len(requests)}; rows are counted within it)" if len(requests) > 1 else ""
+            raise LocalEndpointError(f"DATA={data}: the endpoint would answer {response.status_code}{where}: {message}")
+        answers.append(response.get_data())
+        mimetype = response.mimetype
+    answer = _joined(answers, mimetype)
     if output is None:
-        output = default_output(data).with_suffix(".json" if response.mimetype == JSON else ".csv")
+        output = default_output(data).with_suffix(".json" if mimetype == JSON else ".csv")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(answer)
     return output, answer
@@ -174,19 +243,49 @@ def predict(model: Path, data: Path, output: Path | None, accept: str = CSV) -> 
 def serve(model: Path, host: str, port: int) -> None:
     loaded = load(model)
     app = endpoint_app(loaded.model, loaded.entry_script.transform_fn)
+    try:
+        # Bound here, before anything is printed: a busy port fails now, not after "serving at ..." (werkzeug's own
+        # check would print its advice and exit).
+        listening = socket.create_server((host, port))
+    except OSError as error:
+        raise LocalEndpointError(
+            f"cannot listen on {host}:{port} ({error.strerror}); choose another PORT=..."
+        ) from None
+    server = make_server(host, port, app, fd=listening.fileno())
     print(f"serving {model} at http://{host}:{port} (GET /ping, POST /invocations); Ctrl-C stops", flush=True)
-    run_simple(host, port, app)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        listening.close()
+
+
+@contextlib.contextmanager
+def report_cut_off() -> Iterator[None]:
+    """The entry script labels at the cut-off a local run's report shows (cdk.json's first environment), unless
+    PREDICTION_THRESHOLD is set; the process's environment is as it was afterwards."""
+    if THRESHOLD_ENV in os.environ:
+        yield
+        return
+    os.environ[THRESHOLD_ENV] = local_run.label_threshold()
+    try:
+        yield
+    finally:
+        os.environ.pop(THRESHOLD_ENV, None)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The endpoint's entry script on this machine.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="answer GET /ping and POST /invocations on localhost")
-    serve_parser.add_argument("--model", type=Path, required=True)
+    model_help = f"a model.tar.gz, its folder, a run's folder, or {LATEST!r} (the newest run under runs/)"
+    serve_parser.add_argument("--model", required=True, help=model_help)
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8080)  # the port SageMaker sends requests to
     predict_parser = commands.add_parser("predict", help="score a CSV file as one request to the endpoint")
-    predict_parser.add_argument("--model", type=Path, required=True)
+    predict_parser.add_argument("--model", required=True, help=model_help)
     predict_parser.add_argument("--data", type=Path, required=True)
     predict_parser.add_argument("--output", type=Path, help=f"default: {DEFAULT_PREDICTIONS_DIR}/<data>-<time>.csv")
     predict_parser.add_argument("--accept", default=CSV, choices=[CSV, JSON])
@@ -196,18 +295,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.command == "serve":
-            serve(args.model, args.host, args.port)
-            return 0
-        output, answer = predict(args.model, args.data, args.output, args.accept)
+        model = resolve_model(args.model)
+        with report_cut_off():
+            if args.command == "serve":
+                serve(model, args.host, args.port)
+                return 0
+            output, answer = predict(model, args.data, args.output, args.accept)
     except LocalEndpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     size = args.data.stat().st_size
     if size > INVOKE_ENDPOINT_MAX_BYTES:
+        requests = -(-size // INVOKE_ENDPOINT_MAX_BYTES)
         print(
-            f"note: {args.data} is {size / 1024 / 1024:.1f} MB; a real endpoint takes at most 6 MB per request, "
-            "so send it in batches of rows",
+            f"note: {args.data} is {size / 1024 / 1024:.1f} MB, over a request's 6 MB: sent as at least {requests} "
+            "requests of whole rows, as a client of the real endpoint must",
             file=sys.stderr,
         )
     rows = answer.count(b"\n") if args.accept == CSV else None

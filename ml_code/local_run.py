@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import artifacts
+import decision_thresholds
 import model_io
 from contract import ContractError, load_contract
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
@@ -85,6 +86,13 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)
     return archive
+
+
+def label_threshold(cdk_json: Path = CDK_JSON) -> str:
+    """The first environment's label cut-off (training.label_threshold, default 0.5), which the report shows."""
+    environments = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]["environments"]
+    first = next(iter(environments.values()), {})
+    return str(first.get("training", {}).get("label_threshold", 0.5))
 
 
 def auc_thresholds(cdk_json: Path = CDK_JSON) -> str:
@@ -140,6 +148,8 @@ def plan(
                 str(processed / artifacts.VALIDATION),
                 "--auc-thresholds",
                 auc_thresholds(),
+                "--label-threshold",
+                label_threshold(),
                 "--input-data-uri",
                 str((data_source or data_dir).resolve()),
                 "--execution-id",
@@ -225,7 +235,9 @@ def local_run(
         print(f"      done in {time.monotonic() - started:.1f} s: {step_summary(step.name, run_dir)}", flush=True)
     print(f"report: {run_dir / 'evaluation' / artifacts.REPORT_FILE}")
     evaluation = run_dir / "evaluation" / artifacts.EVALUATION_FILE
-    print(artifacts.approver_line(json.loads(evaluation.read_text(encoding="utf-8"))))
+    document = json.loads(evaluation.read_text(encoding="utf-8"))
+    print(decision_thresholds.threshold_advice(document))
+    print(artifacts.approver_line(document))
     return evaluation
 
 

@@ -130,8 +130,10 @@ def check_columns(path: Path, names: list[str], contract: DataContract, expected
         return
     source = "the data contract" if contract.features is not None else "the first file"
     for name in names:
-        if name not in allowed:
-            raise JobFailure(f"{path.name}: unexpected column '{name}' (not in {source})")
+        if name not in allowed and name not in contract.ignored_columns:
+            # With a contract, the column may just be one the model should not use (an id, a timestamp).
+            hint = "; to leave it out of the model, list it in ignored_columns" if contract.features is not None else ""
+            raise JobFailure(f"{path.name}: unexpected column '{name}' (not in {source}){hint}")
     for name in allowed:
         if name not in names:
             raise JobFailure(f"{path.name}: column '{name}' is missing (required by {source})")
@@ -143,6 +145,8 @@ def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
     if contract.features is not None:
         text_columns += [name for name, kind in contract.features.items() if kind == CATEGORICAL]
     convert_options = pa_csv.ConvertOptions(
+        # The contract's ignored columns are never converted: the model does not use them.
+        include_columns=[name for name in names if name not in contract.ignored_columns],
         column_types={name: pa.string() for name in text_columns},
         null_values=list(contract.missing_values),
         strings_can_be_null=True,
@@ -152,7 +156,7 @@ def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
             # Streaming holds a few blocks at a time: about half read_csv's peak memory. It fixes each
             # column's type from the first block, so a file whose later rows need another type (an
             # integer column with a decimal further down) is read again whole, with whole-file inference.
-            table = _streamed_csv(path, convert_options)
+            table = _streamed_csv(path, convert_options, names)
         except pa.ArrowInvalid:
             table = pa_csv.read_csv(path, parse_options=PARSE_OPTIONS, convert_options=convert_options)
     except (pa.ArrowInvalid, OSError) as error:
@@ -165,7 +169,7 @@ def _read_csv(path: Path, names: list[str], contract: DataContract) -> pa.Table:
     return table
 
 
-def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Table:
+def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions, names: list[str]) -> pa.Table:
     """The file read by streaming readers, one per half of the file, in parallel threads.
 
     A streaming reader parses on one thread only; two halves keep two cores busy, and the peak memory stays a
@@ -194,7 +198,7 @@ def _streamed_csv(path: Path, convert_options: pa_csv.ConvertOptions) -> pa.Tabl
         )
         second = pa_csv.open_csv(
             source.get_stream(middle, size - middle),
-            read_options=pa_csv.ReadOptions(column_names=schema.names),
+            read_options=pa_csv.ReadOptions(column_names=names),  # all of the header's, included or not
             parse_options=PARSE_OPTIONS,
             convert_options=typed_options,
         )
@@ -321,6 +325,7 @@ def read_file(
     names = read_header(path)
     check_columns(path, names, contract, expected)
     raw = _read_csv(path, names, contract)
+    names = raw.column_names  # without the ignored columns
     features = contract.features or {}
     # Taken out of the table one by one, so that each raw column is freed once it is converted.
     raw_columns = dict(zip(raw.column_names, raw.columns, strict=True))
@@ -532,6 +537,7 @@ def preprocess(
         missing_values=contract.missing_values,
         rows={split: len(rows) for split, rows in indices.items()},
         positives={split: int(y[rows].sum()) for split, rows in indices.items()},
+        ignored_columns=contract.ignored_columns,
     )
     write_outputs(table, indices, manifest, output_dir, train_shards)
     log.info("wrote splits %s to %s", manifest.rows, output_dir)

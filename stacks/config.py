@@ -28,7 +28,17 @@ def _range(minimum: float | None = None, maximum: float | None = None) -> dict[s
     return {"min": minimum, "max": maximum}
 
 
-_INSTANCE_TYPE = {"pattern": r"ml\.[a-z0-9-]+\.[a-z0-9]+"}
+def _fraction(minimum: float, maximum: float) -> dict[str, Any]:
+    """A share written as a fraction (0.85, not 85): a value that reads as a percentage gets a hint."""
+    return {**_range(minimum, maximum), "fraction": True}
+
+
+def _form(pattern: str, description: str) -> dict[str, Any]:
+    """A text setting of a fixed form: `description` is what a message shows (never the pattern)."""
+    return {"pattern": pattern, "form": description}
+
+
+_INSTANCE_TYPE = _form(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as ml.m5.large")
 # Instance families with local NVMe instance storage (m5d, c5d, r5d, m6id, g4dn, p3dn, p4d, p4de, ...; and g5, g6,
 # p5, trn1, whose every size has it). "You can't request a KmsKeyId when using an instance type with local
 # storage ... the call to CreateEndpointConfig fails" (CreateEndpointConfig, KmsKeyId; the list: Amazon EC2
@@ -49,7 +59,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    auc_threshold: float = field(metadata=_range(0.5, 1.0))
+    auc_threshold: float = field(metadata=_fraction(0.5, 1.0))
     processing_instance_type: str = field(metadata=_INSTANCE_TYPE)
     training_instance_type: str = field(metadata=_INSTANCE_TYPE)
     # More than one training instance shards the input by S3 key: how data larger than one machine scales out.
@@ -61,14 +71,18 @@ class TrainingConfig:
     max_upload_megabytes: int = field(metadata=_range(1, 5 * 1024 * 1024))
     # The champion gate: a run fails when its test ROC-AUC is more than this below the ROC-AUC of the model
     # serving in the environment (both scored on the run's test split). None: no gate, the threshold alone.
-    champion_auc_margin: float | None = field(default=None, metadata=_range(0.0, 0.5))
+    champion_auc_margin: float | None = field(default=None, metadata=_fraction(0.0, 0.5))
+    # The endpoint's label cut-off: a row whose probability is at least this gets the positive label. Registered in
+    # the model package's environment (PREDICTION_THRESHOLD), so the approved version serves with the cut-off its
+    # report shows; changing it takes a new training run, never a silent change to a serving model.
+    label_threshold: float = field(default=0.5, metadata=_fraction(0.0, 1.0))
 
 
 @dataclass(frozen=True)
 class NotificationsConfig:
-    email_addresses: tuple[str, ...] = field(metadata={"pattern": r"[^@\s]+@[^@\s]+\.[^@\s]+"})
+    email_addresses: tuple[str, ...] = field(metadata=_form(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"))
     # Chat webhooks and other HTTPS endpoints that accept SNS deliveries.
-    https_endpoints: tuple[str, ...] = field(metadata={"pattern": r"https://\S+"})
+    https_endpoints: tuple[str, ...] = field(metadata=_form(r"https://\S+", "an https:// URL without spaces"))
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,12 @@ class EndpointSettings:
     instance_type: str = field(metadata=_INSTANCE_TYPE)
     instance_count: int = field(metadata=_range(1, 100))
     # Blue/green needs the same production variant name in the old and the new endpoint config.
-    variant_name: str = field(metadata={"pattern": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"})
+    variant_name: str = field(
+        metadata=_form(
+            r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            "letters, digits and hyphens, at most 63, starting and ending with a letter or digit",
+        )
+    )
     container_startup_health_check_timeout_seconds: int = field(metadata=_range(60, 3600))
     model_data_download_timeout_seconds: int = field(metadata=_range(60, 3600))
     data_capture_percent: int = field(metadata=_range(0, 100))  # 0: off
@@ -349,9 +368,15 @@ def _parse_scalar(hint: Any, value: Any, where: str, metadata: Mapping[str, Any]
         raise ConfigError(f"{where} must be of type {hint.__name__}, got {type(value).__name__} {value!r}")
     pattern = metadata.get("pattern")
     if pattern is not None and not re.fullmatch(pattern, value):
-        raise ConfigError(f"{where} has an invalid value {value!r} (expected the form {pattern})")
+        raise ConfigError(f"{where} has an invalid value {value!r}: expected {metadata['form']}")
     minimum, maximum = metadata.get("min"), metadata.get("max")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        # 85 for 0.85: a value that is in range once read as a percentage.
+        if metadata.get("fraction") and value > 1 and minimum <= value / 100 <= maximum:
+            raise ConfigError(
+                f"{where} is a fraction between {minimum} and {maximum}, got {value!r}: a percentage? "
+                f"write {value / 100:g} for {value:g}%"
+            )
         raise ConfigError(f"{where} must be between {minimum} and {maximum}, got {value!r}")
     multiple = metadata.get("multiple_of")
     if multiple is not None and value % multiple:

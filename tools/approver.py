@@ -708,9 +708,21 @@ def render_status(result: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+ENV_HELP = "an environment of cdk.json, e.g. dev"
+VERSION_HELP = 'the model package version (make approver ARGS="pending ENV" lists them)'
+OPTIONS_USAGE = "[--json] [--profile NAME]"
+
+
+def _usage(arguments: str) -> str:
+    return f'make approver ARGS="{arguments} {OPTIONS_USAGE}"'
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="make approver ARGS=...", description="Review, approve or reject the models of an environment."
+        prog="make approver",
+        usage=_usage("COMMAND ENV [VERSION]"),
+        description="Review, approve or reject the models of an environment.",
+        epilog='e.g. make approver ARGS="pending dev", ARGS="show dev 7", ARGS="approve dev 7 --note \'...\'"',
     )
     # Accepted before or after the command (`--json pending dev`, `pending dev --json`); SUPPRESS keeps the
     # command's parser from resetting what was given before it.
@@ -718,22 +730,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     for options in (parser, common):
         default = {} if options is parser else {"default": argparse.SUPPRESS}
         options.add_argument("--json", action="store_true", help="print JSON for scripts instead of text", **default)
-        options.add_argument("--profile", help="AWS profile (default: boto3's chain, e.g. AWS_PROFILE)", **default)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("pending", parents=[common], help="versions waiting for approval").add_argument("env")
-    show_parser = commands.add_parser(
-        "show", parents=[common], help="one version: metrics, comparison, data origin, report link"
+        options.add_argument(
+            "--profile", metavar="NAME", help="AWS profile (default: boto3's chain, e.g. AWS_PROFILE)", **default
+        )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, arguments: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, parents=[common], help=help_text, prog="make approver", usage=_usage(f"{name} {arguments}")
+        )
+        sub.add_argument("env", metavar="ENV", help=ENV_HELP)
+        return sub
+
+    command("pending", "versions waiting for approval", "ENV")
+    command("show", "one version: metrics, comparison, data origin, report link", "ENV VERSION").add_argument(
+        "version", metavar="VERSION", type=int, help=VERSION_HELP
     )
-    show_parser.add_argument("env")
-    show_parser.add_argument("version", type=int)
-    for command in ("approve", "reject"):
-        decision = commands.add_parser(command, parents=[common], help=f"{command} a version waiting for approval")
-        decision.add_argument("env")
-        decision.add_argument("version", type=int)
+    for name in ("approve", "reject"):
+        decision = command(name, f"{name} a version waiting for approval", "ENV VERSION --note TEXT")
+        decision.add_argument("version", metavar="VERSION", type=int, help=VERSION_HELP)
         decision.add_argument("--note", required=True, help="why; kept as the package's approval description")
-    commands.add_parser(
-        "status", parents=[common], help="what serves, the last deployment, deployments running"
-    ).add_argument("env")
+    command("status", "what serves, the last deployment, deployments running", "ENV")
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,9 @@ nothing is downloaded) and the working tree with the CDK CLI, then for every env
   statement and security group tables show permission changes line by line;
 - the pipeline definition as a unified diff of pretty-printed JSON: the template holds it as one escaped
   string, which the CLI's diff replaces here by a digest.
+It leads with the environments' settings that change in cdk.json, in plain words, warnings first for a change that
+weakens a guard (tools/settings_changes.py). A pipeline hunk that is the same in several environments (every
+environment's report lists every threshold, for one) is shown once, then named where it repeats.
 The same report is written as Markdown (the pull request's job summary in CI).
 """
 
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tools.pipeline_rendering import render
+from tools.settings_changes import setting_changes, summary_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
@@ -405,9 +409,48 @@ def _changed_names(reviews: Sequence[StackReview]) -> list[str]:
     return [review.name for review in reviews if review.status != "unchanged"]
 
 
-def render_text(base_line: str, reviews: Sequence[StackReview]) -> str:
+def settings_summary(base_source: Path, working_tree: Path = REPO_ROOT) -> list[str]:
+    """The plain-words summary of the cdk.json settings that differ between two checkouts."""
+    contexts = [json.loads((root / "cdk.json").read_text()).get("context", {}) for root in (base_source, working_tree)]
+    return summary_lines(setting_changes(*contexts))
+
+
+def folded_hunks(reviews: Sequence[StackReview]) -> dict[tuple[str, str], list[str]]:
+    """(stack, pipeline) -> its unified diff, with each hunk whose changed lines were already shown for an earlier
+    stack replaced by one line naming that stack: the same change in every environment reads once."""
+    first_shown: dict[tuple[str, ...], str] = {}
+    folded: dict[tuple[str, str], list[str]] = {}
+    for review in reviews:
+        for pipeline in review.pipelines:
+            lines: list[str] = []
+            for hunk in _hunks(pipeline.unified_diff):
+                # Compared by its changed lines: the context may name the environment ("--environment", "dev").
+                header, body = hunk[0], tuple(line for line in hunk[1:] if line[:1] in "+-")
+                if not header.startswith("@@"):
+                    lines += hunk  # the ---/+++ file lines
+                elif body in first_shown:
+                    lines.append(f"{header} (the same change as in {first_shown[body]})")
+                else:
+                    first_shown[body] = review.name
+                    lines += hunk
+            folded[(review.name, pipeline.logical_id)] = lines
+    return folded
+
+
+def _hunks(diff: Sequence[str]) -> list[list[str]]:
+    hunks: list[list[str]] = []
+    for line in diff:
+        if line.startswith("@@") or not hunks:
+            hunks.append([line])
+        else:
+            hunks[-1].append(line)
+    return hunks
+
+
+def render_text(base_line: str, reviews: Sequence[StackReview], settings: Sequence[str] = ()) -> str:
     changed = _changed_names(reviews)
-    lines = [base_line]
+    lines = [base_line, *settings, *([""] if settings else [])]
+    folded = folded_hunks(reviews)
     if not changed:
         lines.append(f"No changes: all {len(reviews)} stacks synthesize to the same templates.")
         return "\n".join(lines)
@@ -431,7 +474,7 @@ def render_text(base_line: str, reviews: Sequence[StackReview]) -> str:
                 lines += [f"  {change.describe()}" for change in review.resources]
             for pipeline in review.pipelines:
                 lines.append(f"Pipeline definition {pipeline.logical_id} (pretty-printed JSON):")
-                lines += list(pipeline.unified_diff)
+                lines += folded[(review.name, pipeline.logical_id)]
             lines.append("")
     return "\n".join(lines)
 
@@ -442,22 +485,30 @@ def _fence(text: str, language: str) -> str:
 
 
 def render_markdown(
-    base_line: str, reviews: Sequence[StackReview], limit_bytes: int = GITHUB_STEP_SUMMARY_LIMIT_BYTES
+    base_line: str,
+    reviews: Sequence[StackReview],
+    limit_bytes: int = GITHUB_STEP_SUMMARY_LIMIT_BYTES,
+    settings: Sequence[str] = (),
 ) -> str:
     """The report as Markdown; above `limit_bytes` without the diffs themselves, which the printed report has."""
-    full = _markdown(base_line, reviews, with_diffs=True)
+    full = _markdown(base_line, reviews, with_diffs=True, settings=settings)
     if len(full.encode()) <= limit_bytes:
         return full
     note = (
         f"The CloudFormation and pipeline diffs ({len(full.encode()) // 1024} KiB as Markdown) are left out here"
         " to stay within a job summary's 1 MiB: `make diff` printed them in full (in CI: this step's log)."
     )
-    return _markdown(base_line, reviews, with_diffs=False, note=note)
+    return _markdown(base_line, reviews, with_diffs=False, note=note, settings=settings)
 
 
-def _markdown(base_line: str, reviews: Sequence[StackReview], with_diffs: bool, note: str = "") -> str:
+def _markdown(
+    base_line: str, reviews: Sequence[StackReview], with_diffs: bool, note: str = "", settings: Sequence[str] = ()
+) -> str:
     changed = _changed_names(reviews)
     parts = ["# Change review", "", base_line, ""]
+    if settings:
+        parts += [_fence("\n".join(settings), "text"), ""]
+    folded = folded_hunks(reviews)
     if not changed:
         parts.append(f"**No changes**: all {len(reviews)} stacks synthesize to the same templates.")
         return "\n".join(parts) + "\n"
@@ -488,7 +539,7 @@ def _markdown(base_line: str, reviews: Sequence[StackReview], with_diffs: bool, 
                 parts.append("")
             for pipeline in review.pipelines:
                 parts += [f"**Pipeline definition** `{pipeline.logical_id}`", ""]
-                parts += [_fence("\n".join(pipeline.unified_diff), "diff"), ""]
+                parts += [_fence("\n".join(folded[(review.name, pipeline.logical_id)]), "diff"), ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -506,12 +557,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             outdirs = {"base": workdir / "base.out", "working tree": workdir / "working-tree.out"}
             synthesize({"base": workdir / "base-source", "working tree": REPO_ROOT}, outdirs)
             reviews = review_assemblies(outdirs["base"], outdirs["working tree"], workdir)
+            settings = settings_summary(workdir / "base-source")
     except ReviewError as error:
         print(f"make diff: {error}", file=sys.stderr)
         return 1
-    print(render_text(base_line, reviews))
+    print(render_text(base_line, reviews, settings))
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(render_markdown(base_line, reviews))
+    args.markdown.write_text(render_markdown(base_line, reviews, settings=settings))
     print(f"\nmarkdown: {args.markdown}")
     return 0
 

@@ -67,6 +67,8 @@ class Config:
     pinned_input_prefix: str  # empty, or ends with "/"
     environment_name: str
     model_package_group_name: str
+    # The data contract's ignored_columns: accepted when present, never required.
+    ignored_columns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
     target = environ["TARGET_COLUMN"]
     if allowed is not None and target not in allowed:
         raise RuntimeError(f"ALLOWED_COLUMNS does not include the target column '{target}'")
+    # Optional: a function configured before ignored columns existed has none.
+    ignored = json.loads(environ.get("IGNORED_COLUMNS", "[]"))
+    if not (isinstance(ignored, list) and all(isinstance(name, str) for name in ignored)):
+        raise RuntimeError("IGNORED_COLUMNS must be a JSON list of column names")
     prefix = environ["PINNED_INPUT_PREFIX"].strip("/")
     return Config(
         pipeline_name=environ["PIPELINE_NAME"],
@@ -162,6 +168,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         pinned_input_prefix=f"{prefix}/" if prefix else "",
         environment_name=environ["ENVIRONMENT_NAME"],
         model_package_group_name=environ["MODEL_PACKAGE_GROUP_NAME"],
+        ignored_columns=frozenset(ignored),
     )
 
 
@@ -339,8 +346,10 @@ def _quoted(names: list[str]) -> str:
     return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
-def check_columns(names: list[str], target: str, allowed: frozenset[str] | None) -> None:
-    """The header against the contract; every problem in one reason."""
+def check_columns(
+    names: list[str], target: str, allowed: frozenset[str] | None, ignored: frozenset[str] = frozenset()
+) -> None:
+    """The header against the contract (ignored columns may come or not); every problem in one reason."""
     if not ({target} | (allowed or set())).intersection(names):
         # Without a single known name the first line may be a data row: never echo its values.
         raise Rejected(
@@ -357,9 +366,11 @@ def check_columns(names: list[str], target: str, allowed: frozenset[str] | None)
     if target not in names:
         problems.append(f"missing target column '{target}'")
     if allowed is not None:
-        unknown = list(dict.fromkeys(name for name in names if name and name not in allowed))
+        unknown = list(dict.fromkeys(name for name in names if name and name not in allowed | ignored))
         if unknown:
-            problems.append(f"unknown columns {_quoted(unknown)} (not in the data contract)")
+            problems.append(
+                f"unknown columns {_quoted(unknown)} (not in the data contract's features or ignored_columns)"
+            )
         # Preprocess needs every contract column: reject here, before a paid run fails on it.
         absent = [name for name in sorted(allowed) if name != target and name not in names]
         if absent:
@@ -592,7 +603,9 @@ def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict
             )
         check_object(upload, config.max_upload_bytes)
         head, whole_file = _read_head(aws.s3, upload)
-        check_columns(parse_header(head, whole_file), config.target_column, config.allowed_columns)
+        check_columns(
+            parse_header(head, whole_file), config.target_column, config.allowed_columns, config.ignored_columns
+        )
         check_data_rows(head, whole_file)
     except Rejected as rejection:
         return _reject(aws, config, upload, tags, rejection, fields)

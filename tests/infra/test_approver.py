@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -524,3 +525,38 @@ def test_json_and_profile_are_accepted_after_the_command() -> None:
     args = approver.parse_args(["show", ENV, "3", "--json", "--profile", "ops"])
     assert (args.json, args.profile, args.version) == (True, "ops", 3)
     assert approver.parse_args(["--json", "pending", ENV]).json is True
+
+
+def test_the_usage_line_reads_as_the_make_command_to_type(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        approver.parse_args(["--help"])
+    first_line = capsys.readouterr().out.splitlines()[0]
+    assert first_line == 'usage: make approver ARGS="COMMAND ENV [VERSION] [--json] [--profile NAME]"'
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        ("show", 'usage: make approver ARGS="show ENV VERSION [--json] [--profile NAME]"'),
+        ("approve", 'usage: make approver ARGS="approve ENV VERSION --note TEXT [--json] [--profile NAME]"'),
+        ("pending", 'usage: make approver ARGS="pending ENV [--json] [--profile NAME]"'),
+    ],
+)
+def test_each_commands_help_says_what_env_and_version_are(
+    capsys: pytest.CaptureFixture[str], command: str, usage: str
+) -> None:
+    with pytest.raises(SystemExit):
+        approver.parse_args([command, "--help"])
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == usage
+    assert re.search(r"^  ENV +an environment of cdk.json, e.g. dev$", text, re.M)
+    assert ("the model package version" in text) == (command != "pending")
+
+
+def test_a_missing_argument_names_the_make_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        approver.parse_args(["show", "dev"])
+    assert (
+        capsys.readouterr().err.splitlines()[-1]
+        == "make approver: error: the following arguments are required: VERSION"
+    )

@@ -167,6 +167,41 @@ def test_instance_type_that_is_not_a_sagemaker_instance_type() -> None:
     )
 
 
+def test_an_auc_threshold_written_as_a_percentage_gets_the_fraction_to_write() -> None:
+    message = config_error(context_with({"training.auc_threshold": 85}))
+    assert message == (
+        "environment 'dev': key 'training.auc_threshold' is a fraction between 0.5 and 1.0, got 85.0: a percentage? "
+        "write 0.85 for 85%"
+    )
+
+
+def test_the_label_threshold_defaults_to_one_half_and_takes_a_fraction() -> None:
+    (dev,) = load_environments(context_with({"training.label_threshold": None}, env="dev"))
+    assert dev.training.label_threshold == 0.5
+    (tuned,) = load_environments(context_with({"training.label_threshold": 0.3}, env="dev"))
+    assert tuned.training.label_threshold == 0.3
+    message = config_error(context_with({"training.label_threshold": 30}))
+    assert message.endswith("got 30.0: a percentage? write 0.3 for 30%")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"training.training_instance_type": "m5.xlarge"}, "expected a SageMaker instance type such as ml.m5.large"),
+        ({"notifications.email_addresses": ["ops-at-example.com"]}, "expected an e-mail address"),
+        ({"notifications.https_endpoints": ["http://chat"]}, "expected an https:// URL without spaces"),
+        ({"deployment.endpoint.variant_name": "All_Traffic"}, "expected letters, digits and hyphens, at most 63"),
+    ],
+)
+def test_a_malformed_text_setting_says_what_form_is_expected_without_a_regex(
+    change: dict[str, Any], expected: str
+) -> None:
+    message = config_error(context_with(change))
+    assert expected in message
+    described = message.split(": expected ", 1)[1]
+    assert not any(character in described for character in "\\[]{}^$+*")
+
+
 def test_email_subscription_that_is_not_an_address() -> None:
     message = config_error(context_with({"notifications.email_addresses": ["ops-at-example.com"]}))
     assert message.startswith("environment 'dev': key 'notifications.email_addresses[0]' has an invalid value")

@@ -27,21 +27,33 @@ def test_help_describes_every_target() -> None:
     assert sorted(described) == sorted(phony_targets())
 
 
-def test_clean_removes_generated_folders_and_local_runs(tmp_path: Path) -> None:
-    shutil.copy(MAKEFILE, tmp_path / "Makefile")
-    generated = [
-        "cdk.out/manifest.json",
-        "build/ml_code/sourcedir.tar.gz",
-        "runs/20261127-053000-ab12/model/model.tar.gz",
-        ".venv/bin/python",
-        ".venv-ml/bin/python",
-        "node_modules/.bin/cdk",
-    ]
-    for relative in generated:
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text("")
-    (tmp_path / "app.py").write_text("")
+GENERATED = ["cdk.out/manifest.json", "build/ml_code/sourcedir.tar.gz"]
+KEPT_BY_CLEAN = [
+    "runs/20261127-053000-ab12/model/model.tar.gz",
+    ".venv/bin/python",
+    ".venv-ml/bin/python",
+    "node_modules/.bin/cdk",
+]
 
+
+def _checkout_with_outputs(folder: Path) -> None:
+    shutil.copy(MAKEFILE, folder / "Makefile")
+    for relative in GENERATED + KEPT_BY_CLEAN:
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("")
+    (folder / "app.py").write_text("")
+
+
+def test_clean_removes_generated_folders_and_keeps_runs_and_environments(tmp_path: Path) -> None:
+    _checkout_with_outputs(tmp_path)
     subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["Makefile", "app.py", "runs", ".venv", ".venv-ml", "node_modules"]
+    )
+    assert all((tmp_path / relative).exists() for relative in KEPT_BY_CLEAN)
 
+
+def test_clean_all_also_removes_local_runs_and_the_installed_environments(tmp_path: Path) -> None:
+    _checkout_with_outputs(tmp_path)
+    subprocess.run(["make", "clean-all"], cwd=tmp_path, check=True, capture_output=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["Makefile", "app.py"]

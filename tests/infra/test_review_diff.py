@@ -233,3 +233,21 @@ def test_exported_base_reuses_this_checkouts_environments(tmp_path: Path) -> Non
     ).stdout
     assert (tmp_path / ".venv").resolve() == (REPO_ROOT / ".venv").resolve()
     assert (tmp_path / "node_modules").resolve() == (REPO_ROOT / "node_modules").resolve()
+
+
+def test_a_hunk_identical_in_every_environment_is_shown_once(synthesized: Synthesized) -> None:
+    # Every environment's Evaluate step lists every environment's threshold: lowering prod's changes all three.
+    reviews = []
+    for environment in ("dev", "stg", "prod"):
+        name = f"{environment}/Training"
+        text = review_diff.stack_templates(synthesized.outdir)[name].read_text()
+        assert "prod=0.92" in text
+        old, new = json.loads(text), json.loads(text.replace("prod=0.92", "prod=0.9"))
+        reviews.append(StackReview(name, "changed", (), "", tuple(pipeline_diffs(name, old, new))))
+
+    text = render_text("Base x.", reviews)
+
+    added = [line for line in text.splitlines() if line.startswith("+") and '"dev=0.85,stg=0.9,prod=0.9"' in line]
+    assert len(added) == 1  # the hunk's body, once
+    assert text.count("(the same change as in dev/Training)") == 2  # stg's and prod's hunks name it
+    assert render_markdown("Base x.", reviews).count("(the same change as in dev/Training)") == 2

@@ -311,6 +311,18 @@ def test_pipeline_role_may_create_grants_for_encrypted_volumes_only(synthesized:
     )
 
 
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_environments_label_cut_off_is_registered_for_the_endpoint_and_shown_in_the_report(
+    definitions: dict[str, dict[str, Any]], environment: str
+) -> None:
+    register = steps_by_name(definitions[environment])["Register-RegisterModel"]["Arguments"]
+    (container,) = register["InferenceSpecification"]["Containers"]
+    cut_off = CONFIGS[environment].training.label_threshold
+    # The variable inference.py reads (ml_code/inference_handlers.py, THRESHOLD_ENV).
+    assert container["Environment"]["PREDICTION_THRESHOLD"] == str(cut_off)
+    assert evaluate_arguments(definitions[environment])["--label-threshold"] == str(cut_off)
+
+
 def evaluate_arguments(definition: dict[str, Any]) -> dict[str, Any]:
     """Evaluate's container arguments as option -> value."""
     script, *arguments = steps_by_name(definition)["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]

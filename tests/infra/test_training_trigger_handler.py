@@ -389,7 +389,8 @@ BAD_UPLOADS = {
     "missing target column": (
         "incoming/no-target.csv",
         b"age,workclass,income\n" + ROW,
-        f"missing target column '{TARGET}'; unknown columns 'income' (not in the data contract)",
+        f"missing target column '{TARGET}';"
+        " unknown columns 'income' (not in the data contract's features or ignored_columns)",
     ),
     "missing feature column": (
         "incoming/no-workclass.csv",
@@ -399,7 +400,7 @@ BAD_UPLOADS = {
     "unknown columns": (
         "incoming/extra.csv",
         b"age,workclass,income-per-year,ssn,email,phone,zip\n" + ROW,
-        "unknown columns 'ssn', 'email', 'phone' and 1 more (not in the data contract)",
+        "unknown columns 'ssn', 'email', 'phone' and 1 more (not in the data contract's features or ignored_columns)",
     ),
     "duplicate column": (
         "incoming/dup.csv",
@@ -548,7 +549,8 @@ def test_duplicate_delivery_of_a_rejected_upload_notifies_once(aws: Aws) -> None
 
     first, second = trigger.handler(event, None), trigger.handler(event, None)
 
-    assert first == second == {"status": "rejected", "reason": "unknown columns 'ssn' (not in the data contract)"}
+    reason = "unknown columns 'ssn' (not in the data contract's features or ignored_columns)"
+    assert first == second == {"status": "rejected", "reason": reason}
     assert len(notifications(aws)) == 1
 
 
@@ -738,6 +740,42 @@ def test_any_columns_are_allowed_when_allowed_columns_is_null(aws: Aws, monkeypa
     event = upload(aws, "incoming/wide.csv", b"age,anything,else,income-per-year\n" + ROW)
 
     assert trigger.handler(event, None)["status"] == "started"
+
+
+@pytest.mark.parametrize(
+    "header", [b"id,age,workclass,email,income-per-year", b"age,workclass,income-per-year"], ids=["present", "absent"]
+)
+def test_the_contracts_ignored_columns_are_accepted_and_not_required(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, header: bytes
+) -> None:
+    monkeypatch.setenv("IGNORED_COLUMNS", json.dumps(["id", "email", "created_at"]))
+    row = b"7,39,State-gov,a@example.com,<=50K\n" if header.startswith(b"id") else ROW
+    event = upload(aws, "incoming/export.csv", header + b"\n" + row)
+
+    assert trigger.handler(event, None)["status"] == "started"
+
+
+def test_a_column_neither_a_feature_nor_ignored_is_refused_with_where_to_list_it() -> None:
+    with pytest.raises(trigger.Rejected, match="'id' \\(not in the data contract's features or ignored_columns\\)"):
+        trigger.check_columns(["id", "age", TARGET], TARGET, frozenset(["age", TARGET]), frozenset(["email"]))
+
+
+def test_a_malformed_ignored_columns_setting_is_a_configuration_error() -> None:
+    environ = {
+        name: "x"
+        for name in (
+            "PIPELINE_NAME",
+            "TOPIC_ARN",
+            "TARGET_COLUMN",
+            "PINNED_INPUT_BUCKET",
+            "PINNED_INPUT_PREFIX",
+            "ENVIRONMENT_NAME",
+            "MODEL_PACKAGE_GROUP_NAME",
+        )
+    }
+    environ |= {"MAX_UPLOAD_BYTES": "1", "ALLOWED_COLUMNS": "null", "IGNORED_COLUMNS": '"id"'}
+    with pytest.raises(RuntimeError, match="IGNORED_COLUMNS must be a JSON list"):
+        trigger.load_config(environ)
 
 
 def test_logs_are_one_json_object_per_line_without_row_contents(aws: Aws) -> None:

@@ -61,6 +61,18 @@ def test_with_target_keeps_features_for_the_same_target_and_drops_them_for_anoth
             },
             "'unseen_categories_as_missing' names 'age', which is not a categorical feature",
         ),
+        (
+            {"target_column": "y", "positive_label": "1", "ignored_columns": "id"},
+            "'ignored_columns' must be a list of column names",
+        ),
+        (
+            {"target_column": "y", "positive_label": "1", "features": {"id": "numeric"}, "ignored_columns": ["id"]},
+            "'ignored_columns' names 'id', which is a feature; a column is one or the other",
+        ),
+        (
+            {"target_column": "y", "positive_label": "1", "ignored_columns": ["y"]},
+            "'ignored_columns' names 'y', which is the target column",
+        ),
     ],
 )
 def test_invalid_contracts_are_rejected_with_the_field_named(tmp_path: Path, raw: object, expected: str) -> None:

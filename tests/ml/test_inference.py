@@ -293,6 +293,44 @@ def bad_requests(test_rows: pd.DataFrame) -> dict[str, tuple[object, str, str, i
         "json not records": ("[1, 2]", JSON, JSON, 400, "list of objects, one per row"),
         "not utf-8": (b"\xff\xfe1,2", CSV, JSON, 400, "not UTF-8"),
         "unsupported content type": (_csv(row), "application/x-npy", JSON, 415, "content type 'application/x-npy'"),
+        "json sent as csv": (
+            json.dumps([record]),
+            CSV,
+            JSON,
+            400,
+            "the body is JSON, not CSV: send it with content type application/json",
+        ),
+        "csv sent as json": (
+            _csv(header, row),
+            JSON,
+            JSON,
+            400,
+            "the body looks like CSV, not JSON: send it with content type text/csv",
+        ),
+        "semicolon-separated csv": (
+            ";".join(header) + "\n" + ";".join(row) + "\n",
+            CSV,
+            JSON,
+            400,
+            "the CSV body seems to be semicolon (;)-separated: its first line has 14 fields separated by semicolon (;)"
+            " and no comma; separate values with commas",
+        ),
+        "tab-separated csv without header": ("\t".join(row), CSV, JSON, 400, "seems to be tab-separated"),
+        "instances of positional features": (
+            json.dumps({"instances": [{"features": [39, 77516]}]}),
+            JSON,
+            JSON,
+            400,
+            "'instances' holds 'features' entries (the built-in algorithms' positional format); send each row as an "
+            "object keyed by column name",
+        ),
+        "instances of value lists": (
+            json.dumps({"instances": [row]}),
+            JSON,
+            JSON,
+            400,
+            "'instances' must be a non-empty list of objects keyed by column name",
+        ),
         "unsupported accept": (_csv(row), CSV, "application/xml", 406, "accept 'application/xml' is not supported"),
     }
 
@@ -304,7 +342,9 @@ BAD_REQUEST_CASES = [
     "unsupported content type", "unsupported accept", "inf (csv)", "-inf (csv)", "1e400 (csv)", "Infinity (json)",
     "-Infinity (json)", "1e400 (json)", "integer beyond float (json)", "integer of 5,000 digits (json)",
     "number for a category (json)", "deeply nested json", "nested value (json)", "body over the InvokeEndpoint limit",
-    "csv field over the csv module's limit", "unpaired surrogate in a column name (json)",
+    "csv field over the csv module's limit", "unpaired surrogate in a column name (json)", "json sent as csv",
+    "csv sent as json", "semicolon-separated csv", "tab-separated csv without header",
+    "instances of positional features", "instances of value lists",
     "unpaired surrogate in a category (json)", "long unknown value is shortened",
 ]  # fmt: skip
 
@@ -319,6 +359,20 @@ def test_bad_requests_get_a_client_error_with_a_message(model, test_rows, case: 
     assert expected in text
     assert "Traceback" not in text and "forty" not in text
     assert len(text) < 1000
+
+
+def test_rows_wrapped_in_instances_are_scored_as_a_list_of_records(model, test_rows) -> None:
+    records = test_rows.head(3).to_dict(orient="records")
+    wrapped = invoke(model, json.dumps({"instances": records}), JSON)
+    plain = invoke(model, json.dumps(records), JSON)
+    assert wrapped.status_code == 200 and wrapped.get_data() == plain.get_data()
+
+
+def test_a_long_semicolon_separated_body_names_its_delimiter_too(model, test_rows) -> None:
+    body = test_rows.head(60).to_csv(index=False, sep=";")  # long enough for the pyarrow path to be tried first
+    response = invoke(model, body, CSV)
+    assert response.status_code == 400
+    assert "seems to be semicolon (;)-separated" in response.get_data(as_text=True)
 
 
 def test_accept_header_with_preferences_picks_the_first_supported(model, test_rows) -> None:

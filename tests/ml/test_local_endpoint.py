@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import socket
 from pathlib import Path
 
 import flask.testing
 import pandas as pd
 import pytest
-from ml_helpers import SMALL_TARGET, TrainedRun, synthesized_pipeline
+from ml_helpers import SMALL_POSITIVE, SMALL_TARGET, TrainedRun, synthesized_pipeline
 
 import artifacts
 import inference
@@ -106,7 +108,8 @@ def test_json_records_are_scored_like_the_same_csv(client, rows) -> None:
 def test_without_a_content_type_the_body_is_read_as_json(client, rows) -> None:
     response = client.post("/invocations", data=csv_body(rows))
     assert response.status_code == 400
-    assert response.get_data(as_text=True).startswith("the body is not valid JSON")
+    # A CSV body read as JSON: the message names the content type to send.
+    assert response.get_data(as_text=True) == "the body looks like CSV, not JSON: send it with content type text/csv\n"
 
 
 def test_the_aws_style_contenttype_header_wins(client, rows) -> None:
@@ -218,38 +221,90 @@ def test_a_bad_model_path_is_one_sentence(tmp_path, capsys, what) -> None:
     assert err.startswith(f"error: MODEL={model}") and err.count("\n") == 1
 
 
-def test_predict_warns_when_the_file_is_larger_than_one_endpoint_request(archive, rows, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(local_endpoint, "INVOKE_ENDPOINT_MAX_BYTES", 100)
-    data = tmp_path / "big.csv"
+@pytest.mark.parametrize("accept", [CSV, JSON])
+def test_a_file_over_one_request_is_sent_in_batches_and_answered_as_one(
+    archive, model, rows, tmp_path, monkeypatch, capsys, accept: str
+) -> None:
+    monkeypatch.setattr(local_endpoint, "INVOKE_ENDPOINT_MAX_BYTES", 150)
+    data, output = tmp_path / "big.csv", tmp_path / "p.out"
     rows.to_csv(data, index=False)
-    assert (
-        local_endpoint.main(
-            ["predict", "--model", str(archive), "--data", str(data), "--output", str(tmp_path / "p.csv")]
-        )
-        == 0
-    )
+    assert data.stat().st_size > 3 * 150  # several requests
+
+    assert local_endpoint.main(["predict", "--model", str(archive), "--data", str(data), "--output", str(output),
+                                "--accept", accept]) == 0  # fmt: skip
+
+    whole = inference.transform_fn(model, data.read_text(), CSV, accept).get_data()
+    assert output.read_bytes() == whole
+    assert "sent as at least 4 requests of whole rows" in capsys.readouterr().err
+
+
+def test_batches_are_whole_lines_each_with_the_header_and_within_the_limit() -> None:
+    body = b"h1,h2\n" + b"".join(b"%d,%d\n" % (n, n) for n in range(100))
+    parts = local_endpoint.batches(body, b"h1,h2\n", limit=60)
+    assert all(len(part) <= 60 and part.startswith(b"h1,h2\n") for part in parts)
+    assert b"".join(part.removeprefix(b"h1,h2\n") for part in parts) == body.removeprefix(b"h1,h2\n")
+
+
+def test_a_refused_batch_names_its_request_and_nothing_is_written(archive, rows, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(local_endpoint, "INVOKE_ENDPOINT_MAX_BYTES", 150)
+    data, output = tmp_path / "big.csv", tmp_path / "p.csv"
+    bad = rows.astype(object)
+    bad.iloc[-1, 0] = "not-a-number" if rows.dtypes.iloc[0].kind == "f" else "unheard-of-level"
+    bad.to_csv(data, index=False)
+    assert local_endpoint.main(["predict", "--model", str(archive), "--data", str(data), "--output", str(output)]) == 1
+    assert re.search(r"would answer 400 \(request (\d+) of \1; rows are counted within it\)", capsys.readouterr().err)
+    assert not output.exists()
+
+
+def _run_with_model(runs: Path, name: str, archive: Path) -> Path:
+    folder = runs / name / "model"
+    folder.mkdir(parents=True)
+    (folder / "model.tar.gz").write_bytes(archive.read_bytes())
+    return folder / "model.tar.gz"
+
+
+@pytest.mark.parametrize("given", ["latest", "latest run", "LATEST"])
+def test_latest_is_the_newest_runs_model(archive, tmp_path, given: str) -> None:
+    _run_with_model(tmp_path, "20261127-053000-ab12", archive)
+    newest = _run_with_model(tmp_path, "20261128-010000-0001", archive)
+    assert local_endpoint.resolve_model(given, tmp_path) == newest
+
+
+def test_a_runs_folder_is_its_model_and_other_paths_are_taken_as_they_are(archive, tmp_path) -> None:
+    model = _run_with_model(tmp_path, "20261127-053000-ab12", archive)
+    assert local_endpoint.resolve_model(str(tmp_path / "20261127-053000-ab12"), tmp_path) == model
+    assert local_endpoint.resolve_model(str(archive), tmp_path) == archive
+
+
+def test_latest_without_any_run_says_to_run_one(tmp_path) -> None:
+    with pytest.raises(local_endpoint.LocalEndpointError, match=r"no run under .* has a model yet; run make local-run"):
+        local_endpoint.resolve_model("latest", tmp_path)
+
+
+def test_serve_on_a_busy_port_fails_before_saying_it_serves(archive, capsys) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = local_endpoint.main(["serve", "--model", str(archive), "--port", str(port)])
     captured = capsys.readouterr()
-    assert "a real endpoint takes at most 6 MB per request, so send it in batches of rows" in captured.err
-    assert captured.out == f"{ROWS} rows scored; predictions (the endpoint's text/csv response): {tmp_path / 'p.csv'}\n"
+    assert code == 1
+    assert "serving" not in captured.out
+    assert captured.err.startswith(f"error: cannot listen on 127.0.0.1:{port} (")
+    assert captured.err.rstrip().endswith("choose another PORT=...")
 
 
-# --- the request examples in docs/consuming-the-endpoint.md --------------------------------------------------
+def test_serving_locally_labels_at_the_cut_off_the_local_runs_report_shows(
+    archive, rows, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.delenv(local_endpoint.THRESHOLD_ENV, raising=False)
+    monkeypatch.setattr(local_endpoint.local_run, "label_threshold", lambda: "0.0")  # every row positive
+    data, output = tmp_path / "rows.csv", tmp_path / "p.csv"
+    rows.to_csv(data, index=False)
+    assert local_endpoint.main(["predict", "--model", str(archive), "--data", str(data), "--output", str(output)]) == 0
+    assert {line.split(",")[1] for line in output.read_text().splitlines()} == {SMALL_POSITIVE}
+    assert local_endpoint.THRESHOLD_ENV not in os.environ  # set for the run only
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "consuming-the-endpoint.md"
 
-
-def doc_examples(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", DOC.read_text(encoding="utf-8"), flags=re.S | re.M)
-
-
-def test_the_documented_requests_are_scored_by_a_model_of_the_shipped_contract(adult_run: TrainedRun) -> None:
-    client = local_endpoint.endpoint_app(local_endpoint.load_model(adult_run.model)).test_client()
-    csv_request, csv_response = doc_examples("csv")
-    (json_request, json_response) = doc_examples("json")
-    from_csv = client.post("/invocations", data=csv_request, headers={"Content-Type": CSV, "Accept": CSV})
-    from_json = client.post("/invocations", data=json_request, headers={"Content-Type": JSON})
-    assert from_csv.status_code == 200 and len(from_csv.get_data(as_text=True).splitlines()) == 2
-    assert from_json.status_code == 200 and len(from_json.get_json()["predictions"]) == 1
-    # The documented responses have the shape the endpoint answers with.
-    assert [len(line.split(",")) for line in csv_response.splitlines()] == [2, 2]
-    assert set(json.loads(json_response)["predictions"][0]) == set(from_json.get_json()["predictions"][0])
+def test_the_local_threshold_variable_is_the_entry_scripts() -> None:
+    assert local_endpoint.THRESHOLD_ENV == inference_handlers.THRESHOLD_ENV

@@ -109,8 +109,14 @@ def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Pa
 def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(churn_run: ChurnRun) -> None:
     data, common, first = churn_run.data, churn_run.common, churn_run.result
     assert first.returncode == 0, first.stderr
-    *_, first_line, first_evaluation = first.stdout.strip().splitlines()
+    *_, advice, first_line, first_evaluation = first.stdout.strip().splitlines()
     thresholds = r"(passes|fails) dev 0\.85.*prod 0\.92"  # every environment's threshold from cdk.json
+    # What thresholds this data supports, from the run's interval, and where to set them when one fails.
+    assert re.fullmatch(r"thresholds: this run's test ROC-AUC 95% interval is \[0\.\d{3}, 0\.\d{3}\]; a "
+                        r"training\.auc_threshold up to 0\.\d\d passes a model like this one.*", advice)  # fmt: skip
+    # The advice on where to set thresholds comes exactly when an environment's threshold fails this run.
+    where_to_set = "would fail it): if this quality is what your data allows, set auc_threshold per environment"
+    assert (where_to_set in advice) == ("fails" in first_line)
     assert re.fullmatch(rf"test ROC-AUC 0\.\d{{3}} \[0\.\d{{3}}, 0\.\d{{3}}\]: {thresholds}.*"
                         r"; no serving model to compare with", first_line)  # fmt: skip
     champion = Path(first_evaluation.removeprefix("evaluation: ")).parent.parent / "model" / "model.tar.gz"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -199,7 +200,7 @@ def test_a_large_file_is_read_in_two_halves_as_one_reader_reads_it(
     assert path.stat().st_size >= 2 * pa_csv.ReadOptions().block_size  # large enough to be split
     options = pa_csv.ConvertOptions(column_types={SMALL_TARGET: pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options)
+    halves = preprocess._streamed_csv(path, options, list(frame.columns))
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     # Text is read as category codes, which hold each block's distinct values once.
@@ -236,7 +237,7 @@ def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_
     assert quote_at < path.stat().st_size // 2 < quote_at + 200  # the middle is inside the quoted value
     options = pa_csv.ConvertOptions(column_types={"plan": pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options)
+    halves = preprocess._streamed_csv(path, options, ["tenure", "plan", "spend", "region", "churned"])
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     assert halves.num_rows == rows + 1
@@ -364,7 +365,8 @@ BAD_DATA = {
     "unexpected column (contract)": (
         {"adult.csv": adult_rows().assign(extra="1")},
         None,
-        "adult.csv: unexpected column 'extra' (not in the data contract)",
+        "adult.csv: unexpected column 'extra' (not in the data contract); to leave it out of the model, list it in"
+        " ignored_columns",
     ),
     "missing column (contract)": (
         {"adult.csv": adult_rows().drop(columns=["age"])},
@@ -484,3 +486,25 @@ def test_int32_values_read_a_slice_and_refuse_nulls_or_other_widths() -> None:
     for array in (pa.array([1, None], pa.int32()), pa.array([1, 2], pa.int8())):
         with pytest.raises(TypeError, match="expected int32 values without nulls"):
             preprocess._int32_values(array)
+
+
+def test_the_contracts_ignored_columns_are_dropped_when_present_and_not_required(tmp_path: Path) -> None:
+    contract = json.loads((ML_CODE / "data_contract.json").read_text())
+    contract["ignored_columns"] = ["id", "created_at"]
+    contract_path = tmp_path / "contract.json"
+    contract_path.write_text(json.dumps(contract))
+    (tmp_path / "in").mkdir()
+    rows = adult_rows()
+    # One file carries both ignored columns (with values no numeric or categorical feature would take), one neither.
+    rows.head(150).assign(id=range(150), created_at="2026-10-01T12:00:00Z").to_csv(
+        tmp_path / "in" / "a.csv", index=False
+    )
+    rows.tail(150).to_csv(tmp_path / "in" / "b.csv", index=False)
+
+    manifest = preprocess.run(["--input-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"),
+                               "--contract", str(contract_path)])  # fmt: skip
+
+    assert manifest.feature_names == list(contract["features"])
+    assert manifest.ignored_columns == ("id", "created_at")
+    for split in artifacts.SPLITS:
+        assert not {"id", "created_at"} & set(artifacts.read_split(tmp_path / "out" / split).column_names)
