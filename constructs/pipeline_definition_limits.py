@@ -64,6 +64,23 @@ PARAMETER_NAME = Rule(
 )
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
 
+PARAMETER_TYPE = Rule(
+    "parameter-type",
+    SCHEMA_PAGE,
+    'StringParameter, IntegerParameter, FloatParameter, BooleanParameter: "Type": {"enum": ["String"]} (or '
+    '"Integer", "Float", "Boolean"; only a String parameter may leave it out), "DefaultValue": {"type": "string", '
+    '"maxLength": 4096} (or "integer", "number", "boolean"), "Description": {"maxLength": 4096} (pipeline '
+    "definition JSON schema)",
+)
+# Each parameter type and the JSON type its DefaultValue must have.
+PARAMETER_DEFAULT_TYPES: Mapping[str, tuple[type, ...]] = {
+    "String": (str,),
+    "Integer": (int,),
+    "Float": (int, float),
+    "Boolean": (bool,),
+}
+MAX_PARAMETER_TEXT = 4096
+
 UNIQUE_STEP = Rule(
     "unique-step-name",
     "https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-troubleshooting.html",
@@ -219,6 +236,8 @@ def violations(definition: Mapping[str, Any], definition_text: str | None = None
         for name in parameters
         if not NAME_PATTERN.match(name)
     ]
+    for parameter in definition.get("Parameters") or []:
+        found += _parameter_violations(parameter)
 
     placed = list(_placed_steps(list(definition.get("Steps") or [])))
     found += _name_violations(placed)
@@ -234,6 +253,33 @@ def check_pipeline_definition(definition: Mapping[str, Any], definition_text: st
     found = violations(definition, definition_text)
     if found:
         raise PipelineDefinitionError(found)
+
+
+def _parameter_violations(parameter: Mapping[str, Any]) -> list[Violation]:
+    name = parameter.get("Name")
+    kind = parameter.get("Type", "String")
+    accepted = PARAMETER_DEFAULT_TYPES.get(kind)
+    if accepted is None:
+        return [
+            Violation(PARAMETER_TYPE, f"parameter {name!r} has Type {kind!r}, not String, Integer, Float or Boolean")
+        ]
+    found = []
+    if "DefaultValue" in parameter:
+        default = parameter["DefaultValue"]
+        # JSON's true and false are not numbers (bool is an int in Python).
+        if not isinstance(default, accepted) or (isinstance(default, bool) and kind != "Boolean"):
+            found.append(
+                Violation(PARAMETER_TYPE, f"parameter {name!r} of Type {kind} has the DefaultValue {default!r}")
+            )
+        elif isinstance(default, str) and len(default) > MAX_PARAMETER_TEXT:
+            found.append(
+                Violation(PARAMETER_TYPE, f"parameter {name!r} has a DefaultValue over {MAX_PARAMETER_TEXT} characters")
+            )
+    if len(str(parameter.get("Description", ""))) > MAX_PARAMETER_TEXT:
+        found.append(
+            Violation(PARAMETER_TYPE, f"parameter {name!r} has a Description over {MAX_PARAMETER_TEXT} characters")
+        )
+    return found
 
 
 def _name_violations(placed: list[_Placed]) -> list[Violation]:

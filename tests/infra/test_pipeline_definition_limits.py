@@ -21,6 +21,7 @@ from constructs.pipeline_definition_limits import (
     FAIL_STEP_REFERENCE,
     NESTED_CONDITION,
     PARAMETER_NAME,
+    PARAMETER_TYPE,
     PROPERTY_FILE,
     REFERENCE_ACROSS_BRANCHES,
     SAME_STEP_IN_BOTH_BRANCHES,
@@ -135,6 +136,41 @@ def test_refuses_parameter_names_outside_the_schema() -> None:
         PARAMETER_NAME,
         "parameter name 'Auc.Threshold' is not 1-64 letters, digits, '-' or '_'",
     )
+
+
+@pytest.mark.parametrize(
+    ("parameter", "detail"),
+    [
+        ({"Name": "P", "Type": "Double", "DefaultValue": 0.5}, "parameter 'P' has Type 'Double', not String, Integer, Float or Boolean"),
+        ({"Name": "P", "Type": "Float", "DefaultValue": "0.5"}, "parameter 'P' of Type Float has the DefaultValue '0.5'"),
+        ({"Name": "P", "Type": "Integer", "DefaultValue": 1.5}, "parameter 'P' of Type Integer has the DefaultValue 1.5"),
+        ({"Name": "P", "Type": "Integer", "DefaultValue": True}, "parameter 'P' of Type Integer has the DefaultValue True"),
+        ({"Name": "P", "Type": "Boolean", "DefaultValue": 1}, "parameter 'P' of Type Boolean has the DefaultValue 1"),
+        ({"Name": "P", "DefaultValue": 0.5}, "parameter 'P' of Type String has the DefaultValue 0.5"),
+        ({"Name": "P", "Type": "String", "DefaultValue": "x" * 4097}, "parameter 'P' has a DefaultValue over 4096 characters"),
+        ({"Name": "P", "Type": "String", "Description": "x" * 4097}, "parameter 'P' has a Description over 4096 characters"),
+    ],
+)  # fmt: skip
+def test_refuses_parameters_whose_type_or_default_the_schema_does_not_allow(parameter: dict, detail: str) -> None:
+    document = valid()
+    document["Parameters"].append(parameter)
+    assert only_violation(document) == (PARAMETER_TYPE, detail)
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        {"Name": "P", "Type": "Float", "DefaultValue": 1},
+        {"Name": "P", "Type": "Integer", "DefaultValue": 1},
+        {"Name": "P", "Type": "Boolean", "DefaultValue": False},
+        {"Name": "P", "DefaultValue": "x" * 4096},
+        {"Name": "P", "Type": "String"},
+    ],
+)
+def test_accepts_parameters_the_schema_allows(parameter: dict) -> None:
+    document = valid()
+    document["Parameters"].append(parameter)
+    assert violations(document) == []
 
 
 def test_refuses_a_parameter_the_definition_does_not_define() -> None:
