@@ -46,7 +46,7 @@ from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, bu
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
-from constructs.training_pipeline_definition import xgboost_image_repository_arn
+from constructs.xgboost_image import xgboost_image_repository_arn
 from stacks import names
 from stacks.config import DeploymentConfig
 

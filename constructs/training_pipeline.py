@@ -19,8 +19,8 @@ from constructs.training_pipeline_definition import (
     ENVIRONMENT_TAG_KEY,
     PipelineSettings,
     build_pipeline_definition,
-    xgboost_image_repository_arn,
 )
+from constructs.xgboost_image import xgboost_image_repository_arn
 from stacks import names
 from stacks.config import TrainingConfig
 
