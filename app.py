@@ -4,8 +4,8 @@
 import sys
 
 import synth_speedups  # first, before the CDK loads: see the module for what it buys
+from settings.config import ConfigError
 from stacks.application import build_app, new_app
-from stacks.config import ConfigError
 
 app = new_app()
 try:

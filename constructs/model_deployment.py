@@ -47,8 +47,8 @@ from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
 from constructs.xgboost_image import xgboost_image_repository_arn
-from stacks import names
-from stacks.config import DeploymentConfig
+from settings import names
+from settings.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
 DATA_CAPTURE_PREFIX = "data-capture/"

@@ -21,8 +21,8 @@ from constructs.training_pipeline_definition import (
     build_pipeline_definition,
 )
 from constructs.xgboost_image import xgboost_image_repository_arn
-from stacks import names
-from stacks.config import TrainingConfig
+from settings import names
+from settings.config import TrainingConfig
 
 # The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
 # (the SageMaker SDK reads training metrics from /aws/sagemaker/TrainingJobs: sagemaker.analytics).

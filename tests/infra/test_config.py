@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, auc_thresholds, load_environments
+from settings.config import ConfigError, auc_thresholds, load_environments
 from tests.infra.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import cdk_json_context
 

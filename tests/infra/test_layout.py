@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_the_entry_point_only_imports_then_builds() -> None:
 
 def _regions() -> list[str]:
     # The environments' regions, and two more where the image's registry account differs.
-    from stacks.config import load_environments
+    from settings.config import load_environments
 
     return sorted({config.region for config in load_environments(cdk_json_context())} | {"us-east-1", "ap-south-1"})
 
@@ -62,3 +63,68 @@ def test_an_unknown_region_is_named() -> None:
 
     with pytest.raises(ValueError, match="not offered in region xx-nowhere-1"):
         xgboost_image_repository_arn("xx-nowhere-1")
+
+
+# --- imports flow one way: app -> stacks (application -> stage -> each stack) -> constructs -> settings ---------
+
+# What the modules in each place may not import (a module name, or a package and everything in it).
+FORBIDDEN_IMPORTS = {
+    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code"),
+    "constructs": ("app", "synth_speedups", "stacks", "tools"),
+    "stacks": ("app", "synth_speedups", "tools"),
+    "tools": ("app", "synth_speedups", "stacks", "constructs"),
+}
+# Inside stacks/: the stage composes the stacks, the application composes the stages.
+FORBIDDEN_INSIDE_STACKS = {"stage.py": ("stacks.application",)}
+FORBIDDEN_FOR_EACH_STACK = ("stacks.application", "stacks.stage")
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from stacks import names` imports stacks.names: name both the package and the member.
+            modules |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def is_within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+def wrong_way_imports(path: Path, forbidden: tuple[str, ...], root: Path = REPO_ROOT) -> list[str]:
+    return sorted(
+        f"{path.relative_to(root)} imports {module}"
+        for module in imported_modules(path)
+        if any(is_within(module, package) for package in forbidden)
+    )
+
+
+def test_the_checker_sees_an_import_the_wrong_way(tmp_path: Path) -> None:
+    module = tmp_path / "constructs" / "probe.py"
+    module.parent.mkdir()
+    module.write_text("from stacks import names\nimport app\n", encoding="utf-8")
+    assert wrong_way_imports(module, FORBIDDEN_IMPORTS["constructs"], root=tmp_path) == [
+        "constructs/probe.py imports app",
+        "constructs/probe.py imports stacks",
+        "constructs/probe.py imports stacks.names",
+    ]
+
+
+@pytest.mark.parametrize("place", sorted(FORBIDDEN_IMPORTS))
+def test_imports_flow_downward(place: str) -> None:
+    modules = sorted((REPO_ROOT / place).rglob("*.py"))
+    assert modules, f"nothing to check in {place}/"
+    assert [found for path in modules for found in wrong_way_imports(path, FORBIDDEN_IMPORTS[place])] == []
+
+
+def test_inside_stacks_the_application_composes_stages_and_stages_compose_stacks() -> None:
+    found = []
+    for path in sorted((REPO_ROOT / "stacks").glob("*.py")):
+        if path.name == "application.py":
+            continue
+        forbidden = FORBIDDEN_INSIDE_STACKS.get(path.name, FORBIDDEN_FOR_EACH_STACK)
+        found += wrong_way_imports(path, forbidden)
+    assert found == []
