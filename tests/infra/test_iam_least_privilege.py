@@ -1,4 +1,4 @@
-"""Least privilege, proven both ways, for every environment (README, "Security").
+"""Least privilege, proven both ways, for every environment (docs/security.md, "Least privilege, proven both ways").
 
 Runs after every other test of the session (conftest.py orders it last): it judges the AWS calls that the handler
 tests made, recorded by tests/infra/iam_calls.py, against the policies of the synthesized templates.
