@@ -41,7 +41,7 @@ from botocore.exceptions import (
 )
 
 from settings import names
-from settings.config import ENVIRONMENTS_CONTEXT_KEY, ConfigError, parse_environment
+from settings.config import ConfigError, environment_settings, parse_environment
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 PENDING = "PendingManualApproval"
@@ -103,7 +103,10 @@ class Aws:
 
 
 def load_environment(name: str) -> Environment:
-    environments = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"][ENVIRONMENTS_CONTEXT_KEY]
+    try:
+        environments = environment_settings(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
+    except ConfigError as error:
+        raise ApproverError(f"cdk.json: {error}") from None
     if name not in environments:
         raise ApproverError(f"unknown environment '{name}': cdk.json defines {', '.join(sorted(environments))}")
     try:
