@@ -17,7 +17,7 @@ from settings.config import (
     environment_settings,
     load_environments,
 )
-from tests.infra.early_process import EarlyProcess, Finished
+from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import cdk_json_context
 
 

@@ -8,7 +8,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.infra.early_process import EarlyProcess, Finished
+from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 STACKS = ("Data", "Deployment", "Notifications", "Training")
