@@ -21,7 +21,7 @@ from constructs import Construct
 from constructs.model_deployment_lambda.deploy.autoscaling import ENDPOINT_TAG, SCALABLE_DIMENSION
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
-from stacks import names
+from settings import names
 
 # The steps: (construct id prefix, handler, description, timeout seconds).
 STEPS = (

@@ -47,9 +47,9 @@ from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, bu
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.python_lambda import PythonLambda
-from constructs.training_pipeline_definition import model_artifact_keys, xgboost_image_repository_arn
-from stacks import names
-from stacks.config import DeploymentConfig
+from constructs.xgboost_image import xgboost_image_repository_arn
+from settings import names
+from settings.config import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
 DATA_CAPTURE_PREFIX = "data-capture/"
@@ -290,7 +290,7 @@ class ModelDeployment(Construct):
                 # bundles change with every deploy of ml_code and may be removed by `cdk gc`.
                 resources=[
                     artifacts_bucket.arn_for_objects(
-                        model_artifact_keys(names.training_pipeline_name(self._environment_name))
+                        names.model_artifact_keys(names.training_pipeline_name(self._environment_name))
                     )
                 ],
             ),

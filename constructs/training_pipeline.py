@@ -20,10 +20,10 @@ from constructs.training_pipeline_definition import (
     ENVIRONMENT_TAG_KEY,
     PipelineSettings,
     build_pipeline_definition,
-    xgboost_image_repository_arn,
 )
-from stacks import names
-from stacks.config import TrainingConfig
+from constructs.xgboost_image import xgboost_image_repository_arn
+from settings import names
+from settings.config import TrainingConfig
 
 # The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
 # (the SageMaker SDK reads training metrics from /aws/sagemaker/TrainingJobs: sagemaker.analytics).

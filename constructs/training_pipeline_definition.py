@@ -12,43 +12,33 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from stacks import sagemaker_sdk
+from constructs import sagemaker_sdk  # before the SDK: importing it quiets the SDK (see the module)
+from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION
+from settings.names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 
-# The SDK prints its v2 banner and config-file notices at import; synth output stays quiet.
-sagemaker_sdk.quiet()
+# isort: split
+from sagemaker import image_uris
+from sagemaker.inputs import TrainingInput
+from sagemaker.model import Model
+from sagemaker.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.network import NetworkConfig
+from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
+from sagemaker.workflow.condition_step import ConditionStep
+from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.workflow.execution_variables import ExecutionVariables
+from sagemaker.workflow.fail_step import FailStep
+from sagemaker.workflow.functions import Join, JsonGet
+from sagemaker.workflow.model_step import ModelStep
+from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.workflow.pipeline import Pipeline
+from sagemaker.workflow.pipeline_context import PipelineSession
+from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig
+from sagemaker.workflow.properties import PropertyFile
+from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.xgboost import XGBoost
 
-import boto3  # noqa: E402
-import botocore.credentials  # noqa: E402
-import botocore.session  # noqa: E402
-import jsonschema  # noqa: E402
-from sagemaker import image_uris  # noqa: E402
-from sagemaker import session as sagemaker_session  # noqa: E402
-from sagemaker import utils as sagemaker_utils  # noqa: E402
-from sagemaker.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA  # noqa: E402
-from sagemaker.inputs import TrainingInput  # noqa: E402
-from sagemaker.model import Model  # noqa: E402
-from sagemaker.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
-from sagemaker.network import NetworkConfig  # noqa: E402
-from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor  # noqa: E402
-from sagemaker.workflow.condition_step import ConditionStep  # noqa: E402
-from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
-from sagemaker.workflow.execution_variables import ExecutionVariables  # noqa: E402
-from sagemaker.workflow.fail_step import FailStep  # noqa: E402
-from sagemaker.workflow.functions import Join, JsonGet  # noqa: E402
-from sagemaker.workflow.model_step import ModelStep  # noqa: E402
-from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
-from sagemaker.workflow.pipeline import Pipeline  # noqa: E402
-from sagemaker.workflow.pipeline_context import PipelineSession  # noqa: E402
-from sagemaker.workflow.pipeline_definition_config import PipelineDefinitionConfig  # noqa: E402
-from sagemaker.workflow.properties import PropertyFile  # noqa: E402
-from sagemaker.workflow.steps import CacheConfig, ProcessingStep, TrainingStep  # noqa: E402
-from sagemaker.xgboost import XGBoost  # noqa: E402
-
-XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 # The path evaluate.py writes the ROC-AUC at in evaluation.json; the condition reads exactly this.
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 # Where evaluate.py writes the champion rule's floor (the champion's ROC-AUC minus the margin; 0 without a
@@ -76,14 +66,6 @@ CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 RUN_FROM_BUNDLE = (
     'set -euo pipefail; mkdir -p /opt/ml/code; tar -xzf "$(ls ' + CODE_DIR + '/*)" -C /opt/ml/code; '
     'script="$1"; shift; exec python3 "/opt/ml/code/$script" "$@"'
-)
-_SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-
-# The SDK validates its config against its JSON schema on every config lookup and re-checks the schema
-# itself each time: ~150 lookups, most of a synth's time, plus 0.2 s when a session is created. The same
-# validation, with the schema checked once, in both modules that imported the SDK's function.
-sagemaker_utils.validate_sagemaker_config = sagemaker_session.validate_sagemaker_config = (
-    jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA).validate
 )
 
 
@@ -115,21 +97,6 @@ class PipelineSettings:
     label_threshold: float = 0.5
 
 
-# Training jobs write <artifacts bucket>/pipelines/<pipeline>/train/<job name>/output/model.tar.gz (CreateTrainingJob,
-# OutputDataConfig): every model version, and all the endpoint's model role reads of the bucket.
-TRAINING_OUTPUT_FOLDER = "train"
-
-
-def pipeline_prefix(pipeline_name: str) -> str:
-    """Where every run of the pipeline writes in the artifacts bucket."""
-    return f"pipelines/{pipeline_name}"
-
-
-def model_artifact_keys(pipeline_name: str) -> str:
-    """The key pattern (IAM wildcard) of every model.tar.gz the pipeline's training jobs write."""
-    return f"{pipeline_prefix(pipeline_name)}/{TRAINING_OUTPUT_FOLDER}/*/output/model.tar.gz"
-
-
 @functools.cache
 def xgboost_image_uri(region: str) -> str:
     """The SageMaker XGBoost framework image every step runs in, from the SDK's own image list (each lookup
@@ -137,53 +104,16 @@ def xgboost_image_uri(region: str) -> str:
     return image_uris.retrieve("xgboost", region, version=XGBOOST_FRAMEWORK_VERSION)
 
 
-def xgboost_image_repository_arn(region: str) -> str:
-    """The ECR repository of that image, for the roles that pull it."""
-    registry, repository = xgboost_image_uri(region).split(":")[0].split("/", 1)
-    account = registry.split(".")[0]
-    return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
-
-
-@functools.cache
-def _offline_boto_session(region: str) -> boto3.Session:
-    """A boto3 session that never looks for credentials (env, files, instance metadata over the network).
-    Nothing reaches AWS; a call would fail at once."""
-    core = botocore.session.Session()
-    core.register_component("credential_provider", botocore.credentials.CredentialResolver(providers=[]))
-    return boto3.Session(botocore_session=core, region_name=region)
-
-
-@functools.cache
-def _pipeline_session(region: str, default_bucket: str) -> PipelineSession:
-    # One per region and bucket for the whole synth: creating one builds a dozen botocore clients and
-    # validates the SDK config, most of the time a definition takes. Builds run one after another, so the
-    # session's per-step context never mixes two pipelines.
-    return PipelineSession(
-        boto_session=_offline_boto_session(region),
-        default_bucket=default_bucket,
-        sagemaker_config=_SDK_CONFIG,
-    )
-
-
-@contextmanager
-def _offline_default_session(region: str) -> Iterator[boto3.Session]:
-    """The offline session, also as boto3's default while the definition is built: the SDK creates some
-    clients from the default session (e.g. Estimator's TensorBoardApp)."""
-    session = _offline_boto_session(region)
-    previous, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
-    try:
-        yield session
-    finally:
-        boto3.DEFAULT_SESSION = previous
-
-
 def build_pipeline_definition(settings: PipelineSettings) -> str:
     """The pipeline definition JSON: Preprocess -> Train -> Evaluate -> quality gate (one condition step:
     the threshold and, where configured, the champion margin) -> Register or Fail."""
-    with warnings.catch_warnings(), _offline_default_session(settings.region):
+    with (
+        warnings.catch_warnings(),
+        sagemaker_sdk.offline_sessions(settings.region, settings.artifacts_bucket) as session,
+    ):
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return _build(settings, _pipeline_session(settings.region, settings.artifacts_bucket)).definition()
+        return _build(settings, session).definition()
 
 
 def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:

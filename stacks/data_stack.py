@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 
 from constructs import Construct
 from constructs.data_storage import DataStorage
-from stacks.config import EnvironmentConfig
+from settings.config import EnvironmentConfig
 
 
 class DataStack(Stack):

@@ -9,7 +9,7 @@
     reject ENV VERSION --note TEXT      Rejected; nothing is deployed or undeployed
     status ENV                          what serves, the endpoint's status, the last deployment, deployments running
 
-Names and the region come from cdk.json through stacks/config.py and stacks/names.py; credentials from boto3's
+Names and the region come from cdk.json through settings/config.py and settings/names.py; credentials from boto3's
 default chain (AWS_PROFILE, `aws sso login`, environment variables, instance roles) or `--profile`. Plain text by
 default, `--json` for scripts. Any failure is one line on stderr and exit code 1.
 """
@@ -40,8 +40,8 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from stacks import names
-from stacks.config import ENVIRONMENTS_CONTEXT_KEY, ConfigError, parse_environment
+from settings import names
+from settings.config import ConfigError, environment_settings, parse_environment
 
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
 PENDING = "PendingManualApproval"
@@ -103,7 +103,10 @@ class Aws:
 
 
 def load_environment(name: str) -> Environment:
-    environments = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"][ENVIRONMENTS_CONTEXT_KEY]
+    try:
+        environments = environment_settings(json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"])
+    except ConfigError as error:
+        raise ApproverError(f"cdk.json: {error}") from None
     if name not in environments:
         raise ApproverError(f"unknown environment '{name}': cdk.json defines {', '.join(sorted(environments))}")
     try:

@@ -3,7 +3,8 @@
 Every changed setting is listed per environment; a change that weakens a guard (a lower quality gate, a looser
 champion gate, a shorter bake, looser or slower alarms, less data capture, fewer instances in prod, a prod that
 deletes its data on teardown) also gets a warning, and the warnings come first. Settings are compared as cdk.json
-holds them (the base commit's file may predate a setting), so nothing here depends on stacks/config.py's checks.
+holds them, defaults resolved (the base commit's file may predate a setting), so nothing here depends on
+settings/config.py's checks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-ENVIRONMENTS_KEY = "environments"
+from settings.config import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
+from settings.config import environment_settings
+
 PRODUCTION = "prod"
 # Plain words for settings a reviewer weighs; any other setting is shown by its path.
 NAMES = {
@@ -118,10 +121,15 @@ def _weakens(path: str, environment: str, before: Any, after: Any) -> str | None
     return consequence if (new < old) == (direction == "lower") else None
 
 
+def _environments(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Each environment's settings with the shared defaults resolved, so a setting moved between
+    `environment_defaults` and an environment shows only if its value changed."""
+    return environment_settings(context) if context.get(ENVIRONMENTS_KEY) else {}
+
+
 def setting_changes(old_context: Mapping[str, Any], new_context: Mapping[str, Any]) -> list[SettingChange]:
     """Every changed setting of every environment, in the new file's order (removed environments last)."""
-    old_environments = old_context.get(ENVIRONMENTS_KEY) or {}
-    new_environments = new_context.get(ENVIRONMENTS_KEY) or {}
+    old_environments, new_environments = _environments(old_context), _environments(new_context)
     changes = []
     for environment in dict.fromkeys([*new_environments, *old_environments]):
         old = dict(_leaves(old_environments.get(environment, {})))

@@ -15,8 +15,8 @@ import moto.sns.models
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.infra.early_process import EarlyProcess, Finished, Started
-from tests.infra.iam_calls import CallRecorder
+from tests.infra.support.early_process import EarlyProcess, Finished, Started
+from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.synthesis import Synthesized, synthesize
 
 
@@ -73,7 +73,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Separate processes that tests check (tests/infra/early_process.py) start when the session knows its tests.
+# Separate processes that tests check (tests/infra/support/early_process.py) start when the session knows its tests.
 
 EARLY_PROCESSES = pytest.StashKey[dict[EarlyProcess, Started]]()
 

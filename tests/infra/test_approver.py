@@ -20,7 +20,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from stacks import names
+from settings import names
 from tools import approver
 
 ENV = "dev"

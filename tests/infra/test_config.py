@@ -10,18 +10,27 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError, auc_thresholds, load_environments
-from tests.infra.early_process import EarlyProcess, Finished
+from settings.config import (
+    ENVIRONMENT_DEFAULTS_CONTEXT_KEY,
+    ConfigError,
+    auc_thresholds,
+    environment_settings,
+    load_environments,
+)
+from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import cdk_json_context
 
 
 def context_with(change: dict[str, Any] | None = None, **top_level: Any) -> dict[str, Any]:
-    """cdk.json's context with `change` applied to environments.dev (dotted keys; None deletes)."""
+    """cdk.json's context with `change` applied to dev's settings (dotted keys; None deletes)."""
     return {**_environment_with("dev", change or {}), **top_level}
 
 
 def _environment_with(name: str, change: dict[str, Any]) -> dict[str, Any]:
+    # Every environment written out whole (the shared defaults resolved), so a key can be changed or deleted.
     context = copy.deepcopy(cdk_json_context())
+    context["environments"] = environment_settings(context)
+    del context[ENVIRONMENT_DEFAULTS_CONTEXT_KEY]
     for dotted, value in change.items():
         *parents, leaf = dotted.split(".")
         node = context["environments"][name]
@@ -376,3 +385,71 @@ def _prod_with(change: dict[str, Any]) -> dict[str, Any]:
 
 def _stg_with(change: dict[str, Any]) -> dict[str, Any]:
     return _environment_with("stg", change)
+
+
+# --- environment_defaults: shared settings once, each environment's own keys over them ------------------------
+
+
+def layered_context(defaults: Any, dev: Any) -> dict[str, Any]:
+    """dev's whole settings split into `defaults` and dev's own keys, as cdk.json writes them."""
+    return {ENVIRONMENT_DEFAULTS_CONTEXT_KEY: defaults, "environments": {"dev": dev}}
+
+
+def whole_dev() -> dict[str, Any]:
+    return copy.deepcopy(environment_settings(cdk_json_context())["dev"])
+
+
+def test_the_shipped_defaults_are_shared_and_the_environments_differ_where_they_say() -> None:
+    dev, stg, prod = load_environments(cdk_json_context())
+    assert dev.deployment.alarms.period_seconds == stg.deployment.alarms.period_seconds == 60  # a default
+    assert (dev.training.auc_threshold, stg.training.auc_threshold, prod.training.auc_threshold) == (0.85, 0.9, 0.92)
+
+
+def test_an_environments_key_overrides_the_default_and_keeps_its_siblings() -> None:
+    dev = whole_dev()
+    alarms = dev["deployment"].pop("alarms")
+    defaults = {"deployment": {"alarms": {**alarms, "evaluation_periods": 3}}}
+    (config,) = load_environments(
+        layered_context(defaults, {**dev, "deployment": {**dev["deployment"], "alarms": {"evaluation_periods": 2}}})
+    )
+    assert config.deployment.alarms.evaluation_periods == 2
+    assert config.deployment.alarms.model_latency_microseconds == alarms["model_latency_microseconds"]
+
+
+def test_a_value_that_is_not_an_object_replaces_the_default_whole() -> None:
+    dev = whole_dev()
+    defaults = {"notifications": {"email_addresses": ["ops@example.com"], "https_endpoints": []}}
+    dev["notifications"] = {"email_addresses": []}
+    (config,) = load_environments(layered_context(defaults, dev))
+    assert config.notifications.email_addresses == ()
+
+
+def test_an_unknown_key_in_an_environment_is_still_refused() -> None:
+    context = copy.deepcopy(cdk_json_context())
+    context["environments"]["stg"]["training"]["auc_treshold"] = 0.9
+    message = config_error(context)
+    assert message.startswith("environment 'stg': unknown key 'training.auc_treshold' (known keys here: ")
+
+
+def test_an_unknown_key_in_the_defaults_is_refused() -> None:
+    context = copy.deepcopy(cdk_json_context())
+    context[ENVIRONMENT_DEFAULTS_CONTEXT_KEY]["deployment"]["alarms"]["period"] = 60
+    assert config_error(context).startswith("environment 'dev': unknown key 'deployment.alarms.period' (known keys")
+
+
+def test_a_key_neither_in_the_defaults_nor_in_the_environment_is_missing() -> None:
+    context = copy.deepcopy(cdk_json_context())
+    del context[ENVIRONMENT_DEFAULTS_CONTEXT_KEY]["region"]
+    assert config_error(context) == "environment 'dev': missing key 'region'"
+
+
+def test_defaults_that_are_not_an_object_are_refused() -> None:
+    message = config_error({**cdk_json_context(), ENVIRONMENT_DEFAULTS_CONTEXT_KEY: ["eu-west-1"]})
+    assert message == "cdk.json context 'environment_defaults' must be an object of settings"
+
+
+def test_every_environment_writes_its_own_auc_threshold() -> None:
+    # ml_code/local_run.py reads each environment's threshold straight from cdk.json's environments (it runs in
+    # .venv-ml, without settings/), so the threshold stays out of environment_defaults.
+    environments = cdk_json_context()["environments"].values()
+    assert all("auc_threshold" in settings["training"] for settings in environments)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
+from settings.config import environment_settings
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 
 KMS_ENCRYPTION = {
@@ -126,4 +127,4 @@ def test_prod_retains_buckets_and_key(synthesized: Synthesized) -> None:
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_stage_deploys_to_the_configured_region(synthesized: Synthesized, environment: str) -> None:
     stage = synthesized.stages[environment]
-    assert stage.data.region == cdk_json_context()["environments"][environment]["region"]
+    assert stage.data.region == environment_settings(cdk_json_context())[environment]["region"]

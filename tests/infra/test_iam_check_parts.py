@@ -9,9 +9,9 @@ import pytest
 from botocore.stub import Stubber
 
 from constructs.model_deployment_lambda.deploy import aws as deploy_aws
-from tests.infra.iam_calls import CallRecorder, RecordedCall
-from tests.infra.iam_needs import Context, MappingError, call_needs
-from tests.infra.iam_policy import (
+from tests.infra.support.iam_calls import CallRecorder, RecordedCall
+from tests.infra.support.iam_needs import Context, MappingError, call_needs
+from tests.infra.support.iam_policy import (
     ACCOUNT,
     Environment,
     Need,

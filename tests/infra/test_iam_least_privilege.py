@@ -1,16 +1,16 @@
-"""Least privilege, proven both ways, for every environment (README, "Security").
+"""Least privilege, proven both ways, for every environment (docs/security.md, "Least privilege, proven both ways").
 
 Runs after every other test of the session (conftest.py orders it last): it judges the AWS calls that the handler
-tests made, recorded by tests/infra/iam_calls.py, against the policies of the synthesized templates.
+tests made, recorded by tests/infra/support/iam_calls.py, against the policies of the synthesized templates.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.infra.iam_calls import CallRecorder
-from tests.infra.iam_check import least_privilege_findings
-from tests.infra.iam_policy import Environment
+from tests.infra.support.iam_calls import CallRecorder
+from tests.infra.support.iam_check import least_privilege_findings
+from tests.infra.support.iam_policy import Environment
 from tests.infra.synthesis import Synthesized
 
 

@@ -1,10 +1,130 @@
-"""The top-level constructs/ folder extends the `constructs` library's namespace package."""
+"""The shape of the code a newcomer meets: the entry point, and what each module may import."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+
 
 def test_library_and_project_constructs_import_side_by_side() -> None:
+    # The top-level constructs/ folder extends the `constructs` library's namespace package.
     from constructs import Construct
     from constructs.data_storage import DataStorage
 
     assert issubclass(DataStorage, Construct)
+
+
+def _app_tree() -> ast.Module:
+    return ast.parse((REPO_ROOT / "app.py").read_text(encoding="utf-8"))
+
+
+def test_the_entry_point_calls_no_private_api() -> None:
+    private = [
+        ast.unparse(node)
+        for node in ast.walk(_app_tree())
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_")
+    ]
+    assert private == []
+
+
+def test_the_entry_point_only_imports_then_builds() -> None:
+    # Every import at the top, nothing run between them (no E402 to silence).
+    body = _app_tree().body
+    statements = [node for node in body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    imports = [isinstance(node, ast.Import | ast.ImportFrom) for node in statements]
+    assert imports == sorted(imports, reverse=True)
+    assert "noqa" not in (REPO_ROOT / "app.py").read_text(encoding="utf-8")
+
+
+def _regions() -> list[str]:
+    # The environments' regions, and two more where the image's registry account differs.
+    from settings.config import load_environments
+
+    return sorted({config.region for config in load_environments(cdk_json_context())} | {"us-east-1", "ap-south-1"})
+
+
+@pytest.mark.parametrize("region", _regions())
+def test_the_image_repository_is_the_one_the_sdk_names(region: str) -> None:
+    # constructs/xgboost_image.py reads the SDK's image list without importing the SDK; the SDK agrees.
+    from constructs.training_pipeline_definition import xgboost_image_uri
+    from constructs.xgboost_image import xgboost_image_repository_arn
+
+    registry, repository = xgboost_image_uri(region).split(":")[0].split("/", 1)
+    expected = f"arn:aws:ecr:{region}:{registry.split('.')[0]}:repository/{repository}"
+    assert xgboost_image_repository_arn(region) == expected
+
+
+def test_an_unknown_region_is_named() -> None:
+    from constructs.xgboost_image import xgboost_image_repository_arn
+
+    with pytest.raises(ValueError, match="not offered in region xx-nowhere-1"):
+        xgboost_image_repository_arn("xx-nowhere-1")
+
+
+# --- imports flow one way: app -> stacks (application -> stage -> each stack) -> constructs -> settings ---------
+
+# What the modules in each place may not import (a module name, or a package and everything in it).
+FORBIDDEN_IMPORTS = {
+    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code"),
+    "constructs": ("app", "synth_speedups", "stacks", "tools"),
+    "stacks": ("app", "synth_speedups", "tools"),
+    "tools": ("app", "synth_speedups", "stacks", "constructs"),
+}
+# Inside stacks/: the stage composes the stacks, the application composes the stages.
+FORBIDDEN_INSIDE_STACKS = {"stage.py": ("stacks.application",)}
+FORBIDDEN_FOR_EACH_STACK = ("stacks.application", "stacks.stage")
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from stacks import names` imports stacks.names: name both the package and the member.
+            modules |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def is_within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+def wrong_way_imports(path: Path, forbidden: tuple[str, ...], root: Path = REPO_ROOT) -> list[str]:
+    return sorted(
+        f"{path.relative_to(root)} imports {module}"
+        for module in imported_modules(path)
+        if any(is_within(module, package) for package in forbidden)
+    )
+
+
+def test_the_checker_sees_an_import_the_wrong_way(tmp_path: Path) -> None:
+    module = tmp_path / "constructs" / "probe.py"
+    module.parent.mkdir()
+    module.write_text("from stacks import names\nimport app\n", encoding="utf-8")
+    assert wrong_way_imports(module, FORBIDDEN_IMPORTS["constructs"], root=tmp_path) == [
+        "constructs/probe.py imports app",
+        "constructs/probe.py imports stacks",
+        "constructs/probe.py imports stacks.names",
+    ]
+
+
+@pytest.mark.parametrize("place", sorted(FORBIDDEN_IMPORTS))
+def test_imports_flow_downward(place: str) -> None:
+    modules = sorted((REPO_ROOT / place).rglob("*.py"))
+    assert modules, f"nothing to check in {place}/"
+    assert [found for path in modules for found in wrong_way_imports(path, FORBIDDEN_IMPORTS[place])] == []
+
+
+def test_inside_stacks_the_application_composes_stages_and_stages_compose_stacks() -> None:
+    found = []
+    for path in sorted((REPO_ROOT / "stacks").glob("*.py")):
+        if path.name == "application.py":
+            continue
+        forbidden = FORBIDDEN_INSIDE_STACKS.get(path.name, FORBIDDEN_FOR_EACH_STACK)
+        found += wrong_way_imports(path, forbidden)
+    assert found == []

@@ -21,9 +21,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from constructs.model_deployment import ModelDeployment
-from stacks.config import load_environments
-from tests.infra.eventbridge import matches as matches_pattern
+from settings.config import load_environments
 from tests.infra.sample_events import model_package_state_change
+from tests.infra.support.eventbridge import matches as matches_pattern
 from tests.infra.synthesis import Synthesized, cdk_json_context
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}

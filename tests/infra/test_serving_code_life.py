@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.infra import iam_jobs
-from tests.infra.iam_check import roles
-from tests.infra.iam_jobs import Pipeline, deploy_settings, model_role_needs, pipelines
-from tests.infra.iam_needs import encryption_context
-from tests.infra.iam_policy import Environment, evaluate
+from tests.infra.support import iam_jobs
+from tests.infra.support.iam_check import roles
+from tests.infra.support.iam_jobs import Pipeline, deploy_settings, model_role_needs, pipelines
+from tests.infra.support.iam_needs import encryption_context
+from tests.infra.support.iam_policy import Environment, evaluate
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 # Two executions of the pipeline, a deploy of ml_code apart.

@@ -32,6 +32,24 @@ def summary(changes: dict[str, Any]) -> list[str]:
     return summary_lines(setting_changes(cdk_json_context(), changed(changes)))
 
 
+def test_a_setting_moved_into_the_shared_defaults_is_no_change() -> None:
+    old = copy.deepcopy(cdk_json_context())
+    new = copy.deepcopy(old)
+    for settings in new["environments"].values():
+        del settings["training"]["label_threshold"]
+    new["environment_defaults"]["training"]["label_threshold"] = 0.5
+    assert setting_changes(old, new) == []
+
+
+def test_a_changed_shared_default_is_listed_for_every_environment() -> None:
+    new = copy.deepcopy(cdk_json_context())
+    new["environment_defaults"]["training"]["training_instance_count"] = 0
+    changes = setting_changes(cdk_json_context(), new)
+    assert [change.environment for change in changes] == ["dev", "stg", "prod"]
+    assert [change.path for change in changes] == ["training.training_instance_count"] * 3
+    assert all(change.warning is None for change in changes)  # not a guard
+
+
 def test_a_lowered_prod_gate_is_a_warning_before_the_list_of_changes() -> None:
     assert summary({"prod:training.auc_threshold": 0.9}) == [
         "WARNING: prod: quality gate (minimum test ROC-AUC) (training.auc_threshold) goes down from 0.92 to 0.9: "

@@ -8,7 +8,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.infra.early_process import EarlyProcess, Finished
+from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 STACKS = ("Data", "Deployment", "Notifications", "Training")
@@ -43,7 +43,7 @@ def test_a_second_synth_through_the_cdk_cli_is_byte_identical(
     # those off so that the snapshots above are exactly what `make synth` writes and ops diff.
     completed = early_process.completed
     assert completed.returncode == 0, completed.stderr
-    # app.py imports the SageMaker SDK on a thread (stacks/sagemaker_sdk.py), silenced before it loads.
+    # The SageMaker SDK is quieted before it loads (constructs/sagemaker_sdk.py).
     assert "sagemaker" not in (completed.stdout + completed.stderr).lower()
     output = early_process.folder
     from_cli = {path.relative_to(output): path.read_bytes() for path in output.glob("assembly-*/*.template.json")}

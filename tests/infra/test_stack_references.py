@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra import stack_life_rules
+from tests.infra.support import stack_life_rules
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.infra import resource_policies
-from tests.infra.iam_policy import Environment
-from tests.infra.resource_policies import Caller, Use, allowed, queue_policy, uses
+from tests.infra.support import resource_policies
+from tests.infra.support.iam_policy import Environment
+from tests.infra.support.resource_policies import Caller, Use, allowed, queue_policy, uses
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 

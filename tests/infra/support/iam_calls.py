@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.client import ClientCreator
 
-CONSTRUCTS_DIR = Path(__file__).resolve().parents[2] / "constructs"
+CONSTRUCTS_DIR = Path(__file__).resolve().parents[3] / "constructs"
 
 
 @dataclass(frozen=True)

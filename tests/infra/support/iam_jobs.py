@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.infra.iam_needs import Context, check_against_reference
-from tests.infra.iam_policy import PARTITION, Environment, Need
+from tests.infra.support.iam_needs import Context, check_against_reference
+from tests.infra.support.iam_policy import PARTITION, Environment, Need
 
 EXECUTION_ID = "a1b2c3d4e5f6"  # a pipeline execution id: every run writes under its own
 JOB_SUFFIX = "0123456789"  # SageMaker Pipelines names jobs pipelines-<execution id>-<step name>-<suffix>

@@ -11,10 +11,10 @@ from typing import Any
 
 from policy_sentry.querying.actions import get_actions_for_service
 
-from tests.infra.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
-from tests.infra.iam_calls import RecordedCall, handler_modules
-from tests.infra.iam_jobs import deploy_settings, model_role_needs, pipeline_needs, pipelines
-from tests.infra.iam_needs import (
+from tests.infra.support.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
+from tests.infra.support.iam_calls import RecordedCall, handler_modules
+from tests.infra.support.iam_jobs import deploy_settings, model_role_needs, pipeline_needs, pipelines
+from tests.infra.support.iam_needs import (
     LambdaFunction,
     call_needs,
     encryption_context,
@@ -24,7 +24,7 @@ from tests.infra.iam_needs import (
     runtime_needs,
     translate,
 )
-from tests.infra.iam_policy import Environment, Need, Statement, evaluate, glob_match, statements_of
+from tests.infra.support.iam_policy import Environment, Need, Statement, evaluate, glob_match, statements_of
 
 
 @dataclass(frozen=True)

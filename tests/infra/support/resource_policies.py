@@ -26,7 +26,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.infra.iam_policy import ACCOUNT, PARTITION, Environment, Need, conditions_hold, glob_match, statements_of
+from tests.infra.support.iam_policy import (
+    ACCOUNT,
+    PARTITION,
+    Environment,
+    Need,
+    conditions_hold,
+    glob_match,
+    statements_of,
+)
 
 # The request of a service publishing on a resource's behalf carries these (IAM User Guide, "AWS global condition
 # context keys": aws:SourceArn, aws:SourceAccount; every AWS request made over TLS: aws:SecureTransport).

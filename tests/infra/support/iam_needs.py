@@ -17,8 +17,8 @@ from typing import Any
 
 from policy_sentry.querying.actions import get_privilege_info
 
-from tests.infra.iam_calls import RecordedCall
-from tests.infra.iam_policy import ACCOUNT, PARTITION, Environment, Need
+from tests.infra.support.iam_calls import RecordedCall
+from tests.infra.support.iam_policy import ACCOUNT, PARTITION, Environment, Need
 
 TEST_REGION = "eu-west-1"  # the region every handler test's clients use
 

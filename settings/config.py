@@ -1,8 +1,10 @@
 """The one typed view of the environments declared in `cdk.json`.
 
 Nothing else reads CDK context. Every setting is a field of a frozen dataclass below; the loader walks the
-dataclasses, so a new setting is one field (with its range in `metadata`) and one entry per environment in
-`cdk.json`. Any mistake fails synth with one message naming the environment and the key.
+dataclasses, so a new setting is one field (with its range in `metadata`) and one entry in `cdk.json`: in
+`environment_defaults` when every environment shares it, else in each environment under `environments`.
+An environment's own keys override the defaults, key by key at any depth. Any mistake fails synth with one
+message naming the environment and the key.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin
 
 ENVIRONMENTS_CONTEXT_KEY = "environments"
+ENVIRONMENT_DEFAULTS_CONTEXT_KEY = "environment_defaults"
 SELECTED_ENVIRONMENT_CONTEXT_KEY = "env"
 
 
@@ -243,9 +246,7 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
 
     Every environment is validated either way: `make synth ENV=dev` must not pass a broken prod setting.
     """
-    environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
-    if not isinstance(environments, Mapping) or not environments:
-        raise ConfigError(f"cdk.json context '{ENVIRONMENTS_CONTEXT_KEY}' must map environment names to settings")
+    environments = environment_settings(context)
     selected = context.get(SELECTED_ENVIRONMENT_CONTEXT_KEY)
     if selected is not None and selected not in environments:
         known = ", ".join(sorted(environments))
@@ -253,6 +254,28 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     _check_resource_prefixes(list(environments))
     configs = [parse_environment(name, raw) for name, raw in environments.items()]
     return [config for config in configs if selected in (None, config.name)]
+
+
+def environment_settings(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Each environment's settings as cdk.json gives them: the shared defaults with its own keys over them."""
+    environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError(f"cdk.json context '{ENVIRONMENTS_CONTEXT_KEY}' must map environment names to settings")
+    defaults = context.get(ENVIRONMENT_DEFAULTS_CONTEXT_KEY, {})
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"cdk.json context '{ENVIRONMENT_DEFAULTS_CONTEXT_KEY}' must be an object of settings")
+    return {name: _over(defaults, settings) for name, settings in environments.items()}
+
+
+def _over(defaults: Mapping[str, Any], settings: Any) -> Any:
+    """`settings` over `defaults`: objects merge key by key, any other value replaces the default."""
+    if not isinstance(settings, Mapping):
+        return settings  # not an object: parse_environment says so
+    merged = dict(defaults)
+    for key, value in settings.items():
+        default = defaults.get(key)
+        merged[key] = _over(default, value) if isinstance(default, Mapping) else value
+    return merged
 
 
 def auc_thresholds(context: Mapping[str, Any]) -> dict[str, float]:
