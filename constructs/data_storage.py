@@ -7,6 +7,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
+from constructs.dead_letter_queue import allow_eventbridge_to_dead_letter
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 
 INCOMING_PREFIX = "incoming/"
@@ -45,6 +46,8 @@ class DataStorage(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
+        # Every dead-letter queue of the environment (upload, training notices, deploy) is encrypted with this key.
+        allow_eventbridge_to_dead_letter(self.key)
 
         # S3 cannot deliver server access logs to a KMS-encrypted bucket: this one uses S3-managed keys.
         self.access_log_bucket = s3.Bucket(

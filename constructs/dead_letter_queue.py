@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
@@ -28,20 +28,24 @@ def dead_letter_queue(
     return queue
 
 
-def allow_rule_to_dead_letter(scope: Construct, key: kms.IKey, rule_name: str, sid: str) -> None:
-    """Lets EventBridge, for this one rule, write to a queue encrypted with `key`.
+def allow_eventbridge_to_dead_letter(key: kms.Key) -> None:
+    """Lets EventBridge write to the dead-letter queues encrypted with `key`: one statement for the whole key.
 
-    EventBridge sends to a rule's dead-letter queue as itself, not as a role, so the key's policy must
-    allow it. Only the rule's name goes in the condition, so the key's stack does not come to depend on
-    the rule's.
+    EventBridge sends to a rule's dead-letter queue as itself, not as a role, so the key's policy must allow the
+    service principal. This is the statement AWS documents for an AWS service sending to an encrypted queue,
+    without a condition (Amazon SQS Developer Guide, "Key management" → "Configure KMS permissions for AWS
+    services", whose list of event sources names EventBridge, events.amazonaws.com). No AWS page says the KMS
+    request SQS makes for EventBridge carries aws:SourceArn, and a condition on a key the request lacks denies it.
+    Which rules may send stays scoped where it is documented: each queue's policy allows sqs:SendMessage for its
+    rule's ARN only (EventBridge User Guide, "Using dead-letter queues" → "Granting permissions to the
+    dead-letter queue"; CDK adds it for each target's dead_letter_queue). It is this key's own policy, so
+    Resource "*" is this key.
     """
-    rule_arn = Stack.of(scope).format_arn(service="events", resource="rule", resource_name=rule_name)
     key.add_to_resource_policy(
         iam.PolicyStatement(
-            sid=sid,
+            sid="EventBridgeDeadLetters",
             principals=[iam.ServicePrincipal("events.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey"],
             resources=["*"],
-            conditions={"ArnEquals": {"aws:SourceArn": rule_arn}},
         )
     )

@@ -32,15 +32,21 @@ def operator_alarm_names(endpoint_name: str) -> list[str]:
 def allow_alarms_to_notify(
     scope: Construct, *, alarm_names: list[str], topic: sns.ITopic, key: kms.IKey, sid: str
 ) -> None:
-    """Lets CloudWatch, for these alarms only, publish to the topic and use the key that encrypts it.
+    """Lets CloudWatch publish these alarms' actions to the topic, and use the key that encrypts it.
 
     The topic's own policy replaces SNS's default access policy, and CloudWatch publishes alarm actions as the
     service principal cloudwatch.amazonaws.com: without an Allow there, and in the key policy for an encrypted
     topic, every notification fails with "not authorized to perform: SNS:Publish" (AWS Knowledge Center,
     "cloudwatch receive SNS for alarm trigger"; Amazon SNS Developer Guide, "Key management", "Enable
-    compatibility between event sources from AWS services and encrypted topics"). Both are scoped to the alarms
-    by aws:SourceArn and aws:SourceAccount (the confused-deputy guard). Only names go in the conditions, so the
-    topic's and the key's stacks do not come to depend on the alarms' stack.
+    compatibility between event sources from AWS services and encrypted topics").
+
+    The topic statement is scoped to these alarms by aws:SourceArn and aws:SourceAccount (the confused-deputy
+    guard the Knowledge Center page shows for the topic policy). The key statement is the documented one, without
+    a condition: no AWS page says CloudWatch's request to KMS carries aws:SourceArn, and a condition on a key the
+    request lacks denies it, so alarms would notify nobody (SNS Developer Guide, "Key management" →
+    compatibility with AWS services; Knowledge Center "cloudwatch-configure-alarm-sns", where the Condition is
+    "(optional)"). It is this key's own policy, so Resource "*" is this key; the actions are the two named there.
+    Only names go in the topic's conditions, so the topic's stack does not come to depend on the alarms' stack.
     """
     stack = Stack.of(scope)
     alarm_arns = [
@@ -49,10 +55,6 @@ def allow_alarms_to_notify(
         )
         for name in alarm_names
     ]
-    from_these_alarms = {
-        "ArnEquals": {"aws:SourceArn": alarm_arns},
-        "StringEquals": {"aws:SourceAccount": stack.account},
-    }
     principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
     topic.add_to_resource_policy(
         iam.PolicyStatement(
@@ -60,7 +62,10 @@ def allow_alarms_to_notify(
             principals=[principal],
             actions=["sns:Publish"],
             resources=[topic.topic_arn],
-            conditions=from_these_alarms,
+            conditions={
+                "ArnEquals": {"aws:SourceArn": alarm_arns},
+                "StringEquals": {"aws:SourceAccount": stack.account},
+            },
         )
     )
     key.add_to_resource_policy(
@@ -69,7 +74,6 @@ def allow_alarms_to_notify(
             principals=[principal],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],
-            conditions=from_these_alarms,
         )
     )
 

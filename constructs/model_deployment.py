@@ -32,7 +32,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
+from constructs.dead_letter_queue import dead_letter_queue
 from constructs.deployment_alarms import allow_alarms_to_notify, operator_alarm_names, operator_alarms
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import (
@@ -130,7 +130,7 @@ class ModelDeployment(Construct):
             f"/aws/vendedlogs/states/{names.deploy_state_machine_name(environment_name)}"
         )
         self._rule_name = f"mlops-{environment_name}-model-approved"
-        self._allow_logs_and_events_to_use_key()
+        self._allow_logs_to_use_key()
 
         allow_alarms_to_notify(
             self,
@@ -248,10 +248,10 @@ class ModelDeployment(Construct):
     def _arn(self, service: str, resource: str) -> str:
         return regional_arn(self, service, resource)
 
-    def _allow_logs_and_events_to_use_key(self) -> None:
-        # Log groups and the dead-letter queue are encrypted with the environment's key: its policy must let
-        # CloudWatch Logs (for these log groups only) and EventBridge (for this rule only) use it. Only names go in
-        # the conditions, so the key's stack does not come to depend on this one.
+    def _allow_logs_to_use_key(self) -> None:
+        # The log groups are encrypted with the environment's key: its policy must let CloudWatch Logs use it, for
+        # these log groups only. Only names go in the condition, so the key's stack does not come to depend on this
+        # one. (EventBridge's use of the key for the dead-letter queue is granted with the key, in DataStorage.)
         region = Stack.of(self).region
         self._key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -268,9 +268,6 @@ class ModelDeployment(Construct):
                     }
                 },
             )
-        )
-        allow_rule_to_dead_letter(
-            self, self._key, self._rule_name, sid=f"DeployDeadLetters{self._environment_name.replace('-', '')}"
         )
 
     def _model_role(self, artifacts_bucket: s3.IBucket) -> iam.Role:

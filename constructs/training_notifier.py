@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
+from constructs.dead_letter_queue import dead_letter_queue
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 
@@ -55,9 +55,6 @@ class TrainingNotifier(Construct):
             "failed": f"mlops-{environment_name}-training-failed",
             "registered": f"mlops-{environment_name}-model-registered",
         }
-        for purpose, rule_name in rule_names.items():
-            sid = f"TrainingNotice{purpose.title()}DeadLetters{environment_name.replace('-', '')}"
-            allow_rule_to_dead_letter(self, key, rule_name, sid=sid)
         self.notifier = PythonLambda(
             self,
             "Notifier",

@@ -16,7 +16,7 @@ from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
-from constructs.dead_letter_queue import allow_rule_to_dead_letter, dead_letter_queue
+from constructs.dead_letter_queue import dead_letter_queue
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 
@@ -65,7 +65,6 @@ class TrainingTrigger(Construct):
         # Whatever the function or EventBridge cannot deliver after retries lands here, encrypted.
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key=key)
         rule_name = f"mlops-{environment_name}-upload"
-        allow_rule_to_dead_letter(self, key, rule_name, sid=f"UploadDeadLetters{environment_name.replace('-', '')}")
         self.trigger = PythonLambda(
             self,
             "Trigger",

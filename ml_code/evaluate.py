@@ -267,9 +267,14 @@ def _thinned(values: np.ndarray, points: int = CURVE_POINTS) -> list[float]:
 
 
 def evaluation_document(
-    y: np.ndarray, probability: np.ndarray, samples: dict[str, np.ndarray], best_threshold: float
+    y: np.ndarray,
+    probability: np.ndarray,
+    samples: dict[str, np.ndarray],
+    best_threshold: float,
+    label_threshold: float = DEFAULT_THRESHOLD,
 ) -> dict:
-    """evaluation.json: SageMaker's binary_classification_metrics, plus details for the report."""
+    """evaluation.json: SageMaker's binary_classification_metrics (at 0.5), plus details for the report, among them
+    the confusion matrix at the label cut-off the endpoint labels with (cdk.json training.label_threshold)."""
     point = scalar_metrics(y, probability)
 
     def shaped(name: str) -> dict[str, float]:
@@ -310,6 +315,7 @@ def evaluation_document(
             "best_f1_threshold": best_threshold,
             "at_best_f1_threshold": threshold_metrics(y, probability, best_threshold),
             "confusion_matrix_at_best_f1_threshold": confusion(y, (probability >= best_threshold).astype(np.int8)),
+            "confusion_matrix_at_label_threshold": confusion(y, (probability >= label_threshold).astype(np.int8)),
             "calibration": calibration_table(y, probability),
         },
     }
@@ -710,10 +716,11 @@ def report_html(
         [row["name"], f"{row['threshold']:.4f}", _number(row["precision"]), _number(row["recall"]), row["meaning"]]
         for row in document["reference_thresholds"]
     ]
-    matrix = scores["confusion_matrix"]
+    # What the endpoint's labels would have been on the test split: the matrix at the label cut-off.
+    matrix = details["confusion_matrix_at_label_threshold"]
     confusion_rows = [
-        [f"actual {manifest.negative_label}", matrix["0"]["0"], matrix["0"]["1"]],
-        [f"actual {manifest.positive_label}", matrix["1"]["0"], matrix["1"]["1"]],
+        [f"actual {manifest.negative_label}", matrix["tn"], matrix["fp"]],
+        [f"actual {manifest.positive_label}", matrix["fn"], matrix["tp"]],
     ]
     calibration = [
         [f"{row['bin_lower']:.1f}-{row['bin_upper']:.1f}", row["count"], _number(row["mean_predicted"]),
@@ -739,7 +746,7 @@ def report_html(
         + "<p>The endpoint labels a row positive from the cut-off on (cdk.json <code>training.label_threshold</code>); "
         "the probability it returns lets a client apply any other threshold.</p>",
         _section(
-            "Confusion matrix at 0.5",
+            f"Confusion matrix at the label cut-off {document['label_threshold']:g} (what the endpoint labels)",
             ["", f"predicted {manifest.negative_label}", f"predicted {manifest.positive_label}"],
             confusion_rows,
         ),
@@ -794,7 +801,13 @@ def evaluate(
                 champion_booster, champion_manifest, score(champion_booster, champion_manifest, test, where)
             )
     samples = bootstrap(y, challenger.probability, bootstrap_samples, seed)
-    document = evaluation_document(y, challenger.probability, samples, best_f1_threshold(y, challenger.probability))
+    document = evaluation_document(
+        y,
+        challenger.probability,
+        samples,
+        best_f1_threshold(y, challenger.probability),
+        context.label_threshold,
+    )
     auc = document["binary_classification_metrics"]["auc"]["value"]
     comparison = champion_comparison(y, challenger, champion, context, bootstrap_samples, seed)
     document.update(

@@ -1,4 +1,5 @@
-"""What EventBridge cannot deliver reaches an encrypted dead-letter queue: the key lets each rule in."""
+"""What EventBridge cannot deliver reaches an encrypted dead-letter queue: the key lets EventBridge in, each queue's
+policy only its rule."""
 
 from __future__ import annotations
 
@@ -9,30 +10,50 @@ from tests.infra.synthesis import ENVIRONMENTS, Synthesized
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-@pytest.mark.parametrize("rule", ["upload", "model-approved"])
-def test_key_policy_lets_eventbridge_use_the_key_for_this_rule_only(
-    synthesized: Synthesized, environment: str, rule: str
-) -> None:
+def test_key_policy_lets_eventbridge_use_the_key_as_documented(synthesized: Synthesized, environment: str) -> None:
+    # SQS Developer Guide, "Key management" -> "Configure KMS permissions for AWS services": no condition. Which rule
+    # may send is scoped by each queue's own policy (next test).
     synthesized.template(environment, "Data").has_resource_properties(
         "AWS::KMS::Key",
         {
             "KeyPolicy": {
                 "Statement": Match.array_with(
                     [
+                        {
+                            "Sid": "EventBridgeDeadLetters",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                            "Resource": "*",
+                        }
+                    ]
+                )
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize(
+    ("stack", "rule"),
+    [("Training", "UploadRule"), ("Training", "PipelineFailedRule"), ("Deployment", "ApprovalRule")],
+)
+def test_the_queue_policy_lets_eventbridge_send_for_this_rule_only(
+    synthesized: Synthesized, environment: str, stack: str, rule: str
+) -> None:
+    synthesized.template(environment, stack).has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
                         Match.object_like(
                             {
                                 "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                                "Action": "sqs:SendMessage",
                                 "Condition": {
                                     "ArnEquals": {
-                                        "aws:SourceArn": {
-                                            "Fn::Join": [
-                                                "",
-                                                Match.array_with(
-                                                    [Match.string_like_regexp(f":rule/mlops-{environment}-{rule}$")]
-                                                ),
-                                            ]
-                                        }
+                                        "aws:SourceArn": {"Fn::GetAtt": [Match.string_like_regexp(rule), "Arn"]}
                                     }
                                 },
                             }

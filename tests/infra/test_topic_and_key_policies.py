@@ -92,6 +92,38 @@ def test_removing_the_alarm_allow_fails_the_check(synthesized: Synthesized, reso
     assert all("cloudwatch.amazonaws.com" in line for line in denied)
 
 
+def test_removing_the_eventbridge_allow_from_the_key_fails_the_check(synthesized: Synthesized) -> None:
+    templates = without_statement(synthesized.templates["prod"], "AWS::KMS::Key", "KeyPolicy", "EventBridgeDeadLetters")
+    denied = denied_uses(environment(templates, "prod", synthesized.stages["prod"].region))
+    assert denied and all("key: events.amazonaws.com" in line for line in denied)
+
+
+def with_source_arn_condition_on_key_statement(templates: Mapping[str, Any], sid_prefix: str) -> Any:
+    """The key statement as it was before: scoped by aws:SourceArn, a key the KMS request is not documented to carry."""
+    conditioned = copy.deepcopy(dict(templates))
+    for template in conditioned.values():
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::KMS::Key":
+                for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+                    if statement.get("Sid", "").startswith(sid_prefix):
+                        statement["Condition"] = {"ArnLike": {"aws:SourceArn": "arn:aws:*"}}
+    return conditioned
+
+
+@pytest.mark.parametrize(
+    ("sid_prefix", "service"),
+    [("EndpointAlarmsToTopic", "cloudwatch.amazonaws.com"), ("EventBridgeDeadLetters", "events.amazonaws.com")],
+)
+def test_a_key_statement_conditioned_on_the_source_arn_fails_the_check(
+    synthesized: Synthesized, sid_prefix: str, service: str
+) -> None:
+    # The KMS request made for the publisher is modelled as documented, without aws:SourceArn: such a condition
+    # would deny every use, and alarms or dead letters would silently go nowhere.
+    templates = with_source_arn_condition_on_key_statement(synthesized.templates["prod"], sid_prefix)
+    denied = denied_uses(environment(templates, "prod", synthesized.stages["prod"].region))
+    assert denied and all(f"key: {service}" in line for line in denied)
+
+
 def test_an_alarm_of_another_environment_is_not_allowed(synthesized: Synthesized) -> None:
     env = environment(synthesized.templates["prod"], "prod", synthesized.stages["prod"].region)
     topic_arn, _, topic_policy, _ = topic_and_key(env)

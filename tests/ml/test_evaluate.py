@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -369,6 +370,31 @@ def test_evaluation_carries_thresholds_provenance_training_and_split_aucs(
     assert split_auc["validation"] == pytest.approx(training["best_validation_auc"], abs=1e-6)
     shares = [row["share"] for row in document["feature_importance"]]
     assert sum(shares) == pytest.approx(1.0) and shares == sorted(shares, reverse=True)
+
+
+def test_the_reports_confusion_matrix_is_at_the_label_cut_off_the_endpoint_uses(
+    small_run: TrainedRun, tmp_path: Path
+) -> None:
+    context = context_for(small_run, label_threshold=0.3)
+    document = evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 20, 0, context)
+
+    y, probability = independent_predictions(small_run)
+    (tn, fp), (fn, tp) = metrics.confusion_matrix(y, (probability >= 0.3).astype(int))
+    assert document["evaluation_details"]["confusion_matrix_at_label_threshold"] == {
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn
+    }  # fmt: skip
+    (tn_half, fp_half), _ = metrics.confusion_matrix(y, (probability >= 0.5).astype(int))
+    assert (tn, fp) != (tn_half, fp_half)  # not vacuous: this cut-off labels differently from 0.5
+
+    report = (tmp_path / artifacts.REPORT_FILE).read_text()
+    heading = "<h2>Confusion matrix at the label cut-off 0.3 (what the endpoint labels)</h2>"
+    assert heading in report and "Confusion matrix at 0.5" not in report
+    table = report.split(heading, 1)[1].split("</table>", 1)[0]
+    negative, positive = (
+        html.escape(label) for label in (small_run.manifest.negative_label, small_run.manifest.positive_label)
+    )
+    assert f"<td>actual {negative}</td><td>{tn}</td><td>{fp}</td>" in table
+    assert f"<td>actual {positive}</td><td>{fn}</td><td>{tp}</td>" in table
 
 
 def test_every_table_in_the_report_has_a_heading(small_run: TrainedRun, tmp_path: Path) -> None:

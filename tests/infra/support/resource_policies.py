@@ -36,8 +36,7 @@ from tests.infra.support.iam_policy import (
     statements_of,
 )
 
-# The request of a service publishing on a resource's behalf carries these (IAM User Guide, "AWS global condition
-# context keys": aws:SourceArn, aws:SourceAccount; every AWS request made over TLS: aws:SecureTransport).
+# Every AWS request made over TLS carries aws:SecureTransport; what else a request carries: _context, _kms_context.
 KMS_ACTIONS_OF_A_PUBLISHER = ("kms:GenerateDataKey", "kms:Decrypt")  # SNS "Key management": the publisher's needs
 LOGS_KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")  # CloudWatch Logs, "Encrypt log data"
 ALARM_ACTION_PROPERTIES = ("AlarmActions", "OKActions", "InsufficientDataActions")
@@ -116,13 +115,31 @@ def allowed(document: Mapping[str, Any], use: Use) -> bool:
     return "Allow" in decided or (not use.caller.is_service and use.policy != "key")
 
 
-def _context(caller: Caller, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    context: dict[str, Any] = {"aws:SecureTransport": True, **(extra or {})}
+def _context(caller: Caller) -> dict[str, Any]:
+    """The context of a request to the topic or a queue: a service sending on a resource's behalf carries its
+    aws:SourceArn and aws:SourceAccount (IAM User Guide, "AWS global condition context keys"; the topic and queue
+    policies AWS shows condition on them: Knowledge Center "cloudwatch-receive-sns-for-alarm-trigger", EventBridge
+    User Guide "Granting permissions to the dead-letter queue")."""
+    context: dict[str, Any] = {"aws:SecureTransport": True}
     if caller.is_service:
         context["aws:SourceAccount"] = ACCOUNT
         if caller.source_arn is not None:
             context["aws:SourceArn"] = caller.source_arn
     return context
+
+
+def _kms_context(encryption_context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context of the request to KMS made for a publisher: only what AWS documents it carries.
+
+    No AWS page says the KMS request made when CloudWatch publishes to an encrypted topic, or when EventBridge
+    sends to an encrypted queue, carries aws:SourceArn or aws:SourceAccount: the documented key statements have
+    no condition (SNS Developer Guide, "Key management", https://docs.aws.amazon.com/sns/latest/dg/
+    sns-key-management.html#compatibility-with-aws-services; Knowledge Center, https://repost.aws/knowledge-center/
+    cloudwatch-configure-alarm-sns, Condition "(optional)"; SQS Developer Guide, "Key management" → "Configure KMS
+    permissions for AWS services"), so a key statement conditioned on them is judged denied here. CloudWatch Logs
+    documents its encryption context (kms:EncryptionContext:aws:logs:arn; "Encrypt log data in CloudWatch Logs").
+    """
+    return {"aws:SecureTransport": True, **(encryption_context or {})}
 
 
 def _arn(environment: Environment, service: str, resource: str) -> str:
@@ -187,13 +204,13 @@ def uses(environment: Environment, topic_arn: str, key_arn: str) -> list[Use]:
     found: list[Use] = []
     for caller in topic_publishers(environment, topic_arn):
         found.append(Use(caller, "topic", "sns:Publish", topic_arn, _context(caller)))
-        found += [Use(caller, "key", action, key_arn, _context(caller)) for action in KMS_ACTIONS_OF_A_PUBLISHER]
+        found += [Use(caller, "key", action, key_arn, _kms_context()) for action in KMS_ACTIONS_OF_A_PUBLISHER]
     for caller, queue_arn in rule_dead_letter_senders(environment):
         found.append(Use(caller, f"queue {queue_arn}", "sqs:SendMessage", queue_arn, _context(caller)))
         if queue_key(environment, queue_arn) == key_arn:
-            found += [Use(caller, "key", action, key_arn, _context(caller)) for action in KMS_ACTIONS_OF_A_PUBLISHER]
+            found += [Use(caller, "key", action, key_arn, _kms_context()) for action in KMS_ACTIONS_OF_A_PUBLISHER]
     for caller in encrypted_log_groups(environment, key_arn):
-        context = _context(caller, {"kms:EncryptionContext:aws:logs:arn": caller.source_arn})
+        context = _kms_context({"kms:EncryptionContext:aws:logs:arn": caller.source_arn})
         found += [Use(caller, "key", action, key_arn, context) for action in LOGS_KMS_ACTIONS]
     return found
 
