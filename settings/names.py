@@ -1,5 +1,5 @@
 """The fixed names of an environment's resources, shared by the constructs that create them and the tools that
-find them (tools/approver.py). Pure Python: importing it loads no CDK."""
+find them (tools/approver/). Pure Python: importing it loads no CDK."""
 
 from __future__ import annotations
 

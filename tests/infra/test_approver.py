@@ -1,4 +1,4 @@
-"""The approvers' command line (tools/approver.py) against moto, with botocore's Stubber for Step Functions.
+"""The approvers' command line (tools/approver/) against moto, with botocore's Stubber for Step Functions.
 
 moto holds the model registry, S3, the endpoint and STS. Step Functions executions are stubbed: moto cannot
 run the deploy workflow's Lambda steps, and the Stubber checks each request against the service model.
@@ -21,7 +21,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from settings import names
-from tools import approver
+from tools.approver import cli, environment, queries
 
 ENV = "dev"
 GROUP = names.model_package_group_name(ENV)
@@ -64,7 +64,7 @@ class Registry:
     """The dev environment as the pipeline and the deploy workflow leave it, in moto."""
 
     def __init__(self) -> None:
-        self.region = approver.load_environment(ENV).region
+        self.region = environment.load_environment(ENV).region
         self.sagemaker = boto3.client("sagemaker", region_name=self.region)
         self.s3 = boto3.client("s3", region_name=self.region)
         self.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": self.region})
@@ -77,7 +77,7 @@ class Registry:
         self.stepfunctions = boto3.client("stepfunctions", region_name=self.region)
         self.stub = Stubber(self.stepfunctions)
 
-    def register(self, auc: float, status: str = approver.PENDING, **evaluation_extra: Any) -> str:
+    def register(self, auc: float, status: str = queries.PENDING, **evaluation_extra: Any) -> str:
         """A package as the pipeline's Register step creates it, with its evaluation.json and report in S3."""
         execution = self.sagemaker.start_pipeline_execution(
             PipelineName=names.training_pipeline_name(ENV),
@@ -130,11 +130,11 @@ class Registry:
         )
         self.sagemaker.create_endpoint(EndpointName=names.endpoint_name(ENV), EndpointConfigName=name)
 
-    def clients(self, region: str, profile: str | None) -> approver.Aws:
+    def clients(self, region: str, profile: str | None) -> environment.Aws:
         assert (region, profile) == (self.region, None)
-        s3 = boto3.client("s3", region_name=region, config=approver.aws_clients(region).s3.meta.config)
+        s3 = boto3.client("s3", region_name=region, config=environment.aws_clients(region).s3.meta.config)
         sts = boto3.client("sts", region_name=region)
-        return approver.Aws(sagemaker=self.sagemaker, s3=s3, stepfunctions=self.stepfunctions, sts=sts)
+        return environment.Aws(sagemaker=self.sagemaker, s3=s3, stepfunctions=self.stepfunctions, sts=sts)
 
     def status_of(self, arn: str) -> dict[str, Any]:
         return self.sagemaker.describe_model_package(ModelPackageName=arn)
@@ -151,7 +151,7 @@ def registry() -> Iterator[Registry]:
 
 def run(registry: Registry, *argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = approver.main(list(argv), registry.clients, out, err)
+    code = cli.main(list(argv), registry.clients, out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -165,9 +165,9 @@ def run_json(registry: Registry, *argv: str) -> dict[str, Any]:
 
 
 def test_pending_lists_only_versions_waiting_with_auc_interval_and_the_serving_models_auc(registry) -> None:
-    served = registry.register(0.921, status=approver.APPROVED)
+    served = registry.register(0.921, status=queries.APPROVED)
     registry.serve(served, 1)
-    registry.register(0.915, status=approver.REJECTED)
+    registry.register(0.915, status=queries.REJECTED)
     registry.register(0.931)
     registry.register(0.925)
 
@@ -189,7 +189,7 @@ def test_pending_report_link_is_a_sigv4_presigned_get_of_the_report(registry) ->
     assert link.scheme == "https" and link.path.endswith("/evaluate/report.html")
     assert link.hostname == f"{BUCKET}.s3.{registry.region}.amazonaws.com"
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    assert query["X-Amz-Expires"] == [str(approver.REPORT_LINK_SECONDS)]
+    assert query["X-Amz-Expires"] == [str(queries.REPORT_LINK_SECONDS)]
 
 
 def test_pending_text_has_one_row_per_version_and_says_nothing_serves(registry) -> None:
@@ -206,7 +206,7 @@ def test_pending_text_has_one_row_per_version_and_says_nothing_serves(registry) 
 
 
 def test_show_gives_metrics_comparison_and_where_the_data_came_from(registry) -> None:
-    registry.serve(registry.register(0.921, status=approver.APPROVED), 1)
+    registry.serve(registry.register(0.921, status=queries.APPROVED), 1)
     registry.register(0.931)
 
     result = run_json(registry, "show", ENV, "2")
@@ -292,7 +292,7 @@ def test_show_says_when_evaluation_json_cannot_be_read(registry) -> None:
 # --- approve / reject ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("command", "status"), [("approve", approver.APPROVED), ("reject", approver.REJECTED)])
+@pytest.mark.parametrize(("command", "status"), [("approve", queries.APPROVED), ("reject", queries.REJECTED)])
 def test_decision_sets_status_and_the_note_as_approval_description(registry, command, status) -> None:
     arn = registry.register(0.931)
     code, out, err = run(registry, command, ENV, "1", "--note", "  report read by Ana; AUC fine  ")
@@ -309,7 +309,7 @@ def test_approve_says_how_to_follow_the_deployment(registry) -> None:
     assert names.deploy_state_machine_name(ENV) in out and 'make approver ARGS="status dev"' in out
 
 
-@pytest.mark.parametrize("decided", [approver.APPROVED, approver.REJECTED])
+@pytest.mark.parametrize("decided", [queries.APPROVED, queries.REJECTED])
 def test_a_decided_version_is_refused_in_one_line_and_left_unchanged(registry, decided) -> None:
     arn = registry.register(0.931, status=decided)
     before = registry.status_of(arn)
@@ -333,7 +333,7 @@ def test_a_decided_version_is_refused_in_one_line_and_left_unchanged(registry, d
 def test_an_empty_or_too_long_note_is_refused_before_anything_changes(registry, note, message) -> None:
     arn = registry.register(0.931)
     assert run(registry, "approve", ENV, "1", "--note", note) == (1, "", message)
-    assert registry.status_of(arn)["ModelApprovalStatus"] == approver.PENDING
+    assert registry.status_of(arn)["ModelApprovalStatus"] == queries.PENDING
 
 
 def test_an_unknown_version_names_the_versions_there_are(registry) -> None:
@@ -374,7 +374,7 @@ def execution(name: str, status: str, started: datetime) -> dict[str, Any]:
 
 
 def test_status_shows_serving_version_last_outcome_and_running_deployments(registry) -> None:
-    registry.serve(registry.register(0.921, status=approver.APPROVED), 1)
+    registry.serve(registry.register(0.921, status=queries.APPROVED), 1)
     registry.register(0.931)
     start = datetime(2026, 11, 27, 5, 0, tzinfo=timezone.utc)
     running = execution("run-3", "RUNNING", start + timedelta(hours=2))
@@ -409,7 +409,7 @@ def test_status_shows_serving_version_last_outcome_and_running_deployments(regis
 
 
 def test_status_reads_the_outcome_of_a_succeeded_deployment_from_its_output(registry) -> None:
-    registry.serve(registry.register(0.921, status=approver.APPROVED), 1)
+    registry.serve(registry.register(0.921, status=queries.APPROVED), 1)
     done = execution("run-1", "SUCCEEDED", datetime(2026, 11, 27, 5, 0, tzinfo=timezone.utc))
     registry.stub.add_response(
         "list_executions", {"executions": [done]}, {"stateMachineArn": MACHINE_ARN, "maxResults": 20}
@@ -456,7 +456,7 @@ def test_no_credentials_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup over the network
     out, err = io.StringIO(), io.StringIO()
-    code = approver.main(["pending", ENV], approver.aws_clients, out, err)
+    code = cli.main(["pending", ENV], environment.aws_clients, out, err)
     assert (code, out.getvalue()) == (1, "")
     assert err.getvalue() == (
         "error: no AWS credentials found: set AWS_PROFILE (or pass --profile) or run `aws sso login`\n"
@@ -464,22 +464,22 @@ def test_no_credentials_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path) -
 
 
 def test_credentials_of_another_account_than_the_environments_are_refused(registry, tmp_path, monkeypatch) -> None:
-    cdk_json = json.loads(approver.CDK_JSON.read_text())
+    cdk_json = json.loads(environment.CDK_JSON.read_text())
     cdk_json["context"]["environments"][ENV]["account"] = "111122223333"
     (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
-    monkeypatch.setattr(approver, "CDK_JSON", tmp_path / "cdk.json")
+    monkeypatch.setattr(environment, "CDK_JSON", tmp_path / "cdk.json")
     arn = registry.register(0.931)
     code, out, err = run(registry, "approve", ENV, "1", "--note", "ok")
     assert (code, out) == (1, "")
     assert err == f"error: environment '{ENV}' lives in account 111122223333; these credentials are for {ACCOUNT}\n"
-    assert registry.status_of(arn)["ModelApprovalStatus"] == approver.PENDING
+    assert registry.status_of(arn)["ModelApprovalStatus"] == queries.PENDING
 
 
 def test_an_unknown_profile_is_one_line(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     out, err = io.StringIO(), io.StringIO()
-    assert approver.main(["--profile", "ops", "status", ENV], approver.aws_clients, out, err) == 1
+    assert cli.main(["--profile", "ops", "status", ENV], environment.aws_clients, out, err) == 1
     assert err.getvalue() == (
         "error: The config profile (ops) could not be found: check --profile / AWS_PROFILE against "
         "`aws configure list-profiles`\n"
@@ -512,7 +512,7 @@ def test_a_denied_update_is_one_line_and_changes_nothing(registry) -> None:
     registry.sagemaker.meta.events.register("before-call.sagemaker.UpdateModelPackage", deny)
     code, out, err = run(registry, "approve", ENV, "1", "--note", "ok")
     assert (code, out, err) == (1, "", f"error: access denied for UpdateModelPackage: {message}\n")
-    assert registry.status_of(arn)["ModelApprovalStatus"] == approver.PENDING
+    assert registry.status_of(arn)["ModelApprovalStatus"] == queries.PENDING
 
 
 def test_expired_credentials_say_to_refresh_them(registry) -> None:
@@ -522,14 +522,14 @@ def test_expired_credentials_say_to_refresh_them(registry) -> None:
 
 
 def test_json_and_profile_are_accepted_after_the_command() -> None:
-    args = approver.parse_args(["show", ENV, "3", "--json", "--profile", "ops"])
+    args = cli.parse_args(["show", ENV, "3", "--json", "--profile", "ops"])
     assert (args.json, args.profile, args.version) == (True, "ops", 3)
-    assert approver.parse_args(["--json", "pending", ENV]).json is True
+    assert cli.parse_args(["--json", "pending", ENV]).json is True
 
 
 def test_the_usage_line_reads_as_the_make_command_to_type(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        approver.parse_args(["--help"])
+        cli.parse_args(["--help"])
     first_line = capsys.readouterr().out.splitlines()[0]
     assert first_line == 'usage: make approver ARGS="COMMAND ENV [VERSION] [--json] [--profile NAME]"'
 
@@ -546,7 +546,7 @@ def test_each_commands_help_says_what_env_and_version_are(
     capsys: pytest.CaptureFixture[str], command: str, usage: str
 ) -> None:
     with pytest.raises(SystemExit):
-        approver.parse_args([command, "--help"])
+        cli.parse_args([command, "--help"])
     text = capsys.readouterr().out
     assert text.splitlines()[0] == usage
     assert re.search(r"^  ENV +an environment of cdk.json, e.g. dev$", text, re.M)
@@ -555,7 +555,7 @@ def test_each_commands_help_says_what_env_and_version_are(
 
 def test_a_missing_argument_names_the_make_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        approver.parse_args(["show", "dev"])
+        cli.parse_args(["show", "dev"])
     assert (
         capsys.readouterr().err.splitlines()[-1]
         == "make approver: error: the following arguments are required: VERSION"
