@@ -10,11 +10,14 @@ settings/config.py's checks.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from settings.config import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
 from settings.config import environment_settings
+from tools.review_diff.plumbing import REPO_ROOT
 
 PRODUCTION = "prod"
 # Plain words for settings a reviewer weighs; any other setting is shown by its path.
@@ -155,3 +158,9 @@ def summary_lines(changes: list[SettingChange]) -> list[str]:
         lines.append(f"  {environment}:")
         lines += [f"    {change.describe()}" for change in changes if change.environment == environment]
     return lines
+
+
+def settings_summary(base_source: Path, working_tree: Path = REPO_ROOT) -> list[str]:
+    """The plain-words summary of the cdk.json settings that differ between two checkouts."""
+    contexts = [json.loads((root / "cdk.json").read_text()).get("context", {}) for root in (base_source, working_tree)]
+    return summary_lines(setting_changes(*contexts))
