@@ -23,7 +23,7 @@ from constructs.training_pipeline_definition import (
 )
 from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import names
-from settings.config import TrainingConfig
+from settings.schema import TrainingConfig
 
 # The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
 # (the SageMaker SDK reads training metrics from /aws/sagemaker/TrainingJobs: sagemaker.analytics).

@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 
 from settings import names
-from settings.config import ConfigError, environment_settings, parse_environment
+from settings.loading import ConfigError, environment_settings, parse_environment
 
 CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})

@@ -4,7 +4,7 @@ Every changed setting is listed per environment; a change that weakens a guard (
 champion gate, a shorter bake, looser or slower alarms, less data capture, fewer instances in prod, a prod that
 deletes its data on teardown) also gets a warning, and the warnings come first. Settings are compared as cdk.json
 holds them, defaults resolved (the base commit's file may predate a setting), so nothing here depends on
-settings/config.py's checks.
+settings/loading.py's checks.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from settings.config import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
-from settings.config import environment_settings
+from settings.loading import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
+from settings.loading import environment_settings
 from tools.review_diff.plumbing import REPO_ROOT
 
 PRODUCTION = "prod"
