@@ -20,7 +20,7 @@ from typing import Any
 
 from constructs import sagemaker_sdk  # before the SDK: importing it quiets the SDK (see the module)
 from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION
-from settings.names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
+from settings.resource_names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 
 # isort: split
 from sagemaker import image_uris

@@ -20,15 +20,15 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from settings import names
+from settings import resource_names
 from tools.approver import cli, environment, queries
 
 ENV = "dev"
-GROUP = names.model_package_group_name(ENV)
+GROUP = resource_names.model_package_group_name(ENV)
 ACCOUNT = "123456789012"  # moto's account
 BUCKET = "mlops-dev-artifacts-123456789012-eu-west-1"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
-MACHINE_ARN = f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:{names.deploy_state_machine_name(ENV)}"
+MACHINE_ARN = f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:{resource_names.deploy_state_machine_name(ENV)}"
 UPLOAD = "s3://mlops-dev-data-123456789012-eu-west-1/incoming/features.csv version 3HL4kqtJlcpXroDTDmJ"
 
 
@@ -70,7 +70,7 @@ class Registry:
         self.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": self.region})
         self.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
         self.sagemaker.create_pipeline(
-            PipelineName=names.training_pipeline_name(ENV),
+            PipelineName=resource_names.training_pipeline_name(ENV),
             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline",
         )
@@ -80,7 +80,7 @@ class Registry:
     def register(self, auc: float, status: str = queries.PENDING, **evaluation_extra: Any) -> str:
         """A package as the pipeline's Register step creates it, with its evaluation.json and report in S3."""
         execution = self.sagemaker.start_pipeline_execution(
-            PipelineName=names.training_pipeline_name(ENV),
+            PipelineName=resource_names.training_pipeline_name(ENV),
             PipelineParameters=[
                 {"Name": "InputDataUri", "Value": "s3://artifacts/pipeline-inputs/abc123/features.csv"},
                 {"Name": "AucThreshold", "Value": "0.85"},
@@ -111,7 +111,7 @@ class Registry:
 
     def serve(self, package_arn: str, version: int) -> None:
         """The endpoint as the deploy workflow leaves it: config and model named after the version."""
-        name = f"{names.endpoint_name(ENV)}-v{version}-0123abcd"
+        name = f"{resource_names.endpoint_name(ENV)}-v{version}-0123abcd"
         self.sagemaker.create_model(
             ModelName=name,
             ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/model",
@@ -128,7 +128,7 @@ class Registry:
                 }
             ],
         )
-        self.sagemaker.create_endpoint(EndpointName=names.endpoint_name(ENV), EndpointConfigName=name)
+        self.sagemaker.create_endpoint(EndpointName=resource_names.endpoint_name(ENV), EndpointConfigName=name)
 
     def clients(self, region: str, profile: str | None) -> environment.Aws:
         assert (region, profile) == (self.region, None)
@@ -306,7 +306,7 @@ def test_decision_sets_status_and_the_note_as_approval_description(registry, com
 def test_approve_says_how_to_follow_the_deployment(registry) -> None:
     registry.register(0.931)
     _, out, _ = run(registry, "approve", ENV, "1", "--note", "ok")
-    assert names.deploy_state_machine_name(ENV) in out and 'make approver ARGS="status dev"' in out
+    assert resource_names.deploy_state_machine_name(ENV) in out and 'make approver ARGS="status dev"' in out
 
 
 @pytest.mark.parametrize("decided", [queries.APPROVED, queries.REJECTED])
@@ -345,7 +345,9 @@ def test_an_unknown_version_names_the_versions_there_are(registry) -> None:
 def test_an_undeployed_environment_says_so(registry) -> None:
     code, _, err = run(registry, "pending", "stg")  # the registry holds only dev's group
     assert code == 1
-    assert err.startswith(f"error: model package group {names.model_package_group_name('stg')} does not exist in")
+    assert err.startswith(
+        f"error: model package group {resource_names.model_package_group_name('stg')} does not exist in"
+    )
     assert err.count("\n") == 1
 
 

@@ -9,7 +9,7 @@
     reject ENV VERSION --note TEXT      Rejected; nothing is deployed or undeployed
     status ENV                          what serves, the endpoint's status, the last deployment, deployments running
 
-Names and the region come from cdk.json through settings/loading.py and settings/names.py; credentials from boto3's
+Names and the region come from cdk.json through settings/loading.py and settings/resource_names.py; credentials from boto3's
 default chain (AWS_PROFILE, `aws sso login`, environment variables, instance roles) or `--profile`. Plain text by
 
 The package, one story a module: environment.py (which environment, which AWS clients), queries.py (what the

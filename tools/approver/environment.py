@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from settings import names
+from settings import resource_names
 from settings.loading import ConfigError, environment_settings, parse_environment
 
 CDK_JSON = Path(__file__).resolve().parents[2] / "cdk.json"
@@ -56,9 +56,9 @@ def load_environment(name: str) -> Environment:
         region=config.region,
         account=config.account,
         auc_threshold=config.training.auc_threshold,
-        model_package_group=names.model_package_group_name(name),
-        endpoint=names.endpoint_name(name),
-        deploy_state_machine=names.deploy_state_machine_name(name),
+        model_package_group=resource_names.model_package_group_name(name),
+        endpoint=resource_names.endpoint_name(name),
+        deploy_state_machine=resource_names.deploy_state_machine_name(name),
     )
 
 
