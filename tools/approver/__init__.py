@@ -9,8 +9,9 @@
     reject ENV VERSION --note TEXT      Rejected; nothing is deployed or undeployed
     status ENV                          what serves, the endpoint's status, the last deployment, deployments running
 
-Names and the region come from cdk.json through settings/loading.py and settings/resource_names.py; credentials from boto3's
-default chain (AWS_PROFILE, `aws sso login`, environment variables, instance roles) or `--profile`. Plain text by
+Names and the region come from cdk.json through settings/loading.py and settings/resource_names.py; credentials
+from boto3's default chain (AWS_PROFILE, `aws sso login`, environment variables, instance roles) or `--profile`.
+Plain text by default, `--json` for scripts. Any failure is one line on stderr and exit code 1.
 
 The package, one story a module: environment.py (which environment, which AWS clients), queries.py (what the
 registry, S3, the endpoint and the deploy workflow hold), commands.py (each command's JSON-serialisable result),
