@@ -4,7 +4,7 @@
 import sys
 
 import synth_speedups  # first, before the CDK loads: see the module for what it buys
-from settings.config import ConfigError
+from settings.loading import ConfigError
 from stacks.application import build_app, new_app
 
 app = new_app()

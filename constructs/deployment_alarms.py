@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from settings.config import AlarmsConfig
+from settings.schema import AlarmsConfig
 
 # Name suffixes (`<endpoint>-<suffix>`) and construct ids kept from earlier releases: renaming replaces alarms.
 OPERATOR_ALARMS = (

@@ -22,8 +22,8 @@ from constructs.training_pipeline_definition import (
     build_pipeline_definition,
 )
 from constructs.xgboost_image import xgboost_image_repository_arn
-from settings import names
-from settings.config import TrainingConfig
+from settings import resource_names
+from settings.schema import TrainingConfig
 
 # The log groups SageMaker writes job logs to, and the metric namespaces it publishes job metrics under
 # (the SageMaker SDK reads training metrics from /aws/sagemaker/TrainingJobs: sagemaker.analytics).
@@ -92,8 +92,8 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
-        self.pipeline_name = names.training_pipeline_name(environment_name)
-        self.model_package_group_name = names.model_package_group_name(environment_name)
+        self.pipeline_name = resource_names.training_pipeline_name(environment_name)
+        self.model_package_group_name = resource_names.model_package_group_name(environment_name)
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,

@@ -1,7 +1,10 @@
 """The SageMaker Pipeline definition, built offline at synth time with the SageMaker Python SDK 2.x.
 
-One function from explicit arguments to the definition's JSON. Everything SDK-specific stays in this
-module, so moving to SDK 3.x (which moved the workflow module) touches this file only.
+One function from explicit arguments to the definition's JSON: build_pipeline_definition, whose _pipeline lists
+the steps in run order, each built by its own function (_preprocess_step, _train_step, _evaluate_step, then the
+gate: _register_step, _fail_step, _quality_gate_step) from what the steps before it produce. Everything
+SDK-specific stays in this module, so moving to SDK 3.x (which moved the workflow module) touches this file only;
+that is why it is one file of ~480 lines rather than a module per step.
 
 The SDK runs offline only if it never needs AWS: an explicit region and default bucket, scripts as
 `s3://` URIs, a full role ARN and telemetry off. CDK tokens are not valid S3 URIs or ARNs for the SDK's
@@ -13,10 +16,11 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from constructs import sagemaker_sdk  # before the SDK: importing it quiets the SDK (see the module)
 from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION
-from settings.names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
+from settings.resource_names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 
 # isort: split
 from sagemaker import image_uris
@@ -60,6 +64,8 @@ SERVING_CODE_DIRECTORY = "/opt/ml/model/code"
 TRAINING_MAX_RUNTIME_ENV = "TRAINING_MAX_RUNTIME_SECONDS"
 
 PROCESSING_ROOT = "/opt/ml/processing"
+# What Preprocess writes and Evaluate reads, each a processing output/input of that name.
+SPLITS = ("train", "validation", "test")
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 # Processing jobs get the same code bundle as training: unpack it, then run the named script with the
 # job's arguments ("$1" is the script, the rest its arguments).
@@ -113,87 +119,174 @@ def build_pipeline_definition(settings: PipelineSettings) -> str:
     ):
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return _build(settings, session).definition()
+        return _pipeline(settings, session).definition()
 
 
-def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
+@dataclass(frozen=True)
+class _Parameters:
+    """The pipeline's parameters: what the trigger passes per run, and the settings ops may override per run."""
+
+    input_data_uri: ParameterString
+    input_data_version: ParameterString
+    champion_model_uri: ParameterString
+    champion_model_package_arn: ParameterString
+    champion_auc_margin: ParameterFloat | None  # None: no champion gate
+    auc_threshold: ParameterFloat
+    processing_instance_type: ParameterString
+    training_instance_type: ParameterString
+    training_instance_count: ParameterInteger
+
+    def in_definition_order(self) -> list[ParameterString | ParameterFloat | ParameterInteger]:
+        return [
+            self.input_data_uri,
+            self.input_data_version,
+            self.auc_threshold,
+            self.champion_model_uri,
+            self.champion_model_package_arn,
+            *([] if self.champion_auc_margin is None else [self.champion_auc_margin]),
+            self.processing_instance_type,
+            self.training_instance_type,
+            self.training_instance_count,
+        ]
+
+
+def _pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
+    """The steps in the order a run takes them, each built from what the steps before it produce."""
     image_uri = xgboost_image_uri(settings.region)
-
-    input_data_uri = ParameterString(name="InputDataUri")
-    # What the trigger knows about the run's input and the serving model; empty when started by hand.
-    input_data_version = ParameterString(name="InputDataVersion", default_value="")
-    # The model.tar.gz of the environment's serving (most recently approved) package; empty: no champion.
-    champion_model_uri = ParameterString(name="ChampionModelUri", default_value="")
-    champion_model_package_arn = ParameterString(name="ChampionModelPackageArn", default_value="")
-    champion_auc_margin = (
-        None
-        if settings.champion_auc_margin is None
-        else ParameterFloat(name="ChampionAucMargin", default_value=settings.champion_auc_margin)
-    )
-    auc_threshold = ParameterFloat(name="AucThreshold", default_value=settings.auc_threshold)
-    processing_instance_type = ParameterString(
-        name="ProcessingInstanceType", default_value=settings.processing_instance_type
-    )
-    training_instance_type = ParameterString(name="TrainingInstanceType", default_value=settings.training_instance_type)
-    training_instance_count = ParameterInteger(
-        name="TrainingInstanceCount", default_value=settings.training_instance_count
-    )
+    parameters = _parameters(settings)
     cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
-    network = NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic)
     job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
-
     run_prefix = f"s3://{settings.artifacts_bucket}/{pipeline_prefix(settings.pipeline_name)}"
+    processor = _processor(settings, session, image_uri, parameters.processing_instance_type, job_tags)
+    code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
 
-    def run_output(*parts: str) -> Join:
-        # Every execution writes under its own id, so runs never overwrite each other.
-        return Join(on="/", values=[run_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+    preprocess = _preprocess_step(processor, code_input, parameters, run_prefix, cache)
+    split_uris = {split: preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri for split in SPLITS}
+    train = _train_step(settings, session, image_uri, parameters, split_uris, run_prefix, job_tags, cache)
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluate = _evaluate_step(
+        settings, processor, code_input, parameters, model_data, split_uris, evaluation_report, run_prefix, cache
+    )
+    register = _register_step(settings, session, image_uri, model_data, evaluate, evaluation_report)
+    fail = _fail_step(evaluate, evaluation_report)
+    quality_gate = _quality_gate_step(parameters, evaluate, evaluation_report, register, fail)
 
-    processor = Processor(
+    return Pipeline(
+        name=settings.pipeline_name,
+        parameters=parameters.in_definition_order(),
+        steps=[preprocess, train, evaluate, quality_gate],
+        sagemaker_session=session,
+        # No SageMaker Experiments trial per run: nothing here reads it, and it would need more permissions.
+        pipeline_experiment_config=None,
+        # No timestamped job-name prefixes: two synths give the same definition (aws/sagemaker-python-sdk#4142).
+        pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
+    )
+
+
+def _parameters(settings: PipelineSettings) -> _Parameters:
+    return _Parameters(
+        input_data_uri=ParameterString(name="InputDataUri"),
+        # What the trigger knows about the run's input and the serving model; empty when started by hand.
+        input_data_version=ParameterString(name="InputDataVersion", default_value=""),
+        # The model.tar.gz of the environment's serving (most recently approved) package; empty: no champion.
+        champion_model_uri=ParameterString(name="ChampionModelUri", default_value=""),
+        champion_model_package_arn=ParameterString(name="ChampionModelPackageArn", default_value=""),
+        champion_auc_margin=(
+            None
+            if settings.champion_auc_margin is None
+            else ParameterFloat(name="ChampionAucMargin", default_value=settings.champion_auc_margin)
+        ),
+        auc_threshold=ParameterFloat(name="AucThreshold", default_value=settings.auc_threshold),
+        processing_instance_type=ParameterString(
+            name="ProcessingInstanceType", default_value=settings.processing_instance_type
+        ),
+        training_instance_type=ParameterString(
+            name="TrainingInstanceType", default_value=settings.training_instance_type
+        ),
+        training_instance_count=ParameterInteger(
+            name="TrainingInstanceCount", default_value=settings.training_instance_count
+        ),
+    )
+
+
+def _run_output(run_prefix: str, *parts: str) -> Join:
+    # Every execution writes under its own id, so runs never overwrite each other.
+    return Join(on="/", values=[run_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+
+def _processor(
+    settings: PipelineSettings,
+    session: PipelineSession,
+    image_uri: str,
+    instance_type: ParameterString,
+    job_tags: list[dict[str, str]],
+) -> Processor:
+    """The processing job Preprocess and Evaluate share: the XGBoost image running a script of the code bundle."""
+    return Processor(
         role=settings.role_arn,
         image_uri=image_uri,
         instance_count=1,
-        instance_type=processing_instance_type,
+        instance_type=instance_type,
         entrypoint=["/bin/bash", "-c", RUN_FROM_BUNDLE, "run-ml-code"],
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         max_runtime_in_seconds=settings.max_runtime_seconds,
-        network_config=network,
+        network_config=NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic),
         tags=job_tags,
         sagemaker_session=session,
     )
-    code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
 
-    split_names = ("train", "validation", "test")
-    preprocess = ProcessingStep(
+
+def _preprocess_step(
+    processor: Processor,
+    code_input: ProcessingInput,
+    parameters: _Parameters,
+    run_prefix: str,
+    cache: CacheConfig,
+) -> ProcessingStep:
+    """The uploaded CSV checked against the data contract and split into train, validation and test."""
+    return ProcessingStep(
         name="Preprocess",
         step_args=processor.run(
             inputs=[
-                ProcessingInput(source=input_data_uri, destination=f"{PROCESSING_ROOT}/input/data", input_name="data"),
+                ProcessingInput(
+                    source=parameters.input_data_uri, destination=f"{PROCESSING_ROOT}/input/data", input_name="data"
+                ),
                 code_input,
             ],
             outputs=[
                 ProcessingOutput(
                     output_name=split,
                     source=f"{PROCESSING_ROOT}/output/{split}",
-                    destination=run_output("preprocess", split),
+                    destination=_run_output(run_prefix, "preprocess", split),
                 )
-                for split in split_names
+                for split in SPLITS
             ],
-            arguments=["preprocess.py", "--train-shards", training_instance_count.to_string()],
+            arguments=["preprocess.py", "--train-shards", parameters.training_instance_count.to_string()],
         ),
         cache_config=cache,
     )
-    split_uri = {
-        split: preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri for split in split_names
-    }
 
+
+def _train_step(
+    settings: PipelineSettings,
+    session: PipelineSession,
+    image_uri: str,
+    parameters: _Parameters,
+    split_uris: dict[str, Any],
+    run_prefix: str,
+    job_tags: list[dict[str, str]],
+    cache: CacheConfig,
+) -> TrainingStep:
+    """XGBoost on the train split, early-stopped on the validation split; the model carries its serving code."""
     estimator = XGBoost(
         entry_point="train.py",
         source_dir=settings.code_uri,
         framework_version=XGBOOST_FRAMEWORK_VERSION,
         role=settings.role_arn,
-        instance_count=training_instance_count,
-        instance_type=training_instance_type,
+        instance_count=parameters.training_instance_count,
+        instance_type=parameters.training_instance_type,
         volume_size=settings.training_volume_size_gb,
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
@@ -211,30 +304,43 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         tags=job_tags,
         sagemaker_session=session,
     )
-    train = TrainingStep(
+    return TrainingStep(
         name="Train",
         step_args=estimator.fit(
             {
                 # Each training instance reads only its own train files; the validation split goes whole to each.
-                "train": TrainingInput(s3_data=split_uri["train"], distribution="ShardedByS3Key"),
-                "validation": TrainingInput(s3_data=split_uri["validation"]),
+                "train": TrainingInput(s3_data=split_uris["train"], distribution="ShardedByS3Key"),
+                "validation": TrainingInput(s3_data=split_uris["validation"]),
             }
         ),
         cache_config=cache,
     )
-    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
-    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
-    evaluate = ProcessingStep(
+
+def _evaluate_step(
+    settings: PipelineSettings,
+    processor: Processor,
+    code_input: ProcessingInput,
+    parameters: _Parameters,
+    model_data: Any,
+    split_uris: dict[str, Any],
+    evaluation_report: PropertyFile,
+    run_prefix: str,
+    cache: CacheConfig,
+) -> ProcessingStep:
+    """The model scored on the test split (and against the champion, when there is one): evaluation.json, with
+    the gate's verdict and reason, and report.html."""
+    champion_margin = parameters.champion_auc_margin
+    return ProcessingStep(
         name="Evaluate",
         step_args=processor.run(
             inputs=[
                 ProcessingInput(source=model_data, destination=f"{PROCESSING_ROOT}/input/model", input_name="model"),
                 *(
                     ProcessingInput(
-                        source=split_uri[split], destination=f"{PROCESSING_ROOT}/input/{split}", input_name=split
+                        source=split_uris[split], destination=f"{PROCESSING_ROOT}/input/{split}", input_name=split
                     )
-                    for split in split_names
+                    for split in SPLITS
                 ),
                 code_input,
             ],
@@ -242,7 +348,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
                 ProcessingOutput(
                     output_name="evaluation",
                     source=f"{PROCESSING_ROOT}/output/evaluation",
-                    destination=run_output("evaluate"),
+                    destination=_run_output(run_prefix, "evaluate"),
                 )
             ],
             arguments=[
@@ -256,7 +362,7 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
                 settings.environment_name,
                 # The gate's threshold for this run, so that Evaluate's verdict and reason use it too.
                 "--auc-threshold",
-                auc_threshold.to_string(),
+                parameters.auc_threshold.to_string(),
                 "--auc-thresholds",
                 ",".join(f"{name}={threshold}" for name, threshold in settings.auc_thresholds),
                 "--label-threshold",
@@ -264,14 +370,14 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
                 # A processing input cannot be optional (an S3 input must name existing objects), so the
                 # champion arrives as a URI that evaluate downloads itself when it is not empty.
                 "--champion-model-uri",
-                champion_model_uri.to_string(),
+                parameters.champion_model_uri.to_string(),
                 "--champion-model-package-arn",
-                champion_model_package_arn.to_string(),
-                *([] if champion_auc_margin is None else ["--champion-auc-margin", champion_auc_margin.to_string()]),
+                parameters.champion_model_package_arn.to_string(),
+                *([] if champion_margin is None else ["--champion-auc-margin", champion_margin.to_string()]),
                 "--input-data-uri",
-                input_data_uri.to_string(),
+                parameters.input_data_uri.to_string(),
                 "--input-data-version",
-                input_data_version.to_string(),
+                parameters.input_data_version.to_string(),
                 "--execution-id",
                 ExecutionVariables.PIPELINE_EXECUTION_ID.to_string(),
                 "--code-bundle-uri",
@@ -281,13 +387,27 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         property_files=[evaluation_report],
         cache_config=cache,
     )
-    auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=AUC_JSON_PATH)
+
+
+def _evaluation_value(evaluate: ProcessingStep, evaluation_report: PropertyFile, json_path: str) -> JsonGet:
+    """A value of the run's evaluation.json, read by a later step."""
+    return JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=json_path)
+
+
+def _register_step(
+    settings: PipelineSettings,
+    session: PipelineSession,
+    image_uri: str,
+    model_data: Any,
+    evaluate: ProcessingStep,
+    evaluation_report: PropertyFile,
+) -> ModelStep:
+    """The model registered as PendingManualApproval, with its ROC-AUC and the links to its evaluation and report."""
     # Where Evaluate's output really is: after a cache hit that is the earlier run's folder, and nothing is
     # written under this execution's id (a step's cache key is its inputs, not its outputs).
     evaluation_folder = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     evaluation_uri = Join(on="/", values=[evaluation_folder, "evaluation.json"])
     report_uri = Join(on="/", values=[evaluation_folder, "report.html"])
-
     model = Model(
         image_uri=image_uri,
         model_data=model_data,
@@ -307,7 +427,8 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
         },
         sagemaker_session=session,
     )
-    register = ModelStep(
+    auc = _evaluation_value(evaluate, evaluation_report, AUC_JSON_PATH)
+    return ModelStep(
         name="Register",
         step_args=model.register(
             content_types=["text/csv", "application/json"],
@@ -325,47 +446,35 @@ def _build(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
             description="Registered by the training pipeline; review report_uri before approving.",
         ),
     )
-    # One condition step for the whole gate: SageMaker does not support a condition step inside another
-    # (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
-    # AucThreshold parameter (ops see it here); the champion rule reads the floor Evaluate computed from the
-    # ChampionAucMargin parameter (0 without a serving model).
-    conditions = [ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)]
-    if champion_auc_margin is not None:
-        champion_floor = JsonGet(
-            step_name=evaluate.name, property_file=evaluation_report, json_path=CHAMPION_FLOOR_JSON_PATH
-        )
-        conditions.append(ConditionGreaterThanOrEqualTo(left=auc, right=champion_floor))
-    # A Fail step cannot tell which condition failed; Evaluate, which received the same threshold and margin,
-    # wrote that in one sentence with the numbers (e.g. "ROC-AUC 0.8100 is 0.0400 below the threshold 0.85").
-    fail = FailStep(
+
+
+def _fail_step(evaluate: ProcessingStep, evaluation_report: PropertyFile) -> FailStep:
+    """The run fails with Evaluate's sentence: a Fail step cannot tell which condition failed, but Evaluate, which
+    received the same threshold and margin, wrote it with the numbers (e.g. "ROC-AUC 0.8100 is 0.0400 below the
+    threshold 0.85")."""
+    return FailStep(
         name="QualityGateFailed",
         error_message=Join(
             on=" ",
-            values=[
-                "Quality gate failed:",
-                JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path=GATE_REASON_JSON_PATH),
-            ],
+            values=["Quality gate failed:", _evaluation_value(evaluate, evaluation_report, GATE_REASON_JSON_PATH)],
         ),
     )
-    quality_gate = ConditionStep(name="CheckQualityGate", conditions=conditions, if_steps=[register], else_steps=[fail])
 
-    return Pipeline(
-        name=settings.pipeline_name,
-        parameters=[
-            input_data_uri,
-            input_data_version,
-            auc_threshold,
-            champion_model_uri,
-            champion_model_package_arn,
-            *([] if champion_auc_margin is None else [champion_auc_margin]),
-            processing_instance_type,
-            training_instance_type,
-            training_instance_count,
-        ],
-        steps=[preprocess, train, evaluate, quality_gate],
-        sagemaker_session=session,
-        # No SageMaker Experiments trial per run: nothing here reads it, and it would need more permissions.
-        pipeline_experiment_config=None,
-        # No timestamped job-name prefixes: two synths give the same definition (aws/sagemaker-python-sdk#4142).
-        pipeline_definition_config=PipelineDefinitionConfig(use_custom_job_prefix=False),
-    )
+
+def _quality_gate_step(
+    parameters: _Parameters,
+    evaluate: ProcessingStep,
+    evaluation_report: PropertyFile,
+    register: ModelStep,
+    fail: FailStep,
+) -> ConditionStep:
+    """One condition step for the whole gate: SageMaker does not support a condition step inside another
+    (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
+    AucThreshold parameter (ops see it here); the champion rule reads the floor Evaluate computed from the
+    ChampionAucMargin parameter (0 without a serving model)."""
+    auc = _evaluation_value(evaluate, evaluation_report, AUC_JSON_PATH)
+    conditions = [ConditionGreaterThanOrEqualTo(left=auc, right=parameters.auc_threshold)]
+    if parameters.champion_auc_margin is not None:
+        champion_floor = _evaluation_value(evaluate, evaluation_report, CHAMPION_FLOOR_JSON_PATH)
+        conditions.append(ConditionGreaterThanOrEqualTo(left=auc, right=champion_floor))
+    return ConditionStep(name="CheckQualityGate", conditions=conditions, if_steps=[register], else_steps=[fail])

@@ -1,35 +1,25 @@
-"""The fixed names of an environment's resources, shared by the constructs that create them and the tools that
-find them (tools/approver.py). Pure Python: importing it loads no CDK."""
+"""Transitional: the fixed names of an environment's resources are settings/resource_names.py. This module only
+re-exports them for the deploy constructs (constructs/deployment_workflow.py, constructs/model_deployment.py) that a
+parallel branch is rewriting; delete it once nothing imports it (tests/infra/test_layout.py names the importers
+it still allows).
+"""
 
-from __future__ import annotations
+from settings.resource_names import (
+    TRAINING_OUTPUT_FOLDER,
+    deploy_state_machine_name,
+    endpoint_name,
+    model_artifact_keys,
+    model_package_group_name,
+    pipeline_prefix,
+    training_pipeline_name,
+)
 
-
-def training_pipeline_name(environment: str) -> str:
-    return f"mlops-{environment}-training"
-
-
-def model_package_group_name(environment: str) -> str:
-    return f"mlops-{environment}"
-
-
-def endpoint_name(environment: str) -> str:
-    return f"mlops-{environment}"
-
-
-def deploy_state_machine_name(environment: str) -> str:
-    return f"mlops-{environment}-deploy"
-
-
-# Training jobs write <artifacts bucket>/pipelines/<pipeline>/train/<job name>/output/model.tar.gz (CreateTrainingJob,
-# OutputDataConfig): every model version, and all the endpoint's model role reads of the bucket.
-TRAINING_OUTPUT_FOLDER = "train"
-
-
-def pipeline_prefix(pipeline_name: str) -> str:
-    """Where every run of the pipeline writes in the artifacts bucket."""
-    return f"pipelines/{pipeline_name}"
-
-
-def model_artifact_keys(pipeline_name: str) -> str:
-    """The key pattern (IAM wildcard) of every model.tar.gz the pipeline's training jobs write."""
-    return f"{pipeline_prefix(pipeline_name)}/{TRAINING_OUTPUT_FOLDER}/*/output/model.tar.gz"
+__all__ = [
+    "TRAINING_OUTPUT_FOLDER",
+    "deploy_state_machine_name",
+    "endpoint_name",
+    "model_artifact_keys",
+    "model_package_group_name",
+    "pipeline_prefix",
+    "training_pipeline_name",
+]

@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from settings.config import auc_thresholds, load_environments
+from settings.loading import auc_thresholds, load_environments
 from stacks.stage import MlopsStage
 
 

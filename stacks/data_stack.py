@@ -8,7 +8,7 @@ from aws_cdk import CfnOutput, Stack
 
 from constructs import Construct
 from constructs.data_storage import DataStorage
-from settings.config import EnvironmentConfig
+from settings.schema import EnvironmentConfig
 
 
 class DataStack(Stack):

@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.model_deployment import ModelDeployment
-from settings.config import EnvironmentConfig
+from settings.schema import EnvironmentConfig
 
 
 class DeploymentStack(Stack):

@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 from constructs.notification_topic import NotificationTopic
-from settings.config import EnvironmentConfig
+from settings.schema import EnvironmentConfig
 
 
 class NotificationsStack(Stack):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage
 
 from constructs import Construct
-from settings.config import EnvironmentConfig
+from settings.schema import EnvironmentConfig
 from stacks.data_stack import DataStack
 from stacks.deployment_stack import DeploymentStack
 from stacks.notifications_stack import NotificationsStack

@@ -14,7 +14,7 @@ from constructs.ml_code_bundle import MlCodeBundle
 from constructs.training_notifier import TrainingNotifier
 from constructs.training_pipeline import TrainingPipeline
 from constructs.training_trigger import TrainingTrigger
-from settings.config import EnvironmentConfig
+from settings.schema import EnvironmentConfig
 
 
 class TrainingStack(Stack):

@@ -10,7 +10,7 @@ import boto3
 
 from constructs.model_deployment import workflow_settings
 from constructs.model_deployment_lambda.deploy.aws import Clients
-from settings.config import load_environments
+from settings.loading import load_environments
 from tests.infra.sagemaker_endpoint_double import SageMakerEndpointDouble
 from tests.infra.synthesis import cdk_json_context
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from settings.config import (
+from settings.loading import (
     ENVIRONMENT_DEFAULTS_CONTEXT_KEY,
     ConfigError,
     auc_thresholds,

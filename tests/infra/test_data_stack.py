@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from settings.config import environment_settings
+from settings.loading import environment_settings
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 
 KMS_ENCRYPTION = {

@@ -21,7 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
 from constructs.model_deployment import ModelDeployment
-from settings.config import load_environments
+from settings.loading import load_environments
 from tests.infra.sample_events import model_package_state_change
 from tests.infra.support.eventbridge import matches as matches_pattern
 from tests.infra.synthesis import Synthesized, cdk_json_context

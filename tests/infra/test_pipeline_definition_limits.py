@@ -36,7 +36,7 @@ from constructs.pipeline_definition_limits import (
     check_pipeline_definition,
     violations,
 )
-from settings.config import load_environments
+from settings.loading import load_environments
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 from tools.pipeline_rendering import pipeline_definition
 

@@ -1,4 +1,4 @@
-"""`make diff` (tools/review_diff.py): the session's assembly against copies changed the way a pull request would."""
+"""`make diff` (tools/review_diff/): the session's assembly against copies changed the way a pull request would."""
 
 from __future__ import annotations
 
@@ -12,19 +12,17 @@ from typing import Any
 import pytest
 
 from tests.infra.synthesis import REPO_ROOT, Synthesized
-from tools import review_diff
-from tools.review_diff import (
+from tools.review_diff import plumbing
+from tools.review_diff.comparison import (
     ResourceChange,
-    ReviewError,
     StackReview,
-    export_commit,
     pipeline_diffs,
-    render_markdown,
-    render_text,
-    resolve_base,
     resource_changes,
     review_assemblies,
+    stack_templates,
 )
+from tools.review_diff.plumbing import ReviewError, export_commit, resolve_base
+from tools.review_diff.rendering import render_markdown, render_text
 
 STACK_COUNT = 12  # 3 environments x Data, Notifications, Training, Deployment
 
@@ -32,7 +30,7 @@ STACK_COUNT = 12  # 3 environments x Data, Notifications, Training, Deployment
 def changed_copy(synthesized: Synthesized, destination: Path, stack: str, change: Callable[[str], str]) -> Path:
     """A copy of the session's assembly (without assets) whose `stack` template text went through `change`."""
     shutil.copytree(synthesized.outdir, destination, ignore=shutil.ignore_patterns("asset.*"))
-    path = review_diff.stack_templates(destination)[stack]
+    path = stack_templates(destination)[stack]
     changed = change(path.read_text())
     assert changed != path.read_text(), "the change must change the template"
     path.write_text(changed)
@@ -214,7 +212,7 @@ def test_default_base_is_the_merge_base_with_main(tmp_path: Path, monkeypatch: p
     git("checkout", "--quiet", "main")
     git("commit", "--quiet", "--allow-empty", "-m", "main moves on")
     git("checkout", "--quiet", "feature")
-    monkeypatch.setattr(review_diff, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(plumbing, "REPO_ROOT", tmp_path)
 
     base = resolve_base(None)
 
@@ -240,7 +238,7 @@ def test_a_hunk_identical_in_every_environment_is_shown_once(synthesized: Synthe
     reviews = []
     for environment in ("dev", "stg", "prod"):
         name = f"{environment}/Training"
-        text = review_diff.stack_templates(synthesized.outdir)[name].read_text()
+        text = stack_templates(synthesized.outdir)[name].read_text()
         assert "prod=0.92" in text
         old, new = json.loads(text), json.loads(text.replace("prod=0.92", "prod=0.9"))
         reviews.append(StackReview(name, "changed", (), "", tuple(pipeline_diffs(name, old, new))))

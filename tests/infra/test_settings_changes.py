@@ -1,4 +1,4 @@
-"""`make diff` leads with the cdk.json settings that change, in plain words, warnings first (tools/settings_changes.py)."""
+"""`make diff` leads with the cdk.json settings that change, in plain words, warnings first (its settings_changes.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.infra.synthesis import cdk_json_context
-from tools import review_diff
-from tools.review_diff import StackReview, render_markdown, render_text
-from tools.settings_changes import setting_changes, summary_lines
+from tools.review_diff.comparison import StackReview
+from tools.review_diff.rendering import render_markdown, render_text
+from tools.review_diff.settings_changes import setting_changes, settings_summary, summary_lines
 
 
 def changed(changes: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def test_the_printed_report_leads_with_the_warning_then_the_stacks(tmp_path: Pat
     (tmp_path / "new").mkdir()
     lowered = changed({"prod:training.auc_threshold": 0.9})
     (tmp_path / "new" / "cdk.json").write_text(json.dumps({"context": lowered}))
-    settings = review_diff.settings_summary(tmp_path, tmp_path / "new")
+    settings = settings_summary(tmp_path, tmp_path / "new")
     reviews = [StackReview("prod/Training", "changed", (), "Resources\n[~] something")]
 
     text = render_text("Base x.", reviews, settings).splitlines()

@@ -23,7 +23,7 @@ from constructs.training_pipeline_definition import (
     TRAINING_MAX_RUNTIME_ENV,
     VALIDATION_AUC_METRIC_REGEX,
 )
-from settings.config import load_environments
+from settings.loading import load_environments
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 from tools.pipeline_rendering import pipeline_definition
 

@@ -4,17 +4,20 @@ Every changed setting is listed per environment; a change that weakens a guard (
 champion gate, a shorter bake, looser or slower alarms, less data capture, fewer instances in prod, a prod that
 deletes its data on teardown) also gets a warning, and the warnings come first. Settings are compared as cdk.json
 holds them, defaults resolved (the base commit's file may predate a setting), so nothing here depends on
-settings/config.py's checks.
+settings/loading.py's checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from settings.config import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
-from settings.config import environment_settings
+from settings.loading import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
+from settings.loading import environment_settings
+from tools.review_diff.plumbing import REPO_ROOT
 
 PRODUCTION = "prod"
 # Plain words for settings a reviewer weighs; any other setting is shown by its path.
@@ -155,3 +158,9 @@ def summary_lines(changes: list[SettingChange]) -> list[str]:
         lines.append(f"  {environment}:")
         lines += [f"    {change.describe()}" for change in changes if change.environment == environment]
     return lines
+
+
+def settings_summary(base_source: Path, working_tree: Path = REPO_ROOT) -> list[str]:
+    """The plain-words summary of the cdk.json settings that differ between two checkouts."""
+    contexts = [json.loads((root / "cdk.json").read_text()).get("context", {}) for root in (base_source, working_tree)]
+    return summary_lines(setting_changes(*contexts))

@@ -1,0 +1,225 @@
+"""The typed settings of one environment: a frozen dataclass per section of cdk.json's environment settings.
+
+Every setting is one field. Its `metadata` says what settings/loading.py checks besides the type: `min`/`max` (a
+range; `fraction`: a share written as 0.85, not 85), `pattern`/`form` (a text of a fixed form, `form` being what
+a message shows) and `multiple_of`. Rules across several keys are an `invariant_errors()` method on the dataclass
+that holds the keys, yielding (key, problem) pairs. Pure Python: importing it loads no CDK.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def _range(minimum: float | None = None, maximum: float | None = None) -> dict[str, Any]:
+    return {"min": minimum, "max": maximum}
+
+
+def _fraction(minimum: float, maximum: float) -> dict[str, Any]:
+    """A share written as a fraction (0.85, not 85): a value that reads as a percentage gets a hint."""
+    return {**_range(minimum, maximum), "fraction": True}
+
+
+def _form(pattern: str, description: str) -> dict[str, Any]:
+    """A text setting of a fixed form: `description` is what a message shows (never the pattern)."""
+    return {"pattern": pattern, "form": description}
+
+
+_INSTANCE_TYPE = _form(r"ml\.[a-z0-9-]+\.[a-z0-9]+", "a SageMaker instance type such as ml.m5.large")
+# Instance families with local NVMe instance storage (m5d, c5d, r5d, m6id, g4dn, p3dn, p4d, p4de, ...; and g5, g6,
+# p5, trn1, whose every size has it). "You can't request a KmsKeyId when using an instance type with local
+# storage ... the call to CreateEndpointConfig fails" (CreateEndpointConfig, KmsKeyId; the list: Amazon EC2
+# "Instance store volumes"). The workflow always sets KmsKeyId, so these types are refused for endpoints.
+_LOCAL_STORAGE_FAMILY = re.compile(r"[a-z]+\d+[a-z]*?d(n|e|en)?|g5|g5g|g6|g6e|p5|p5e|p5en|trn1|trn1n")
+
+
+def has_local_nvme_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1]
+    return bool(_LOCAL_STORAGE_FAMILY.fullmatch(family))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    noncurrent_version_expiration_days: int = field(metadata=_range(1, 3650))
+    access_log_retention_days: int = field(metadata=_range(1, 3650))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    auc_threshold: float = field(metadata=_fraction(0.5, 1.0))
+    processing_instance_type: str = field(metadata=_INSTANCE_TYPE)
+    training_instance_type: str = field(metadata=_INSTANCE_TYPE)
+    # More than one training instance shards the input by S3 key: how data larger than one machine scales out.
+    training_instance_count: int = field(metadata=_range(1, 20))
+    training_volume_size_gb: int = field(metadata=_range(1, 16384))
+    max_runtime_seconds: int = field(metadata=_range(60, 432000))
+    enable_step_caching: bool
+    encrypt_inter_container_traffic: bool
+    max_upload_megabytes: int = field(metadata=_range(1, 5 * 1024 * 1024))
+    # The champion gate: a run fails when its test ROC-AUC is more than this below the ROC-AUC of the model
+    # serving in the environment (both scored on the run's test split). None: no gate, the threshold alone.
+    champion_auc_margin: float | None = field(default=None, metadata=_fraction(0.0, 0.5))
+    # The endpoint's label cut-off: a row whose probability is at least this gets the positive label. Registered in
+    # the model package's environment (PREDICTION_THRESHOLD), so the approved version serves with the cut-off its
+    # report shows; changing it takes a new training run, never a silent change to a serving model.
+    label_threshold: float = field(default=0.5, metadata=_fraction(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    email_addresses: tuple[str, ...] = field(metadata=_form(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an e-mail address"))
+    # Chat webhooks and other HTTPS endpoints that accept SNS deliveries.
+    https_endpoints: tuple[str, ...] = field(metadata=_form(r"https://\S+", "an https:// URL without spaces"))
+
+
+@dataclass(frozen=True)
+class AutoscalingConfig:
+    min_instances: int = field(metadata=_range(1, 100))
+    max_instances: int = field(metadata=_range(1, 100))
+    target_invocations_per_instance: int = field(metadata=_range(1, 1_000_000))
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if self.max_instances < self.min_instances:
+            yield "max_instances", f"must be at least min_instances ({self.min_instances}), got {self.max_instances}"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    instance_type: str = field(metadata=_INSTANCE_TYPE)
+    instance_count: int = field(metadata=_range(1, 100))
+    # Blue/green needs the same production variant name in the old and the new endpoint config.
+    variant_name: str = field(
+        metadata=_form(
+            r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+            "letters, digits and hyphens, at most 63, starting and ending with a letter or digit",
+        )
+    )
+    container_startup_health_check_timeout_seconds: int = field(metadata=_range(60, 3600))
+    model_data_download_timeout_seconds: int = field(metadata=_range(60, 3600))
+    data_capture_percent: int = field(metadata=_range(0, 100))  # 0: off
+    # null keys never reach the app (CDK drops them from context), so every optional key defaults to None.
+    autoscaling: AutoscalingConfig | None = None
+    # Serverless endpoints have no blue/green updates; kept as a key so the mistake gets a clear message.
+    serverless_memory_mb: int | None = field(default=None, metadata=_range(1024, 6144))
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if has_local_nvme_storage(self.instance_type):
+            yield (
+                "instance_type",
+                f"{self.instance_type} has local NVMe storage, which refuses the endpoint config's KmsKeyId: "
+                "choose a type without instance storage (e.g. ml.m5.large)",
+            )
+        if self.serverless_memory_mb is not None:
+            yield "serverless_memory_mb", "must be null: serverless endpoints do not support blue/green deployments"
+        if self.autoscaling is not None and not (
+            self.autoscaling.min_instances <= self.instance_count <= self.autoscaling.max_instances
+        ):
+            yield (
+                "instance_count",
+                (
+                    f"must be within autoscaling min_instances..max_instances "
+                    f"({self.autoscaling.min_instances}..{self.autoscaling.max_instances}), got {self.instance_count}"
+                ),
+            )
+
+
+@dataclass(frozen=True)
+class AlarmsConfig:
+    """Thresholds of the rollback alarms (new fleet) and of the operators' endpoint alarms, as rates."""
+
+    # SageMaker publishes endpoint invocation metrics every minute.
+    period_seconds: int = field(metadata={**_range(60, 3600), "multiple_of": 60})
+    evaluation_periods: int = field(metadata=_range(1, 10))
+    # Invocation5XXErrors and InvocationModelErrors are 0/1 per request: their Average is the share of requests.
+    invocation_5xx_error_rate_percent: float = field(metadata=_range(0.01, 100))
+    model_error_rate_percent: float = field(metadata=_range(0.01, 100))
+    model_latency_microseconds: int = field(metadata=_range(1, 60_000_000))
+
+    @property
+    def evaluation_seconds(self) -> int:
+        """How long a problem must last before an alarm goes to ALARM."""
+        return self.period_seconds * self.evaluation_periods
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    endpoint: EndpointSettings
+    traffic_routing: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
+    # CANARY: the first slice; LINEAR: each step. Percent of the new fleet's capacity.
+    traffic_step_percent: int = field(metadata=_range(1, 100))
+    traffic_wait_seconds: int = field(metadata=_range(0, 3600))
+    termination_wait_seconds: int = field(metadata=_range(0, 3600))
+    max_execution_timeout_seconds: int = field(metadata=_range(600, 28800))
+    alarms: AlarmsConfig
+    # Older endpoint configs and models kept for rolling back by re-approving an older version.
+    previous_versions_kept: int = field(metadata=_range(1, 20))
+
+    @property
+    def linear_steps(self) -> int:
+        """LINEAR shifts traffic_step_percent at a time until all of it has moved."""
+        return math.ceil(100 / self.traffic_step_percent)
+
+    @property
+    def total_wait_seconds(self) -> int:
+        steps = {"ALL_AT_ONCE": 0, "CANARY": 1, "LINEAR": self.linear_steps}[self.traffic_routing]
+        return steps * self.traffic_wait_seconds + self.termination_wait_seconds
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        instances = self.endpoint.instance_count
+        if self.traffic_routing == "CANARY":
+            if instances < 2:
+                yield "endpoint.instance_count", f"must be at least 2 for CANARY traffic routing, got {instances}"
+            if self.traffic_step_percent > 50:
+                yield (
+                    "traffic_step_percent",
+                    (f"must be at most 50 (% of capacity) for CANARY traffic routing, got {self.traffic_step_percent}"),
+                )
+        if self.traffic_routing == "LINEAR" and not 10 <= self.traffic_step_percent <= 50:
+            # TrafficRoutingConfig.LinearStepSize: 10-50% of the variant's total instance count.
+            yield (
+                "traffic_step_percent",
+                f"must be 10 to 50 (% of the instance count) for LINEAR traffic routing, got {self.traffic_step_percent}",
+            )
+        window = self.alarms.evaluation_seconds
+        if self.traffic_wait_seconds < window:
+            yield (
+                "traffic_wait_seconds",
+                f"must be at least the alarms' evaluation window (alarms.period_seconds x evaluation_periods = "
+                f"{window} s) so the rollback alarms can act while traffic bakes, got {self.traffic_wait_seconds}",
+            )
+        if self.traffic_routing == "ALL_AT_ONCE" and self.termination_wait_seconds < window:
+            # The all-at-once page describes only this wait between the shift and the end of the old fleet.
+            yield (
+                "termination_wait_seconds",
+                f"must be at least the alarms' evaluation window ({window} s) for ALL_AT_ONCE traffic routing, "
+                f"so a rollback is still possible after the shift, got {self.termination_wait_seconds}",
+            )
+        if self.max_execution_timeout_seconds <= self.total_wait_seconds:
+            yield (
+                "max_execution_timeout_seconds",
+                (
+                    f"must be longer than all waits together ({self.total_wait_seconds} s), "
+                    f"got {self.max_execution_timeout_seconds}"
+                ),
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str
+    region: str
+    # None: the account of the credentials that deploy (CDK's environment-agnostic default).
+    account: str | None = None
+    removal_policy: Literal["destroy", "retain"]
+    data: DataConfig
+    training: TrainingConfig
+    notifications: NotificationsConfig
+    deployment: DeploymentConfig
+
+    @property
+    def destroy_on_removal(self) -> bool:
+        return self.removal_policy == "destroy"
