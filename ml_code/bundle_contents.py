@@ -27,7 +27,14 @@ SERVING_MODULES = (
 )
 
 # The modules only the jobs import (evaluate's, beyond what the serving modules already hold).
-JOB_MODULES = ("decision_thresholds.py",)
+JOB_MODULES = (
+    "bootstrap.py",
+    "champion.py",
+    "decision_thresholds.py",
+    "evaluation_metrics.py",
+    "evaluation_report.py",
+    "quality_gate.py",
+)
 # Preprocess's default contract (contract.DEFAULT_CONTRACT_PATH); the trigger checks uploads against it too.
 DATA_CONTRACT = "data_contract.json"
 
