@@ -26,13 +26,14 @@ SERVING_MODULES = (
     "model_io.py",
 )
 
-# The modules only the jobs import (evaluate's, beyond what the serving modules already hold).
+# The modules only the jobs import (preprocess's and evaluate's parts, beyond what the serving modules hold).
 JOB_MODULES = (
     "bootstrap.py",
     "champion.py",
     "decision_thresholds.py",
     "evaluation_metrics.py",
     "evaluation_report.py",
+    "input_files.py",
     "quality_gate.py",
 )
 # Preprocess's default contract (contract.DEFAULT_CONTRACT_PATH); the trigger checks uploads against it too.

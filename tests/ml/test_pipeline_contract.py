@@ -17,6 +17,7 @@ from ml_helpers import PIPELINE_DEFINITIONS, TrainedRun
 
 import artifacts
 import evaluate
+import input_files
 import model_io
 import preprocess
 import train
@@ -148,7 +149,7 @@ def test_the_upload_trigger_accepts_exactly_the_files_preprocess_reads() -> None
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == preprocess.CSV_SUFFIXES
+    assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == input_files.CSV_SUFFIXES
 
 
 def test_evaluate_parses_the_run_context_the_pipeline_passes(definition: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import pytest
 from ml_helpers import ML_CODE, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
 
 import artifacts
+import input_files
 import preprocess
 from contract import load_contract
 from job_output import PROCESSING_MESSAGE_FILE, run_job
@@ -200,11 +201,11 @@ def test_a_large_file_is_read_in_two_halves_as_one_reader_reads_it(
     assert path.stat().st_size >= 2 * pa_csv.ReadOptions().block_size  # large enough to be split
     options = pa_csv.ConvertOptions(column_types={SMALL_TARGET: pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options, list(frame.columns))
+    halves = input_files._streamed_csv(path, options, list(frame.columns))
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     # Text is read as category codes, which hold each block's distinct values once.
-    assert halves.schema.field("plan").type == halves.schema.field(SMALL_TARGET).type == preprocess.CATEGORY_CODES
+    assert halves.schema.field("plan").type == halves.schema.field(SMALL_TARGET).type == input_files.CATEGORY_CODES
 
 
 def _decoded(table: pa.Table) -> pa.Table:
@@ -217,11 +218,11 @@ def _decoded(table: pa.Table) -> pa.Table:
 def test_the_halves_meet_at_the_start_of_a_line_outside_quotes(tmp_path: Path) -> None:
     path = tmp_path / "lines.csv"
     path.write_bytes(b'a,b\n1,2\n33,44\n5,"x\ny"\n6,"say ""hi"""\n7,8\n')
-    assert preprocess._row_start_after(path, 4) == 8  # inside "1,2": the next line
-    assert preprocess._row_start_after(path, 3) == 4  # on the header's line end: the line after it
-    assert preprocess._row_start_after(path, 16) == 22  # inside the quoted value "x\ny": after its row
-    assert preprocess._row_start_after(path, 24) == 37  # doubled quotes inside a value count as two
-    assert preprocess._row_start_after(path, 38) == 41  # inside the last line: the file's end
+    assert input_files._row_start_after(path, 4) == 8  # inside "1,2": the next line
+    assert input_files._row_start_after(path, 3) == 4  # on the header's line end: the line after it
+    assert input_files._row_start_after(path, 16) == 22  # inside the quoted value "x\ny": after its row
+    assert input_files._row_start_after(path, 24) == 37  # doubled quotes inside a value count as two
+    assert input_files._row_start_after(path, 38) == 41  # inside the last line: the file's end
 
 
 def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_reads_it(tmp_path: Path) -> None:
@@ -237,7 +238,7 @@ def test_a_quoted_value_with_a_line_end_across_the_middle_is_read_as_one_reader_
     assert quote_at < path.stat().st_size // 2 < quote_at + 200  # the middle is inside the quoted value
     options = pa_csv.ConvertOptions(column_types={"plan": pa.string()}, strings_can_be_null=True)
 
-    halves = preprocess._streamed_csv(path, options, ["tenure", "plan", "spend", "region", "churned"])
+    halves = input_files._streamed_csv(path, options, ["tenure", "plan", "spend", "region", "churned"])
 
     assert _decoded(halves).equals(pa_csv.open_csv(path, convert_options=options).read_all())
     assert halves.num_rows == rows + 1
