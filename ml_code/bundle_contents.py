@@ -26,7 +26,7 @@ SERVING_MODULES = (
     "model_io.py",
 )
 
-# The modules only the jobs import (preprocess's and evaluate's parts, beyond what the serving modules hold).
+# The modules only the jobs import (the parts of preprocess, train and evaluate, beyond what the serving modules hold).
 JOB_MODULES = (
     "bootstrap.py",
     "champion.py",
@@ -35,6 +35,7 @@ JOB_MODULES = (
     "evaluation_report.py",
     "input_files.py",
     "quality_gate.py",
+    "training_group.py",
 )
 # Preprocess's default contract (contract.DEFAULT_CONTRACT_PATH); the trigger checks uploads against it too.
 DATA_CONTRACT = "data_contract.json"

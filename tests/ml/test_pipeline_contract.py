@@ -21,6 +21,7 @@ import input_files
 import model_io
 import preprocess
 import train
+import training_group
 
 DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
 TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "handler.py"
@@ -110,7 +111,7 @@ def test_training_channels_are_the_ones_train_reads(definition: dict[str, Any]) 
 def test_training_hosts_bound_their_waits_by_the_job_runtime(definition: dict[str, Any]) -> None:
     arguments = steps(definition)["Train"]["Arguments"]
     max_runtime = arguments["StoppingCondition"]["MaxRuntimeInSeconds"]
-    assert arguments["Environment"][train.MAX_RUNTIME_ENV] == str(max_runtime)
+    assert arguments["Environment"][training_group.MAX_RUNTIME_ENV] == str(max_runtime)
 
 
 def test_the_gate_reads_the_auc_evaluate_writes(
