@@ -18,6 +18,7 @@ ENDPOINT_SCRIPT = "inference.py"
 SERVING_MODULES = (
     ENDPOINT_SCRIPT,
     "inference_handlers.py",
+    "request_features.py",
     "arrow_csv.py",
     "artifacts.py",
     "bundle_contents.py",
