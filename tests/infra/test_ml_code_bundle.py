@@ -10,6 +10,7 @@ import ast
 import gzip
 import hashlib
 import io
+import re
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from types import SimpleNamespace
 from aws_cdk import App, Stack
 
 from constructs.ml_code_bundle import ML_CODE_DIR, MlCodeBundle, bundle_contents, pack
+from tests.infra.synthesis import REPO_ROOT
 
 TOOLS_DIR = ML_CODE_DIR / "local"
 
@@ -70,6 +72,14 @@ def test_the_bundle_is_named_by_its_contents() -> None:
     bundle = MlCodeBundle(Stack(App(), "Bundle"), "Code")
     digest = hashlib.sha256(bundle.tarball.read_bytes()).hexdigest()[:16]
     assert bundle.tarball.name == f"sourcedir-{digest}.tar.gz"
+
+
+def test_the_entry_scripts_listed_are_the_scripts_the_pipeline_names() -> None:
+    # The readable definitions (kept equal to the synthesized templates) name each step's script and the model's.
+    definitions = (REPO_ROOT / "tests" / "infra" / "__snapshots__" / "test_training_pipeline").glob("*.json")
+    named = {name for path in definitions for name in re.findall(r"[A-Za-z_]+\.py\b", path.read_text())}
+    lists = contents()
+    assert named == {*lists.JOB_SCRIPTS, lists.ENDPOINT_SCRIPT}
 
 
 def test_the_python_files_listed_are_exactly_what_the_entry_scripts_import() -> None:
