@@ -70,12 +70,12 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(C
 	$(if $(TARGET),--target-column "$(TARGET)") $(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") \
 	$(if $(CHAMPION),--champion "$(CHAMPION)")
 local-run: $(ML_VENV)/.installed
-	$(ML_VENV)/bin/python ml_code/local_run.py $(strip $(LOCAL_RUN_ARGS))
+	$(ML_VENV)/bin/python ml_code/local/local_run.py $(strip $(LOCAL_RUN_ARGS))
 
 ## draft-contract: draft a data contract from a sample of your export, to review (DATA=file.csv TARGET=col [POSITIVE_LABEL=value] [OUT=file])
 draft-contract: $(ML_VENV)/.installed
 	$(if $(and $(DATA),$(TARGET)),,$(error usage: make draft-contract DATA=file.csv TARGET=column))
-	$(ML_VENV)/bin/python ml_code/draft_contract.py --data "$(DATA)" --target-column "$(TARGET)" \
+	$(ML_VENV)/bin/python ml_code/local/draft_contract.py --data "$(DATA)" --target-column "$(TARGET)" \
 		$(if $(POSITIVE_LABEL),--positive-label "$(POSITIVE_LABEL)") $(if $(OUT),--output "$(OUT)")
 
 ## approver: review and approve models (ARGS="pending dev", "show dev 7", "approve dev 7 --note '...'", "status dev")
@@ -85,12 +85,12 @@ approver: $(VENV)/.installed
 ## predict: score a CSV with the endpoint's entry script, in 6 MB requests (DATA=file.csv [MODEL=latest|run folder|model.tar.gz] [OUT=file] [ACCEPT=application/json])
 predict: $(ML_VENV)/.installed
 	$(if $(DATA),,$(error usage: make predict DATA=file.csv [MODEL=latest]))
-	$(ML_VENV)/bin/python ml_code/local_endpoint.py predict --model "$(or $(MODEL),latest)" --data "$(DATA)" \
+	$(ML_VENV)/bin/python ml_code/local/local_endpoint.py predict --model "$(or $(MODEL),latest)" --data "$(DATA)" \
 		$(if $(OUT),--output "$(OUT)") $(if $(ACCEPT),--accept "$(ACCEPT)")
 
 ## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost ([MODEL=latest|run folder|model.tar.gz] [PORT=8080])
 serve: $(ML_VENV)/.installed
-	$(ML_VENV)/bin/python ml_code/local_endpoint.py serve --model "$(or $(MODEL),latest)" $(if $(PORT),--port $(PORT))
+	$(ML_VENV)/bin/python ml_code/local/local_endpoint.py serve --model "$(or $(MODEL),latest)" $(if $(PORT),--port $(PORT))
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed
