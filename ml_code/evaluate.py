@@ -51,7 +51,7 @@ import decision_thresholds
 import model_io
 from artifacts import Manifest
 from contract import CATEGORICAL
-from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, container_path, run_job
 
 log = logging.getLogger("evaluate")
 ROC_PLOT_FILE = "roc.png"
@@ -849,13 +849,13 @@ def evaluate(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(description="Evaluate the model on the test split.")
-    inputs = Path("/opt/ml/processing/input")
+    inputs = container_path("processing/input")
     parser.add_argument("--model-dir", type=Path, default=inputs / "model")
     parser.add_argument("--test-dir", type=Path, default=inputs / artifacts.TEST)
     # Optional: with them the report shows train / validation / test ROC-AUC side by side.
     parser.add_argument("--train-dir", type=Path, default=None)
     parser.add_argument("--validation-dir", type=Path, default=None)
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
+    parser.add_argument("--output-dir", type=Path, default=container_path("processing/output/evaluation"))
     parser.add_argument("--bootstrap-samples", type=resample_count, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--environment", default="")
