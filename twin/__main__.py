@@ -7,6 +7,7 @@ stage, and ends with the endpoint's answer. Exit code 1 and the reason when a sc
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -20,9 +21,11 @@ from twin.job_runner import REPO_ROOT
 from twin.system import Twin
 
 STARTED = time.monotonic()
+STAGES: list[list[str]] = []  # every line said, for --report
 
 
 def say(stage: str, text: str) -> None:
+    STAGES.append([stage, text])
     print(f"[{time.monotonic() - STARTED:6.1f}s] {stage:<10} {text}", flush=True)
 
 
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=scenarios.SCENARIOS, default="happy")
     parser.add_argument("--cdk-out", type=Path, default=REPO_ROOT / "cdk.out")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder, removed at the end")
+    parser.add_argument("--report", type=Path, default=None, help="write what happened as JSON (with --scenario all)")
     args = parser.parse_args(argv)
     if not (args.cdk_out / f"assembly-{args.env}").is_dir():
         say("synth", f"cdk synth {args.env} into {args.cdk_out}")
@@ -64,9 +68,23 @@ def main(argv: list[str] | None = None) -> int:
             elif args.scenario == "second-approval":
                 first, second = scenarios.second_approval(twin, data)
                 say("answer", f"blue/green from version {first} to version {second}")
+            elif args.scenario == "alarm-rollback":
+                deployment = scenarios.alarm_rollback(twin, data)
+                say("answer", f"rolled back: {deployment.get('cause')}")
             else:
-                output = scenarios.alarm_rollback(twin, data)
-                say("answer", f"rolled back: {output.get('outcome')}")
+                report = scenarios.run_all(twin, data, work_dir / "data")
+                report["stages"] = STAGES
+                if args.report:
+                    args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
+                failed = [name for name, outcome in report["outcomes"].items() if not outcome["ok"]]
+                for name in failed:
+                    say("failed", f"{name}: {report['outcomes'][name]['error']}")
+                say(
+                    "answer",
+                    f"{len(report['outcomes']) - len(failed)} of {len(report['outcomes'])} scenarios went as expected",
+                )
+                if failed:
+                    return 1
     except scenarios.ScenarioFailed as failure:
         print(f"error: {failure}", file=sys.stderr)
         return 1

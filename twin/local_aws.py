@@ -230,6 +230,8 @@ class LocalAws:
 
     def __enter__(self) -> LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        # The twin reports each execution's outcome; moto's interpreter would log every failed state as an error.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         self._corrected = corrected_moto(self.corrections, self.region)
         self._corrected.__enter__()

@@ -196,6 +196,8 @@ class PipelineInterpreter:
         except StepFailed as failure:
             record.update(StepStatus="Failed", FailureReason=failure.reason, EndTime=datetime.now(timezone.utc))
             self._say(f"{name} ({kind}) failed: {failure.reason}")
+            if kind == "Fail":  # "the ErrorMessage ... is shown as the pipeline execution failure reason" (Fail step)
+                raise ExecutionFailed(failure.reason) from None
             raise ExecutionFailed(f"Step failure: One or multiple steps failed. {name}: {failure.reason}") from None
         except ExecutionFailed as failure:
             record.update(StepStatus="Failed", FailureReason=str(failure), EndTime=datetime.now(timezone.utc))

@@ -177,40 +177,98 @@ def below_threshold(twin: Twin, data: Path, folder: Path) -> str:
     return reason or ""
 
 
+def roll_out_new_version(twin: Twin, data: Path, name: str) -> int:
+    """While a version serves: a new one trained, registered, approved; blue/green to it."""
+    serving = _serving_version(twin)
+    expect(serving is not None, "no version serves yet")
+    registered = train_and_register(twin, data, name)
+    deployment = approve_and_deploy(twin, registered)
+    output = json.loads(deployment.get("output") or "{}")
+    expect(output.get("outcome") == "deployed", f"the rollout ended {deployment['status']}: {output}")
+    expect(_serving_version(twin) == registered.version, f"the endpoint does not serve version {registered.version}")
+    return registered.version
+
+
+def roll_out_under_alarm(twin: Twin, data: Path, name: str) -> dict[str, Any]:
+    """A new version approved while one serves; a rollback alarm goes to ALARM during the bake: SageMaker rolls
+    the endpoint back, the workflow reports it."""
+    serving = _serving_version(twin)
+    registered = train_and_register(twin, data, name)
+    cloudwatch = twin.aws.client("cloudwatch")
+    raised: list[str] = []
+
+    def alarm_during_bake(endpoint: Any) -> None:
+        for alarm in endpoint.alarms[:1]:
+            if alarm not in raised:
+                cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="twin: errors in the bake")
+                raised.append(alarm)
+                twin.say("alarm", f"{alarm} in ALARM during the bake")
+
+    twin.deploy.endpoints.on_bake = alarm_during_bake
+    before = len(twin.record.notices)
+    try:
+        deployment = approve_and_deploy(twin, registered)
+    finally:
+        twin.deploy.endpoints.on_bake = None
+    expect(raised != [], "the rollout never baked under a rollback alarm")
+    expect(
+        deployment.get("error") == "RolledBack",
+        f"an alarmed rollout ended {deployment['status']} {deployment.get('error')}",
+    )
+    expect(_serving_version(twin) == serving, f"the endpoint does not serve version {serving} after the rollback")
+    notices = twin.record.notices[before:]
+    expect(any("rolled_back" in notice["subject"] for notice in notices), f"no rollback notice: {notices}")
+    twin.say("rollback", f"version {registered.version} rolled back; the endpoint serves version {serving}")
+    return deployment
+
+
 def second_approval(twin: Twin, data: Path) -> tuple[int, int]:
     first = train_and_register(twin, data, "first.csv")
     approve_and_deploy(twin, first)
-    second = train_and_register(twin, data, "second.csv")
-    deployment = approve_and_deploy(twin, second)
-    output = json.loads(deployment.get("output") or "{}")
-    expect(output.get("outcome") == "deployed", f"the second deploy ended {deployment['status']}: {output}")
-    expect(_serving_version(twin) == second.version, f"the endpoint does not serve version {second.version}")
+    second = roll_out_new_version(twin, data, "second.csv")
     ask(twin, data)
-    return first.version, second.version
+    return first.version, second
 
 
 def alarm_rollback(twin: Twin, data: Path) -> dict[str, Any]:
     first = train_and_register(twin, data, "first.csv")
     approve_and_deploy(twin, first)
-    second = train_and_register(twin, data, "second.csv")
-    cloudwatch = twin.aws.client("cloudwatch")
+    return roll_out_under_alarm(twin, data, "second.csv")
 
-    def alarm_during_bake(endpoint: Any) -> None:
-        for alarm in endpoint.alarms[:1]:
-            cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="twin: errors during the bake")
 
-    twin.deploy.endpoints.on_bake = alarm_during_bake
+def _attempt(run: Callable[[], Any]) -> dict[str, Any]:
     try:
-        deployment = approve_and_deploy(twin, second)
-    finally:
-        twin.deploy.endpoints.on_bake = None
-    output = json.loads(deployment.get("output") or "{}")
-    twin.say("rollback", f"deploy outcome {output.get('outcome')}; endpoint serves version {_serving_version(twin)}")
-    expect(output.get("outcome") != "deployed", f"an alarmed rollout was reported deployed: {output}")
-    expect(
-        _serving_version(twin) == first.version, f"the endpoint does not serve version {first.version} after rollback"
-    )
-    return output
+        return {"ok": True, "value": run()}
+    except Exception as error:  # every scenario runs; the report says how each one ended
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
 
 
-SCENARIOS = ("happy", "bad-upload", "below-threshold", "second-approval", "alarm-rollback")
+def run_all(twin: Twin, data: Path, folder: Path) -> dict[str, Any]:
+    """Every scenario once in one twin, in an order where each builds on the last: the happy path (version 1
+    serves), a bad upload, a run below the threshold, a second approval (blue/green to version 2), a third under
+    a rollback alarm (back to version 2). What happened, as JSON for a report."""
+    outcomes = {
+        "happy": _attempt(lambda: happy_path(twin, data)),
+        "bad-upload": _attempt(lambda: bad_upload(twin, data, folder)),
+        "below-threshold": _attempt(lambda: below_threshold(twin, data, folder)),
+        "second-approval": _attempt(lambda: roll_out_new_version(twin, data, "second.csv")),
+        "alarm-rollback": _attempt(lambda: roll_out_under_alarm(twin, data, "third.csv")),
+    }
+    packages = {
+        str(summary["ModelPackageVersion"]): twin.sagemaker.describe_model_package(
+            ModelPackageName=summary["ModelPackageArn"]
+        )
+        for summary in registered_packages(twin)
+    }
+    report = {
+        "outcomes": outcomes,
+        "notices": twin.record.notices,
+        "deliveries": [{"rule": d.rule, "target": d.target_arn, "event": d.event} for d in twin.record.deliveries],
+        "pipeline_runs": [{"arn": arn, "status": status, "reason": reason} for arn, status, reason in twin.record.pipeline_runs],
+        "packages": packages,
+        "serving_version": _serving_version(twin),
+    }  # fmt: skip
+    return json.loads(json.dumps(report, default=str))
+
+
+SCENARIOS = ("happy", "bad-upload", "below-threshold", "second-approval", "alarm-rollback", "all")

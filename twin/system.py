@@ -30,6 +30,7 @@ INBOX_QUEUE = "twin-inbox"
 class Record:
     """What happened, for scenarios and tests to read."""
 
+    deliveries: list[Delivery] = field(default_factory=list)  # events matched by rules, as delivered
     handler_results: list[tuple[str, Any]] = field(default_factory=list)  # (function, result or error)
     pipeline_runs: list[tuple[str, str, str | None]] = field(default_factory=list)  # (arn, status, reason)
     deployments: list[dict[str, Any]] = field(default_factory=list)  # DescribeExecution answers
@@ -116,6 +117,8 @@ class Twin:
     def settle(self) -> None:
         """Deliver events, run pipelines and state machines until nothing is left to do."""
         while (work := self.aws.next_work()) is not None:
+            if isinstance(work, Delivery):
+                self.record.deliveries.append(work)
             if isinstance(work, PipelineRun):
                 self._run_pipeline(work)
             elif work.target_arn.split(":")[2] == "lambda":
