@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## help: list these targets
 help:
-	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-15s %s\n", $$1, $$2 }'
+	@sed -n 's/^## \([a-z0-9-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-15s %s\n", $$1, $$2 }'
 
 ## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one; all are validated)
 # cdk.out starts empty: the CLI leaves earlier assemblies in place, and a stale stg next to a fresh dev misleads.
