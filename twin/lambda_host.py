@@ -7,6 +7,7 @@ timeout or memory limit. An exception is reported as Lambda reports an unhandled
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from twin.cloudformation import Assembly
 
@@ -33,7 +34,10 @@ class Function:
 
 
 class LambdaHost:
-    def __init__(self, assembly: Assembly) -> None:
+    """`log`: where the functions' output goes (CloudWatch Logs' stand-in); by default this process's stdout."""
+
+    def __init__(self, assembly: Assembly, log: TextIO | None = None) -> None:
+        self._log = log
         self.functions: dict[str, Function] = {}
         for resource in assembly.resources("AWS::Lambda::Function"):
             code = resource.resolved("Code")
@@ -58,7 +62,7 @@ class LambdaHost:
 
         def run(event: Any, context: Any = None) -> Any:
             self.invocations.append(function.name)
-            with self._environment(function):
+            with self._environment(function), self._output():
                 return self._load(function)(event, context)
 
         return run
@@ -76,11 +80,15 @@ class LambdaHost:
                 if not str(getattr(sys.modules[name], "__file__", "") or "").startswith(str(function.asset)):
                     del sys.modules[name]
             sys.path.insert(0, str(function.asset))
-            try:
-                self._loaded[key] = getattr(importlib.import_module(module_name), attribute)
+            try:  # a logger the module sets up at import writes to the log too
+                with self._output():
+                    self._loaded[key] = getattr(importlib.import_module(module_name), attribute)
             finally:
                 sys.path.remove(str(function.asset))
         return self._loaded[key]
+
+    def _output(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.redirect_stdout(self._log) if self._log is not None else contextlib.nullcontext()
 
     @staticmethod
     @contextmanager

@@ -93,7 +93,9 @@ def endpoint_name(twin: Twin) -> str:
 
 def train_and_register(twin: Twin, data: Path, name: str) -> Registered:
     before = len(twin.record.pipeline_runs)
-    twin.upload(data, f"{name.removesuffix('.csv')}{''.join(data.suffixes) or '.csv'}")  # .csv or .csv.gz, as the data is
+    twin.upload(
+        data, f"{name.removesuffix('.csv')}{''.join(data.suffixes) or '.csv'}"
+    )  # .csv or .csv.gz, as the data is
     twin.settle()
     runs = twin.record.pipeline_runs[before:]
     expect(

@@ -51,7 +51,11 @@ class Twin:
 
     def __enter__(self) -> Twin:
         self.aws = self._stack.enter_context(LocalAws(self.assembly.region))
-        self.say("local AWS", f"moto server at {self.aws.endpoint_url}, region {self.aws.region}")
+        self.say(
+            "local AWS",
+            f"moto server at {self.aws.endpoint_url}, region {self.aws.region}, corrected where moto differs from "
+            "AWS's documentation (docs/local-twin.md)",
+        )
         seed(
             self.aws,
             self.assembly,
@@ -59,7 +63,9 @@ class Twin:
         )
         self.s3, self.sqs, self.sns = self.aws.client("s3"), self.aws.client("sqs"), self.aws.client("sns")
         self.sagemaker = self.aws.client("sagemaker")
-        self.lambdas = LambdaHost(self.assembly)
+        (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
+        lambda_log = self._stack.enter_context((self.work_dir / "logs" / "lambda.log").open("a", encoding="utf-8"))
+        self.lambdas = LambdaHost(self.assembly, lambda_log)
         jobs = JobRunner(self.s3, self.work_dir / "jobs")
         self.pipelines = PipelineInterpreter(jobs, self.s3, self.sagemaker, lambda text: self.say("pipeline", text))
         self.deploy = self._stack.enter_context(DeployRuntime(self.aws, self.lambdas).installed())
