@@ -201,17 +201,17 @@ def corrected_moto(corrections: Corrections, region: str) -> Iterator[None]:
         (SageMakerResponse, "list_pipeline_execution_steps", list_pipeline_execution_steps),
         (SageMakerRuntimeResponse, "invoke_endpoint", invoke_endpoint),
     ]
-    with _all_patched(patches):
+    with all_patched(patches):
         yield
 
 
 @contextmanager
-def _all_patched(patches: list[tuple[Any, str, Any]]) -> Iterator[None]:
+def all_patched(patches: list[tuple[Any, str, Any]]) -> Iterator[None]:
     if not patches:
         yield
         return
     (owner, name, replacement), *rest = patches
-    with _patched(owner, name, replacement), _all_patched(rest):
+    with _patched(owner, name, replacement), all_patched(rest):
         yield
 
 

@@ -33,7 +33,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from twin.cloudformation import ACCOUNT
 from twin.job_runner import REPO_ROOT
 from twin.lambda_host import LambdaHost
-from twin.local_aws import LocalAws, _all_patched
+from twin.local_aws import LocalAws, all_patched
 from twin.simulated_time import InProcessLambda, SimulatedTime
 
 
@@ -112,7 +112,7 @@ class DeployRuntime:
         events.register("before-parameter-build.sagemaker", self._remember, unique_id="twin-endpoint-params")
         events.register("before-call.sagemaker", self._answer, unique_id="twin-endpoint-double")
         try:
-            with _all_patched(patches):
+            with all_patched(patches):
                 yield self
         finally:
             events.unregister("before-call.sagemaker", unique_id="twin-endpoint-double")
