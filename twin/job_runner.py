@@ -10,8 +10,9 @@ the local S3 and that folder as SageMaker moves them.
   `sagemaker_submit_directory` in /opt/ml/code, each channel in /opt/ml/input/data/<channel> (ShardedByS3Key: the
   host's share of the objects, FullyReplicated: all), hyperparameters (other than the toolkit's sagemaker_*) as
   `--name value` arguments and SM_HP_*, and the toolkit's SM_* variables; one process per host of
-  ResourceConfig.InstanceCount (algo-1, algo-2, ...), all at once. SM_MODEL_DIR of algo-1 is packed into
-  <S3OutputPath>/<job name>/output/model.tar.gz. A failure's FailureReason is /opt/ml/output/failure.
+  ResourceConfig.InstanceCount (algo-1, algo-2, ...), all at once. More than one host needs their names to
+  resolve on this machine: the step fails at once, saying so, when they do not. SM_MODEL_DIR of algo-1 is packed
+  into <S3OutputPath>/<job name>/output/model.tar.gz. A failure's FailureReason is /opt/ml/output/failure.
 
 Not SageMaker: no image, no instance types, no volume or KMS encryption, no network isolation, no time limit
 but the definition's MaxRuntimeInSeconds.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tarfile
 from collections.abc import Mapping
@@ -42,6 +44,20 @@ class JobResult:
     log: Path
 
 
+def _resolves(host: str) -> bool:
+    try:
+        socket.gethostbyname(host)
+    except OSError:
+        return False
+    return True
+
+
+def host_share(keys: list[str], rank: int, count: int) -> list[str]:
+    """ShardedByS3Key: "each machine ... gets 1/n of the number of S3 objects" (S3DataSource, API reference);
+    which objects go where is not documented: here every n-th, from the host's rank."""
+    return keys[rank::count]
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
@@ -54,7 +70,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------------------------------ S3 <-> folders
 
-    def _objects(self, uri: str) -> list[str]:
+    def objects(self, uri: str) -> list[str]:
         bucket, prefix = split_s3_uri(uri)
         keys: list[str] = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -64,7 +80,7 @@ class JobRunner:
     def download(self, uri: str, folder: Path, keys: list[str] | None = None) -> None:
         """An S3 prefix into a folder: each object at its key relative to the prefix (a single object by name)."""
         bucket, prefix = split_s3_uri(uri)
-        for key in self._objects(uri) if keys is None else keys:
+        for key in self.objects(uri) if keys is None else keys:
             relative = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
             target = folder / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,6 +157,13 @@ class JobRunner:
         """The job's result and, when it succeeded, the S3 URI of model.tar.gz."""
         count = int(arguments["ResourceConfig"]["InstanceCount"])
         hosts = [f"algo-{number}" for number in range(1, count + 1)]
+        unresolved = [host for host in hosts if count > 1 and not _resolves(host)]
+        if unresolved:  # the hosts would wait for each other's names for up to 15 minutes (ml_code/train.py)
+            reason = (
+                f"the twin runs {count} training hosts as {count} processes on this machine, but the host names "
+                f"{', '.join(unresolved)} do not resolve here (add them to /etc/hosts as 127.0.0.1)"
+            )
+            return JobResult(False, reason, self._work_dir / job_name), None
         hyperparameters = dict(arguments.get("HyperParameters", {}))
         toolkit = {key: json.loads(value) for key, value in hyperparameters.items() if key.startswith("sagemaker_")}
         user = {key: value for key, value in hyperparameters.items() if not key.startswith("sagemaker_")}
@@ -157,9 +180,9 @@ class JobRunner:
                 tar.extractall(code, filter="data")
             for channel in channels:
                 source = channel["DataSource"]["S3DataSource"]
-                keys = self._objects(source["S3Uri"])
+                keys = self.objects(source["S3Uri"])
                 if source.get("S3DataDistributionType") == "ShardedByS3Key":
-                    keys = keys[rank::count]
+                    keys = host_share(keys, rank, count)
                 self.download(source["S3Uri"], folder / "input" / "data" / channel["ChannelName"], keys)
             (folder / "model").mkdir()
             config = folder / "input" / "config"
