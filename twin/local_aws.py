@@ -318,9 +318,12 @@ def seed(aws: LocalAws, assembly: Assembly, say: Callable[[str], None]) -> None:
         sqs.create_queue(QueueName=queue_resource.name)
         count("queue")
     for table in assembly.resources("AWS::DynamoDB::Table"):
-        properties = {**_resolved_all(table), "TableName": table.name}
+        # The properties CreateTable shares with the template (SSESpecification, for one, is spelt differently).
+        shared = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "LocalSecondaryIndexes",
+                  "BillingMode", "ProvisionedThroughput")  # fmt: skip
+        properties = {key: table.resolved(key) for key in shared if key in table.properties}
         properties.setdefault("BillingMode", "PAY_PER_REQUEST")
-        dynamodb.create_table(**_api_parameters(dynamodb, "CreateTable", properties))
+        dynamodb.create_table(TableName=table.name, **properties)
         count("table")
     for group in assembly.resources("AWS::SageMaker::ModelPackageGroup"):
         sagemaker.create_model_package_group(ModelPackageGroupName=group.name)

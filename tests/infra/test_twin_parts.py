@@ -11,7 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from twin.cloudformation import Assembly
 from twin.job_runner import JobRunner, host_share
+from twin.local_aws import LocalAws, seed
 from twin.pipeline_interpreter import Execution, ExecutionFailed, PipelineInterpreter, property_path
 
 ARN = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/p/execution/abc123"
@@ -132,3 +134,42 @@ def test_sharded_channels_split_the_objects_between_hosts(tmp_path: Path) -> Non
         "part-4.parquet",
     ]
     assert sorted(p.name for p in (tmp_path / "algo-2").iterdir()) == ["part-1.parquet", "part-3.parquet"]
+
+
+def test_a_table_and_a_queue_in_a_template_are_seeded_by_their_type(tmp_path: Path) -> None:
+    # A resource the deploy workflow's rewrite adds (a DynamoDB ledger, say) needs no code of its own in the twin.
+    template = {
+        "Resources": {
+            "Ledger": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "SSESpecification": {"SSEEnabled": True},
+                    "TableName": {"Fn::Join": ["-", ["ledger", {"Ref": "AWS::Region"}]]},
+                },
+            },
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}},
+        }
+    }
+    assembly_dir = tmp_path / "assembly-dev"
+    assembly_dir.mkdir()
+    (assembly_dir / "dev-Ledger.template.json").write_text(json.dumps(template))
+    manifest = {
+        "artifacts": {
+            "devLedger": {
+                "type": "aws:cloudformation:stack",
+                "environment": "aws://unknown-account/eu-west-1",
+                "displayName": "dev/Ledger",
+                "properties": {"templateFile": "dev-Ledger.template.json", "stackName": "dev-Ledger"},
+            }
+        }
+    }
+    (assembly_dir / "manifest.json").write_text(json.dumps(manifest))
+    said: list[str] = []
+    with LocalAws("eu-west-1") as aws:
+        seed(aws, Assembly(tmp_path, "dev"), said.append)
+        assert aws.client("dynamodb").list_tables()["TableNames"] == ["ledger-eu-west-1"]
+        assert aws.client("sqs").list_queues()["QueueUrls"][0].endswith("/dev-Ledger-Queue")
+    assert said == ["1 queue, 1 table"]
