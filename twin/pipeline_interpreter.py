@@ -181,6 +181,8 @@ class PipelineInterpreter:
             self._run_steps(list(execution.definition.get("Steps", [])), execution)
         except ExecutionFailed as error:
             return "Failed", str(error)
+        except Exception as error:  # the twin itself failed (a job timed out, a call was refused): said as such
+            return "Failed", f"the twin could not run the execution: {type(error).__name__}: {error}"
         return "Succeeded", None
 
     def _run_steps(self, steps: list[Mapping[str, Any]], execution: Execution) -> None:
