@@ -47,7 +47,7 @@ from bootstrap import bootstrap
 from champion import Scored, champion_comparison, load_champion, load_model, score, training_details
 from evaluation_metrics import DEFAULT_THRESHOLD, best_f1_threshold, evaluation_document
 from evaluation_report import PR_PLOT_FILE, ROC_PLOT_FILE, data_summary, pr_png, report_html, roc_png
-from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, container_path, run_job
 from quality_gate import quality_gate, threshold_verdicts
 
 log = logging.getLogger("evaluate")
@@ -217,13 +217,13 @@ def parse_thresholds(text: str) -> tuple[tuple[str, float], ...]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(description="Evaluate the model on the test split.")
-    inputs = Path("/opt/ml/processing/input")
+    inputs = container_path("processing/input")
     parser.add_argument("--model-dir", type=Path, default=inputs / "model")
     parser.add_argument("--test-dir", type=Path, default=inputs / artifacts.TEST)
     # Optional: with them the report shows train / validation / test ROC-AUC side by side.
     parser.add_argument("--train-dir", type=Path, default=None)
     parser.add_argument("--validation-dir", type=Path, default=None)
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
+    parser.add_argument("--output-dir", type=Path, default=container_path("processing/output/evaluation"))
     parser.add_argument("--bootstrap-samples", type=resample_count, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--environment", default="")

@@ -21,6 +21,7 @@ from sklearn import metrics
 import artifacts
 import evaluate
 import evaluation_metrics
+import job_output
 import local_run
 import model_io
 import train
@@ -363,3 +364,20 @@ def test_evaluation_json_carries_the_gate_verdict(small_run: TrainedRun, tmp_pat
     assert f"Quality gate of this run: passes: ROC-AUC {auc:.4f} clears the threshold 0.5." in (
         (tmp_path / artifacts.REPORT_FILE).read_text()
     )
+
+
+def test_the_container_paths_follow_sagemaker_base_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The local twin runs the job in a folder laid out like /opt/ml and points SAGEMAKER_BASE_DIR at it.
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    args = evaluate.parse_args([])
+    assert args.model_dir == tmp_path / "processing" / "input" / "model"
+    assert args.output_dir == tmp_path / "processing" / "output" / "evaluation"
+    assert job_output.output_dir() == tmp_path / "output"
+
+
+def test_without_sagemaker_base_dir_the_paths_are_the_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.delenv("SAGEMAKER_BASE_DIR", raising=False)
+    assert evaluate.parse_args([]).test_dir == Path("/opt/ml/processing/input/test")
+    assert job_output.output_dir() == Path("/opt/ml/output")
