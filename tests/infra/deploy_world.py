@@ -4,6 +4,7 @@ Scaling and Step Functions; the endpoint-lifecycle double for SageMaker endpoint
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -11,6 +12,7 @@ import boto3
 from constructs.model_deployment import workflow_settings
 from constructs.model_deployment_lambda.deploy.aws import Clients
 from stacks.config import load_environments
+from tests.infra import documented_support
 from tests.infra.sagemaker_endpoint_double import SageMakerEndpointDouble
 from tests.infra.synthesis import cdk_json_context
 
@@ -31,16 +33,21 @@ def settings_for(environment: str, *, endpoint_name: str | None = None, **overri
         kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         data_capture_s3_uri=f"s3://artifacts/data-capture/mlops-{environment}",
         topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-{environment}",
+        ledger_table_name=f"mlops-{environment}-deploy-ledger",
     )
     return {**settings, **overrides}
 
 
-def event_for(arn: str, status: str = "Approved", group: str = GROUP, event_id: str | None = None) -> dict[str, Any]:
-    """A "SageMaker Model Package State Change" event as EventBridge delivers it."""
+def event_for(
+    arn: str, status: str = "Approved", group: str = GROUP, event_id: str | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """A "SageMaker Model Package State Change" event as EventBridge delivers it, made now (or `at`)."""
     version = int(arn.rsplit("/", 1)[1])
+    moment = at or datetime.now(timezone.utc)
     return {
         "version": "0",
-        "id": event_id or f"event-{version}",
+        "id": event_id or f"event-{version}-{status}-{moment.timestamp()}",
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "detail-type": "SageMaker Model Package State Change",
         "source": "aws.sagemaker",
         "account": ACCOUNT,
@@ -67,6 +74,17 @@ class World:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
         self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.dynamodb.create_table(
+            TableName=settings["ledger_table_name"],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # Every request the workflow sends is checked against what the API references say is supported.
+        self.unsupported_fields: list[str] = []
+        for client in (self.moto_sagemaker, self.cloudwatch, self.sns, self.autoscaling, self.dynamodb):
+            documented_support.install(client, self.unsupported_fields)
         self.sns.create_topic(Name=settings["topic_arn"].rsplit(":", 1)[1])
         self.queue_url = self.sqs.create_queue(QueueName="outcomes")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
@@ -85,6 +103,7 @@ class World:
             autoscaling=self.autoscaling,
             stepfunctions=self.stepfunctions,
             cloudwatch=self.cloudwatch,
+            dynamodb=self.dynamodb,
         )
 
     def register(self, auc: str = "0.93", approve: bool = True, group: str = GROUP) -> str:

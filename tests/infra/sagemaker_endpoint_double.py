@@ -97,6 +97,11 @@ class SageMakerEndpointDouble:
         """The next `times` calls of `operation` fail with `error` (throttling, a transient 500, ...)."""
         self._faults.append((operation, times, error))
 
+    def not_yet_consistent(self, operation: str, kind: str) -> ClientError:
+        """The error an eventually consistent read answers right after the write ([CreateEndpoint])."""
+        label = {"endpoint-config": "endpoint configuration", "model": "model"}[kind]
+        return client_error(operation, "ValidationException", f'Could not find {label} "{kind}".')
+
     def throttle(self, operation: str, times: int) -> None:
         self.fail(operation, client_error(operation, "ThrottlingException", "Rate exceeded"), times)
 

@@ -189,8 +189,9 @@ def test_re_approving_an_older_version(synthesized: Synthesized, deploy_machine:
         f"{world.endpoint()['EndpointArn'].split(':endpoint')[0]}:model-package/{world.settings['model_package_group_name']}/1"
     )
     world.approve(v1["detail"]["ModelPackageArn"], status="PendingManualApproval")
+    machine.start(event_for(v1["detail"]["ModelPackageArn"], status="PendingManualApproval"))
     world.approve(v1["detail"]["ModelPackageArn"])
-    execution = machine.start(v1)
+    execution = machine.start(event_for(v1["detail"]["ModelPackageArn"]))
     machine.run()
     assert machine.result(execution)["status"] == "SUCCEEDED"
     assert world.serving_version() == 1

@@ -55,7 +55,7 @@ def run(settings: Mapping[str, Any], aws: Clients, deadline: float, sleep: Any =
     if endpoint is not None and endpoint["EndpointStatus"] != "Deleting":
         aws.sagemaker.delete_endpoint(EndpointName=endpoint_name)
         removed.append(f"endpoint/{endpoint_name}")
-    delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, in_flight=None)
+    delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, keep=set())
     for config in list_own_configs(aws.sagemaker, settings):
         ignore_missing(aws.sagemaker.delete_endpoint_config, EndpointConfigName=config["EndpointConfigName"])
         removed.append(f"endpoint-config/{config['EndpointConfigName']}")

@@ -1,0 +1,225 @@
+"""The deploy ledger: a DynamoDB table where conditional writes decide what concurrent executions cannot.
+
+Three kinds of item, keyed by `pk`:
+
+- `claim#<deployment key>`: which execution (`run_id`, made by its first Prepare) rolls out one approval. Put
+  only if absent or already ours (a conditional write), just before the create or update: a duplicate execution of
+  the same approval finds another owner and ends `noop`; a retried step of the owner finds itself and goes on.
+  While `active`, its config, model and alarms are out of bounds for every other execution's clean-up.
+- `report#<run_id>`: the outcome was published; a Conclude run again (Step Functions retries tasks that may
+  already have done their work) returns it instead of publishing twice.
+- `package#<package arn>`: the package's approval status as the newest event said, and when it was last
+  approved (`approved_at`, the time of the event that moved it into Approved). Written only when the event is
+  newer than the item (a conditional write keeps the newest), so reordered events cannot move it back and an edit
+  of an already-approved package (same event type, still Approved) does not count as an approval. The version
+  that should serve is the Approved package with the latest `approved_at`.
+
+Every read is strongly consistent (GetItem / Scan with ConsistentRead): the ledger is the arbiter, so it must
+not answer with a stale view (DynamoDB read consistency,
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws import error_code
+from .decisions import Approval, latest_approval
+
+CLAIM = "claim#"
+REPORT = "report#"
+PACKAGE = "package#"
+SEEDED = "seeded"
+# Items stay long enough to recognise any duplicate EventBridge may still deliver (24 h event age, retries),
+# then DynamoDB's TTL removes them; package items are kept while the package exists.
+PURGE_AFTER_SECONDS = 90 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    package_arn: str
+    version: int
+    status: str
+    status_time: str  # ISO time of the newest event recorded
+    approved_at: str | None  # ISO time of the event that last moved it into Approved
+
+
+class Ledger:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+
+    # ---------------------------------------------------------------------------------------------- claims
+
+    def claim(self, key: str, run_id: str, config_name: str, expires_at: float) -> str | None:
+        """Claim the rollout of approval `key`; None when it is ours, else the run_id that holds it."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": CLAIM + key},
+                    "run_id": {"S": run_id},
+                    "config_name": {"S": config_name},
+                    "active": {"BOOL": True},
+                    "expires_at": {"N": str(int(expires_at))},
+                    "purge_at": {"N": str(int(time.time()) + PURGE_AFTER_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR run_id = :me",
+                ExpressionAttributeValues={":me": {"S": run_id}},
+            )
+            return None
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+        return self.claimant(key) or "an execution whose claim just ended"
+
+    def claimant(self, key: str) -> str | None:
+        item = self._get(CLAIM + key)
+        return item["run_id"]["S"] if item else None
+
+    def release(self, key: str, run_id: str) -> None:
+        """The rollout of `key` ended: its config is no longer protected from clean-up (only its owner may say so)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": CLAIM + key}},
+                UpdateExpression="SET active = :no",
+                ConditionExpression="run_id = :me",
+                ExpressionAttributeValues={":no": {"BOOL": False}, ":me": {"S": run_id}},
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def protected_configs(self, now: float) -> set[str]:
+        """Configs of rollouts claimed and not yet ended (nor expired: a stopped execution never releases)."""
+        return {
+            item["config_name"]["S"]
+            for item in self._scan(CLAIM)
+            if item["active"]["BOOL"] and float(item["expires_at"]["N"]) > now
+        }
+
+    # ---------------------------------------------------------------------------------------------- reports
+
+    def report(self, key: str) -> dict[str, str] | None:
+        """What an earlier run of Conclude for this execution published ({"outcome", "reason"}), if it did."""
+        item = self._get(REPORT + key)
+        return {"outcome": item["outcome"]["S"], "reason": item["reason"]["S"]} if item else None
+
+    def record_report(self, key: str, report: Mapping[str, str]) -> None:
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": REPORT + key},
+                "outcome": {"S": report["outcome"]},
+                "reason": {"S": report["reason"]},
+                "purge_at": {"N": str(int(time.time()) + PURGE_AFTER_SECONDS)},
+            },
+        )
+
+    # ---------------------------------------------------------------------------------------------- approvals
+
+    def record_status(self, package_arn: str, version: int, status: str, event_time: datetime) -> PackageRecord:
+        """Record what an approval-status event says, unless a newer event was recorded already; the record now."""
+        when = utc_iso(event_time)
+        for _ in range(5):  # optimistic: re-read and try again if another execution wrote in between
+            current = self.package(package_arn)
+            if current is not None and current.status_time >= when:
+                return current  # an older (reordered) or the same event: the record stands
+            if status == "Approved":
+                already = current is not None and current.status == "Approved"
+                approved_at = current.approved_at if already and current.approved_at else when
+            else:
+                approved_at = current.approved_at if current else None
+            item = {
+                "pk": {"S": PACKAGE + package_arn},
+                "version": {"N": str(version)},
+                "status": {"S": status},
+                "status_time": {"S": when},
+            }
+            if approved_at:
+                item["approved_at"] = {"S": approved_at}
+            condition = "attribute_not_exists(pk)" if current is None else "status_time = :seen"
+            values = {} if current is None else {"ExpressionAttributeValues": {":seen": {"S": current.status_time}}}
+            try:
+                self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression=condition, **values)
+                return PackageRecord(package_arn, version, status, when, approved_at)
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        raise RuntimeError(f"could not record the status of {package_arn}: too many concurrent writes")
+
+    def package(self, package_arn: str) -> PackageRecord | None:
+        item = self._get(PACKAGE + package_arn)
+        return _package_record(item) if item else None
+
+    def latest_approval(self) -> Approval | None:
+        """The Approved package approved last: the version that should serve."""
+        approvals = [
+            Approval(record.package_arn, record.version, datetime.fromisoformat(record.approved_at))
+            for record in map(_package_record, self._scan(PACKAGE))
+            if record.status == "Approved" and record.approved_at
+        ]
+        return latest_approval(approvals)
+
+    def is_seeded(self) -> bool:
+        return self._get(SEEDED) is not None
+
+    def seed(self, approvals: list[Approval]) -> None:
+        """Before the first event: the registry's Approved packages, approved at their LastModifiedTime.
+
+        Only once, for the packages approved before the ledger existed; afterwards only events count.
+        """
+        for approval in approvals:
+            try:
+                self._dynamodb.put_item(
+                    TableName=self._table,
+                    Item={
+                        "pk": {"S": PACKAGE + approval.package_arn},
+                        "version": {"N": str(approval.version)},
+                        "status": {"S": "Approved"},
+                        "status_time": {"S": utc_iso(approval.approved_at)},
+                        "approved_at": {"S": utc_iso(approval.approved_at)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    raise
+        self._dynamodb.put_item(TableName=self._table, Item={"pk": {"S": SEEDED}})
+
+    # ---------------------------------------------------------------------------------------------- helpers
+
+    def _get(self, pk: str) -> Mapping[str, Any] | None:
+        return self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+
+    def _scan(self, prefix: str) -> Iterator[Mapping[str, Any]]:
+        pages = self._dynamodb.get_paginator("scan").paginate(
+            TableName=self._table,
+            ConsistentRead=True,
+            FilterExpression="begins_with(pk, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": prefix}},
+        )
+        for page in pages:
+            yield from page["Items"]
+
+
+def utc_iso(moment: datetime) -> str:
+    """One format for every stored time, so that stored times compare as strings in time order."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _package_record(item: Mapping[str, Any]) -> PackageRecord:
+    return PackageRecord(
+        package_arn=item["pk"]["S"].removeprefix(PACKAGE),
+        version=int(item["version"]["N"]),
+        status=item["status"]["S"],
+        status_time=item["status_time"]["S"],
+        approved_at=item.get("approved_at", {}).get("S"),
+    )
