@@ -241,18 +241,23 @@ def deploy_state_machine(
     log_group: logs.ILogGroup,
     timeout: Duration,
 ) -> sfn.StateMachine:
-    def invoke(state_name: str, function: lambda_.IFunction, comment: str) -> tasks.LambdaInvoke:
+    def invoke(
+        state_name: str, function: lambda_.IFunction, comment: str, payload: sfn.TaskInput | None = None
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
-            scope, state_name, lambda_function=function, payload_response_only=True, comment=comment
+            scope, state_name, lambda_function=function, payload_response_only=True, comment=comment, payload=payload
         )
         # LambdaInvoke already retries Lambda's service errors (Lambda.ServiceException, ...), when the function
         # may have run: every step is safe to run twice. Throttling, 5xx and reads not yet consistent that
         # outlast botocore's retries get their own, longer backoff (deploy/aws.py).
+        # Each AWS call of a step may fail once: a step making many calls may need many attempts, each after
+        # at most a minute.
         task.add_retry(
             errors=["Lambda.TooManyRequestsException", *RETRIED_STEP_ERRORS],
-            interval=Duration.seconds(5),
-            max_attempts=8,
+            interval=Duration.seconds(2),
+            max_attempts=20,
             backoff_rate=2,
+            max_delay=Duration.seconds(60),
         )
         # A function timeout (or out of memory) is `Lambda.Unknown` ("Handle Lambda service exceptions",
         # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html): the step may
@@ -260,7 +265,15 @@ def deploy_state_machine(
         task.add_retry(errors=["Lambda.Unknown"], interval=Duration.seconds(10), max_attempts=2, backoff_rate=2)
         return task
 
-    prepare = invoke("Prepare", steps["Prepare"], "Read the package; deploy, wait for a busy endpoint, or end")
+    # Prepare gets the execution's id: its identity in the deploy ledger, the same when a task is retried.
+    prepare = invoke(
+        "Prepare",
+        steps["Prepare"],
+        "Read the package; deploy, wait for a busy endpoint, or end",
+        sfn.TaskInput.from_object(
+            {"input": sfn.JsonPath.entire_payload, "execution_id": sfn.JsonPath.string_at("$$.Execution.Name")}
+        ),
+    )
     start = invoke("StartRollout", steps["StartRollout"], "Create Model + EndpointConfig + alarms; create/update")
     check = invoke("CheckEndpoint", steps["CheckEndpoint"], "Is the endpoint InService on the new config?")
     conclude = invoke("Conclude", steps["Conclude"], "Clean up, autoscaling, publish the outcome")

@@ -63,18 +63,26 @@ def event_for(
 
 
 class World:
-    """Call inside mock_aws."""
+    """Call inside mock_aws. `clients`: botocore clients to reuse (service name -> client), e.g. from a World of
+    the same test after moto was reset; the hooks this World puts on them replace the previous World's."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], clients: dict[str, Any] | None = None) -> None:
         self.settings = settings
-        self.moto_sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.reused_clients = clients if clients is not None else {}
+
+        def client(service: str) -> Any:
+            if service not in self.reused_clients:
+                self.reused_clients[service] = boto3.client(service, region_name=REGION)
+            return self.reused_clients[service]
+
+        self.moto_sagemaker = client("sagemaker")
+        self.cloudwatch = client("cloudwatch")
         self.sagemaker = SageMakerEndpointDouble(self.moto_sagemaker, self.cloudwatch, REGION, ACCOUNT)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
-        self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.sns = client("sns")
+        self.sqs = client("sqs")
+        self.autoscaling = client("application-autoscaling")
+        self.stepfunctions = client("stepfunctions")
+        self.dynamodb = client("dynamodb")
         self.dynamodb.create_table(
             TableName=settings["ledger_table_name"],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -105,6 +113,10 @@ class World:
             cloudwatch=self.cloudwatch,
             dynamodb=self.dynamodb,
         )
+
+    def fault_clients(self) -> list[Any]:
+        """The clients whose calls the harness numbers and may fail (the double reports on moto's sagemaker)."""
+        return [self.moto_sagemaker, self.sns, self.autoscaling, self.cloudwatch, self.dynamodb]
 
     def register(self, auc: str = "0.93", approve: bool = True, group: str = GROUP) -> str:
         arn = self.moto_sagemaker.create_model_package(
@@ -140,6 +152,21 @@ class World:
 
     def alarm_names(self) -> list[str]:
         return sorted(alarm["AlarmName"] for alarm in self.cloudwatch.describe_alarms()["MetricAlarms"])
+
+    def config_names(self) -> list[str]:
+        return sorted(c["EndpointConfigName"] for c in self.moto_sagemaker.list_endpoint_configs()["EndpointConfigs"])
+
+    def model_names(self) -> list[str]:
+        return sorted(m["ModelName"] for m in self.moto_sagemaker.list_models()["Models"])
+
+    def config_tags(self, name: str) -> dict[str, str]:
+        arn = self.moto_sagemaker.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"]
+        return {tag["Key"]: tag["Value"] for tag in self.moto_sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+
+    def active_claims(self) -> list[str]:
+        """Ledger claims not released: a rollout some execution still considers its own."""
+        items = self.dynamodb.scan(TableName=self.settings["ledger_table_name"])["Items"]
+        return sorted(i["pk"]["S"] for i in items if i["pk"]["S"].startswith("claim#") and i["active"]["BOOL"])
 
     def messages(self) -> list[dict[str, Any]]:
         """Every outcome published so far, oldest first."""

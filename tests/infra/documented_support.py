@@ -79,11 +79,11 @@ def _walk(shape: Shape, value: Any, path: str, found: list[str]) -> None:
 
 def _prose_rules(service: str, operation: str, params: Mapping[str, Any]) -> list[str]:
     found = []
-    if (service, operation) == ("sagemaker", "UpdateEndpoint"):
-        if params.get("ExcludeRetainedVariantProperties") and params.get("RetainAllVariantProperties") is not True:
-            found.append(
-                "UpdateEndpoint.ExcludeRetainedVariantProperties without RetainAllVariantProperties=true ([UpdateEndpoint])"
-            )
+    excludes_without_retaining = (
+        params.get("ExcludeRetainedVariantProperties") and params.get("RetainAllVariantProperties") is not True
+    )
+    if (service, operation) == ("sagemaker", "UpdateEndpoint") and excludes_without_retaining:
+        found.append("UpdateEndpoint.ExcludeRetainedVariantProperties without RetainAllVariantProperties=true")
     return found
 
 
@@ -96,5 +96,6 @@ def install(client: Any, violations: list[str]) -> None:
             violations.extend(problems)
             raise UnsupportedField("; ".join(problems))
 
-    client.meta.events.register("provide-client-params.*.*", check)
-
+    event = "provide-client-params.*.*"
+    client.meta.events.unregister(event, unique_id="documented-support")  # a reused client: the latest list
+    client.meta.events.register(event, check, unique_id="documented-support")

@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
+from moto.cloudwatch.models import cloudwatch_backends
 
 PROVISION_SECONDS = 300  # creating an endpoint or a green fleet
 ROLLBACK_SECONDS = 120
@@ -90,6 +91,9 @@ class SageMakerEndpointDouble:
         self.failing_models: dict[str, str] = {}  # model name -> why its container does not start
         self._faults: list[tuple[str, int, ClientError]] = []
         self.on_bake: Callable[[Endpoint], None] | None = None  # e.g. set an alarm to ALARM while it bakes
+        # Rules for callers that a workflow broke ([DeleteEndpointConfig], rollback alarms gone mid-update):
+        # recorded, since an exception inside a Lambda step would only become one more reported failure.
+        self.violations: list[str] = []
 
     # ------------------------------------------------------------------------------------------ test controls
 
@@ -189,6 +193,12 @@ class SageMakerEndpointDouble:
         config = params["EndpointConfigName"]
         self._require_config("UpdateEndpoint", config)
         deployment = params.get("DeploymentConfig") or {}
+        named = [a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        missing = sorted(set(named) - set(self._existing_alarms(named)))
+        if missing:  # [Auto-rollback]: the alarms SageMaker monitors must exist in CloudWatch
+            raise client_error(
+                "UpdateEndpoint", "ValidationException", f"Could not find CloudWatch alarms: {', '.join(missing)}"
+            )
         policy = deployment.get("BlueGreenUpdatePolicy") or {}
         routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
         bakes = _linear_steps(routing) if routing["Type"] == "LINEAR" else 1
@@ -229,6 +239,10 @@ class SageMakerEndpointDouble:
     def delete_endpoint(self, **params: Any) -> Any:
         self._call("delete_endpoint", params)
         endpoint = self._endpoint("DeleteEndpoint", params["EndpointName"])
+        if endpoint.status in BUSY_STATUSES:  # [DeleteEndpoint]: refused like an update while one runs
+            raise client_error(
+                "DeleteEndpoint", "ValidationException", f'Cannot delete in-progress endpoint "{endpoint.arn}".'
+            )
         endpoint.status, endpoint.pending = "Deleting", None
         endpoint.phases = [Phase("delete", DELETE_SECONDS, "Deleting")]
         return {}
@@ -253,8 +267,31 @@ class SageMakerEndpointDouble:
         live = [e for e in self.endpoints.values() if e.status != "Deleting"]
         in_use = {name for e in live for name in (e.config, e.pending) if name}
         if params["EndpointConfigName"] in in_use:  # [DeleteEndpointConfig]: a rule for callers, so a test failure
-            raise AssertionError(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
+            self._violation(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
         return self._moto.delete_endpoint_config(**params)
+
+    def delete_model(self, **params: Any) -> Any:
+        self._call("delete_model", params)
+        if params["ModelName"] in self._models_in_use():
+            # [DeleteModel]: "Deleting a model ... does not delete ... endpoint configurations"; a config in use whose
+            # model is gone cannot start new instances (autoscaling, a rollback): never delete a model in use.
+            self._violation(f"deleted model {params['ModelName']} while an endpoint's config uses it")
+        return self._moto.delete_model(**params)
+
+    def _models_in_use(self) -> set[str]:
+        names = {n for e in self.endpoints.values() if e.status != "Deleting" for n in (e.config, e.pending) if n}
+        models = set()
+        for name in names:
+            try:
+                config = self._moto.describe_endpoint_config(EndpointConfigName=name)
+            except ClientError:
+                continue
+            models |= {variant["ModelName"] for variant in config["ProductionVariants"]}
+        return models
+
+    def _violation(self, what: str) -> None:
+        self.violations.append(what)
+        raise AssertionError(what)
 
     def describe_model_package(self, **params: Any) -> Any:
         self._call("describe_model_package", params)
@@ -266,6 +303,10 @@ class SageMakerEndpointDouble:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def _progress(self, endpoint: Endpoint, seconds: float) -> None:
+        if endpoint.pending and endpoint.status == "Updating":
+            gone = sorted(set(endpoint.alarms) - set(self._existing_alarms(endpoint.alarms)))
+            if gone:  # the update runs unguarded: no alarm can roll it back
+                self.violations.append(f"rollback alarms {gone} deleted while {endpoint.pending} rolls out")
         while endpoint.phases and seconds >= 0:
             phase = endpoint.phases[0]
             if phase.name in ("bake", "terminate"):
@@ -304,11 +345,18 @@ class SageMakerEndpointDouble:
         endpoint.status, endpoint.failure = "RollingBack", reason
         endpoint.phases = [Phase("rollback", ROLLBACK_SECONDS, "RollingBack")]
 
+    def _alarms(self) -> dict[str, Any]:
+        # What SageMaker itself sees in CloudWatch: read from moto's backend, not through a client (this runs on
+        # every tick of simulated time, and is no call of the workflow's).
+        return cloudwatch_backends[self._account][self._region].alarms
+
+    def _existing_alarms(self, names: list[str]) -> list[str]:
+        alarms = self._alarms()
+        return [name for name in names if name in alarms]
+
     def _alarm_in_alarm(self, endpoint: Endpoint) -> list[str]:
-        if not endpoint.alarms:
-            return []
-        alarms = self._cloudwatch.describe_alarms(AlarmNames=endpoint.alarms)["MetricAlarms"]
-        return [alarm["AlarmName"] for alarm in alarms if alarm["StateValue"] == "ALARM"]
+        alarms = self._alarms()
+        return [name for name in endpoint.alarms if name in alarms and alarms[name].state_value == "ALARM"]
 
     def _start_failure(self, config_name: str | None) -> str | None:
         config = self._moto.describe_endpoint_config(EndpointConfigName=config_name)

@@ -465,11 +465,29 @@ def test_events_delivered_out_of_order_keep_the_newest_status() -> None:
     world = make_world("dev")
     arn = world.register()
     earlier = datetime.now(timezone.utc) - timedelta(minutes=5)
-    approved = event_for(arn)
-    announce(world, approved)
+    assert announce(world, event_for(arn))["action"] == "deploy"
     pending = event_for(arn, status="PendingManualApproval", at=earlier)  # made before the approval, late
     assert announce(world, pending)["outcome"] == "ignored"
-    assert prepare.run(approved, world.settings, world.clients())["action"] == "deploy"
+    record = Ledger(world.dynamodb, world.settings["ledger_table_name"]).package(arn)
+    assert record is not None and record.status == "Approved"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_a_re_approval_whose_approved_event_arrives_first_is_rolled_out_by_the_late_event() -> None:
+    world = make_world("dev")
+    v1 = deploy_version(world)
+    deploy_version(world, auc="0.94")
+    pending_at = datetime.now(timezone.utc)
+    world.approve(v1["package_arn"], status="PendingManualApproval")
+    world.approve(v1["package_arn"])
+    approved = prepare.run(event_for(v1["package_arn"]), world.settings, world.clients())
+    assert approved["outcome"] == "noop"  # without the Pending event it looks like an edit of v1
+    late = prepare.run(
+        event_for(v1["package_arn"], status="PendingManualApproval", at=pending_at), world.settings, world.clients()
+    )
+    assert late["action"] == "deploy"
+    assert run_to_end(world, late)["outcome"] == "deployed"
+    assert world.serving_version() == 1
 
 
 @pytest.mark.usefixtures("moto_env")

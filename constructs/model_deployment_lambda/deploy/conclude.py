@@ -169,8 +169,9 @@ def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: d
         name for name in configs_to_delete(configs, state["config_name"], kept_versions, started_at) if name not in keep
     ]
     for name in doomed:
-        ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
+        # The model first: a step run again finds the config still listed and finishes the pair.
         ignore_missing(sagemaker.delete_model, ModelName=name)
+        ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
     state["deleted_configs"] = doomed
 
 

@@ -8,11 +8,11 @@ Three kinds of item, keyed by `pk`:
   While `active`, its config, model and alarms are out of bounds for every other execution's clean-up.
 - `report#<run_id>`: the outcome was published; a Conclude run again (Step Functions retries tasks that may
   already have done their work) returns it instead of publishing twice.
-- `package#<package arn>`: the package's approval status as the newest event said, and when it was last
-  approved (`approved_at`, the time of the event that moved it into Approved). Written only when the event is
-  newer than the item (a conditional write keeps the newest), so reordered events cannot move it back and an edit
-  of an already-approved package (same event type, still Approved) does not count as an approval. The version
-  that should serve is the Approved package with the latest `approved_at`.
+- `package#<package arn>`: the package's status events (time and status), each added once by a conditional
+  write on the item's revision. In time order they say its status (the newest event's) and when it was last
+  approved (`approved_at`: the first Approved after a non-Approved status), whatever order they arrived in; an
+  edit of an already-approved package (same event type, still Approved) is no approval. The version that should
+  serve is the Approved package with the latest `approved_at`.
 
 Every read is strongly consistent (GetItem / Scan with ConsistentRead): the ledger is the arbiter, so it must
 not answer with a stale view (DynamoDB read consistency,
@@ -126,30 +126,32 @@ class Ledger:
     # ---------------------------------------------------------------------------------------------- approvals
 
     def record_status(self, package_arn: str, version: int, status: str, event_time: datetime) -> PackageRecord:
-        """Record what an approval-status event says, unless a newer event was recorded already; the record now."""
-        when = utc_iso(event_time)
+        """Add a status event to the package's history (once, whatever the order events arrive in); the record.
+
+        The history decides, in time order: the status is the newest event's, and the package was approved at
+        the first Approved event after a non-Approved one. So an edit (Approved after Approved) is no approval, a
+        re-approval (Approved after Rejected or PendingManualApproval) is one even when its events arrive out of
+        order, and a duplicate changes nothing.
+        """
+        entry = f"{utc_iso(event_time)}|{status}"
         for _ in range(5):  # optimistic: re-read and try again if another execution wrote in between
-            current = self.package(package_arn)
-            if current is not None and current.status_time >= when:
-                return current  # an older (reordered) or the same event: the record stands
-            if status == "Approved":
-                already = current is not None and current.status == "Approved"
-                approved_at = current.approved_at if already and current.approved_at else when
-            else:
-                approved_at = current.approved_at if current else None
-            item = {
+            item = self._get(PACKAGE + package_arn)
+            history = sorted(set(item["history"]["SS"])) if item else []
+            if entry in history:
+                return _package_record(item)
+            history = sorted({*history, entry})
+            revision = int(item["revision"]["N"]) if item else 0
+            new_item = {
                 "pk": {"S": PACKAGE + package_arn},
                 "version": {"N": str(version)},
-                "status": {"S": status},
-                "status_time": {"S": when},
+                "history": {"SS": history},
+                "revision": {"N": str(revision + 1)},
             }
-            if approved_at:
-                item["approved_at"] = {"S": approved_at}
-            condition = "attribute_not_exists(pk)" if current is None else "status_time = :seen"
-            values = {} if current is None else {"ExpressionAttributeValues": {":seen": {"S": current.status_time}}}
+            condition = "attribute_not_exists(pk)" if item is None else "revision = :seen"
+            values = {} if item is None else {"ExpressionAttributeValues": {":seen": {"N": str(revision)}}}
             try:
-                self._dynamodb.put_item(TableName=self._table, Item=item, ConditionExpression=condition, **values)
-                return PackageRecord(package_arn, version, status, when, approved_at)
+                self._dynamodb.put_item(TableName=self._table, Item=new_item, ConditionExpression=condition, **values)
+                return _package_record(new_item)
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
@@ -183,9 +185,8 @@ class Ledger:
                     Item={
                         "pk": {"S": PACKAGE + approval.package_arn},
                         "version": {"N": str(approval.version)},
-                        "status": {"S": "Approved"},
-                        "status_time": {"S": utc_iso(approval.approved_at)},
-                        "approved_at": {"S": utc_iso(approval.approved_at)},
+                        "history": {"SS": [f"{utc_iso(approval.approved_at)}|Approved"]},
+                        "revision": {"N": "1"},
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )
@@ -216,10 +217,16 @@ def utc_iso(moment: datetime) -> str:
 
 
 def _package_record(item: Mapping[str, Any]) -> PackageRecord:
+    status, status_time, approved_at, previous = "", "", None, None
+    for entry in sorted(item["history"]["SS"]):
+        status_time, status = entry.split("|", 1)
+        if status == "Approved" and previous != "Approved":
+            approved_at = status_time
+        previous = status
     return PackageRecord(
         package_arn=item["pk"]["S"].removeprefix(PACKAGE),
         version=int(item["version"]["N"]),
-        status=item["status"]["S"],
-        status_time=item["status_time"]["S"],
-        approved_at=item.get("approved_at", {}).get("S"),
+        status=status,
+        status_time=status_time,
+        approved_at=approved_at,
     )

@@ -10,6 +10,7 @@ approval events in their order, never by a package's LastModifiedTime (which edi
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -37,9 +38,12 @@ from .names import deployment_key, name_prefix, resource_name, settings_hash
 def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:
     ledger = Ledger(aws.dynamodb, settings["ledger_table_name"])
     endpoint_name = settings["endpoint_name"]
+    # The state machine passes {"input": <the EventBridge event or the state>, "execution_id": ...}.
+    execution_id = event.get("execution_id")
+    event = event.get("input", event)
     first_call = "package_arn" not in event
     # The EventBridge event first; later calls (after waiting for a busy endpoint) get the state.
-    state = start_state(event) if first_call else dict(event)
+    state = start_state(event, execution_id) if first_call else dict(event)
     state["endpoint_name"] = endpoint_name
 
     package = aws.sagemaker.describe_model_package(ModelPackageName=state["package_arn"])
@@ -59,21 +63,28 @@ def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
         if not ledger.is_seeded():
             ledger.seed(registry_approvals(aws.sagemaker, group))
         record = ledger.record_status(state["package_arn"], version, state["event_status"], state["event_time"])
-        if state["event_status"] != "Approved":
+        if record.status != "Approved" or record.approved_at is None:
             return status_change(aws, settings, state)
         # An edit of an approved package leaves approved_at as it was: it is the same approval (a duplicate).
-        state["approved_at"] = record.approved_at or state["event_time"].isoformat()
+        state["approved_at"] = record.approved_at
         state["deployment_key"] = deployment_key(state["package_arn"], state["approved_at"])
+        approval_event = state.pop("event_status") == "Approved"
         state.pop("event_time")
+        # One execution handles each approval, from here to its report: the first to claim it. Duplicates (and
+        # edits, which are no new approval) find it claimed. A non-Approved event that arrives after the
+        # approval may be what makes it a new one (a re-approval whose Approved event came first and was taken
+        # for an edit): then this execution handles it, unless another does already.
+        claimant = ledger.claim(state["deployment_key"], state["run_id"], name, claim_expiry(settings))
+        if claimant is not None:
+            if not approval_event:
+                return conclude_with(state, OUTCOME_IGNORED, "an earlier status event of an approved package")
+            return conclude_with(
+                state, OUTCOME_NOOP, f"duplicate event: execution {claimant} handles (or handled) this approval"
+            )
 
     if package.get("ModelApprovalStatus") != "Approved":
         return conclude_with(
             state, OUTCOME_SKIPPED, f"package is {package.get('ModelApprovalStatus')} now, no longer Approved"
-        )
-    claimant = ledger.claimant(state["deployment_key"])
-    if claimant not in (None, state["run_id"]):
-        return conclude_with(
-            state, OUTCOME_NOOP, f"duplicate event: execution run {claimant} rolls out (or rolled out) this approval"
         )
     superseded = superseded_by(ledger, state)
     if superseded:
@@ -85,10 +96,10 @@ def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
         return state
     status = endpoint["EndpointStatus"]
     current = endpoint.get("EndpointConfigName")
-    state.setdefault("previous_config_name", current)
-    if claimant == state["run_id"]:
-        # Ours already: an earlier attempt of StartRollout claimed it (and may have started it): it picks it up.
-        state.update(action="deploy", mode=state.get("mode") or "update", reason=f"resuming: endpoint is {status}")
+    if state.get("started_at") and name in (current, config_in_flight(endpoint)):
+        # StartRollout ran before and its create or update was accepted (the step was then retried and found
+        # the endpoint busy with it): StartRollout picks the rollout up and the watch goes on.
+        state.update(action="deploy", reason=f"resuming: endpoint is {status} with {name}")
         return state
     state["previous_config_name"] = current
     if status == "InService" and current == name:
@@ -114,7 +125,13 @@ def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     return state
 
 
-def start_state(event: Mapping[str, Any]) -> dict[str, Any]:
+def claim_expiry(settings: Mapping[str, Any]) -> float:
+    """When a claim stops protecting its config: after the longest an execution can run (a stopped one never
+    releases its claim)."""
+    return time.time() + 2 * busy_limit(settings) * POLL_SECONDS + 3600
+
+
+def start_state(event: Mapping[str, Any], execution_id: str | None) -> dict[str, Any]:
     detail = event.get("detail") or {}
     if not detail.get("ModelPackageArn"):
         raise ValueError("the event has no detail.ModelPackageArn: not a Model Package State Change event")
@@ -126,9 +143,9 @@ def start_state(event: Mapping[str, Any]) -> dict[str, Any]:
         "event_id": event.get("id"),
         "event_status": detail.get("ModelApprovalStatus") or "Approved",
         "event_time": event_time,
-        # This execution's identity in the ledger: its claims and its report. A retried first Prepare makes a new
-        # one, harmlessly: Prepare writes nothing keyed by it.
-        "run_id": uuid.uuid4().hex,
+        # This execution's identity in the ledger (its claim and its report): the execution's id, which the state
+        # machine passes in (deployment_workflow.py), so that a retried first Prepare is the same execution.
+        "run_id": execution_id or uuid.uuid4().hex,
     }
 
 

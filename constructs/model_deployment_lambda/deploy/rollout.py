@@ -9,7 +9,6 @@ config already under way (started by an earlier attempt) is picked up instead of
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,10 +26,10 @@ from .aws import (
     now,
     step_handler,
 )
-from .decisions import OUTCOME_NOOP, OUTCOME_SUPERSEDED, POLL_SECONDS, busy_limit, config_in_flight
+from .decisions import OUTCOME_NOOP, OUTCOME_SUPERSEDED, config_in_flight
 from .ledger import Ledger
 from .names import DEPLOYMENT_KEY_TAG, PACKAGE_TAG
-from .prepare import superseded_by
+from .prepare import claim_expiry, superseded_by
 from .requests import endpoint_config_request, rollback_alarm_requests, update_endpoint_request
 
 LOGGER = logging.getLogger(__name__)
@@ -47,10 +46,9 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     if superseded:
         state.update(rollout="concluded", outcome=OUTCOME_SUPERSEDED, reason=superseded)
         return state
-    # Claimed before anything is made: from here on the config is out of bounds for other executions' clean-up,
-    # and a duplicate of this approval stops here. The claim outlives a stopped execution only until it expires.
-    expires_at = time.time() + 2 * busy_limit(settings) * POLL_SECONDS + 3600
-    claimant = ledger.claim(state["deployment_key"], state["run_id"], state["config_name"], expires_at)
+    # Claimed by Prepare already; claimed again (this execution's own claim: a no-op, or it renews its expiry)
+    # before anything is made, so the config is out of bounds for other executions' clean-up from here on.
+    claimant = ledger.claim(state["deployment_key"], state["run_id"], state["config_name"], claim_expiry(settings))
     if claimant is not None:
         state.update(rollout="concluded", outcome=OUTCOME_NOOP, reason=f"duplicate event: run {claimant} rolls it out")
         return state
