@@ -66,7 +66,8 @@ class FaultPlan:
     preempt_at: set[int] = field(default_factory=set)  # call indices
     # The same, named by occurrence rather than by index, so that they stay put when earlier faults add calls:
     # (function name part, n) runs twice at the n-th invocation of that function (1-based);
-    # (service, operation, n) -> kind fails the n-th call of that operation; "*" stands for any operation.
+    # (service, operation, n) -> kind fails the n-th call of that operation; "*" stands for any operation, and the
+    # kind "alternate" for throttling and a 5xx in turn over the operations, in the order they are first called.
     task_retries_by_occurrence: set[tuple[str, int]] = field(default_factory=set)
     aws_faults_by_occurrence: dict[tuple[str, str, int], str] = field(default_factory=dict)
     preempt_every: int = 0  # preempt at every n-th call (0: never)
@@ -128,8 +129,11 @@ def install_faults(clients: list[Any], plan: FaultPlan, time: SimulatedTime) -> 
         kind = plan.aws_faults.get(index) or _by_occurrence(
             plan.aws_faults_by_occurrence, service, operation, occurrence
         )
-        if kind == "consistency" and (service, operation) not in CONSISTENCY_ERRORS:
-            kind = "throttle"
+        if kind == "alternate":
+            operations = list(dict.fromkeys((s, o) for _, s, o in plan.calls))
+            kind = ("throttle", "5xx")[(operations.index((service, operation)) + occurrence) % 2]
+            if (service, operation) in CONSISTENCY_ERRORS and occurrence == 1:
+                kind = "consistency"  # where the API reference documents it, its first call meets it
         if kind is not None:
             plan.injected.append(f"call {index} {service}.{operation}: {kind}")
             raise fault_error(kind, service, operation)
