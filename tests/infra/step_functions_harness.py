@@ -55,6 +55,7 @@ from tests.infra.deploy_world import ACCOUNT, REGION, World
 from tests.infra.sagemaker_endpoint_double import client_error
 
 LAMBDA_PACKAGE = "constructs.model_deployment_lambda"
+HORIZON_SECONDS = 2 * 24 * 3600  # longer than any execution may run (the state machine's timeout)
 
 
 @dataclass
@@ -313,7 +314,9 @@ class DeployMachine:
         return execution["executionArn"]
 
     def run(self, until: float | None = None) -> None:
-        self.time.run(until)
+        """Run until every execution has ended, or `until`; at most HORIZON_SECONDS of simulated time, so that a
+        workflow that never ends fails its test (executions left RUNNING) instead of hanging it."""
+        self.time.run(until if until is not None else self.time.now + HORIZON_SECONDS)
 
     def result(self, execution_arn: str) -> dict[str, Any]:
         return self.stepfunctions.describe_execution(executionArn=execution_arn)

@@ -98,9 +98,12 @@ def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     current = endpoint.get("EndpointConfigName")
     if state.get("started_at") and name in (current, config_in_flight(endpoint)):
         # StartRollout ran before and its create or update was accepted (the step was then retried and found
-        # the endpoint busy with it): StartRollout picks the rollout up and the watch goes on.
-        state.update(action="deploy", reason=f"resuming: endpoint is {status} with {name}")
-        return state
+        # the endpoint busy with it): StartRollout picks the rollout up and the watch goes on. Counted as a
+        # busy check, so that no loop between the two can outlast the limit.
+        state["busy_checks"] = int(state.get("busy_checks", 0)) + 1
+        if state["busy_checks"] <= busy_limit(settings):
+            state.update(action="deploy", reason=f"resuming: endpoint is {status} with {name}")
+            return state
     state["previous_config_name"] = current
     if status == "InService" and current == name:
         return conclude_with(state, OUTCOME_NOOP, f"version {version} is already serving ({current})")
