@@ -186,6 +186,7 @@ def assert_invariants(
     targets = world.autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     scaling = world.settings["autoscaling"]
     if scaling:
+        assert len(targets) == 1, f"scalable targets {targets}; {where}"
         (target,) = targets
         assert (target["MinCapacity"], target["MaxCapacity"]) == (scaling["min_instances"], scaling["max_instances"])
         assert world.autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"], where
