@@ -158,6 +158,7 @@ def assert_invariants(
     for version, _ in approvals:
         assert len(reports.get(version, [])) == 1, f"v{version} reported {reports.get(version)}; {where}"
     # The endpoint ends on the latest approval, or on the previous version with a report saying why.
+    assert world.endpoint_name in world.sagemaker.endpoints, f"no endpoint {reports}; {where}"
     endpoint = world.endpoint()
     assert endpoint["EndpointStatus"] == "InService", where
     latest = reports.get(expected_version, [])
