@@ -61,6 +61,7 @@ class Scenario:
     expected: Callable[[list[str], list[dict[str, Any]]], int]  # the version that must serve at the end
     executions: int  # how many the events start
     overrides: Mapping[str, Any] | None = None
+    delays: tuple[float, ...] = ()  # simulated seconds after the first event each event arrives (default 0)
 
 
 def _first_deploy_delivered_twice(world: World, arns: list[str]) -> list[dict[str, Any]]:
@@ -87,7 +88,14 @@ SCENARIOS = {
     "first-deploy-delivered-twice-prod": Scenario("prod", 0, _first_deploy_delivered_twice, lambda a, e: 1, 2),
     "two-approvals-and-a-duplicate-prod": Scenario("prod", 1, _two_approvals_and_a_duplicate, lambda a, e: 3, 3),
     "roll-back-while-a-rollout-runs-dev": Scenario(
-        "dev", 2, _roll_back_while_a_rollout_runs, lambda a, e: 1, 3, {"previous_versions_kept": 0}
+        "dev",
+        2,
+        _roll_back_while_a_rollout_runs,
+        lambda a, e: 1,
+        3,
+        {"previous_versions_kept": 1},  # v1 is old enough to be cleaned up, v2 is kept
+        # v1's events arrive while v3 rolls out, on the minute: its polls meet v3's checks at the same moments.
+        (0, 120, 120),
     ),
 }
 TASKS = ("Prepare", "StartRollout", "CheckEndpoint", "Conclude")
@@ -111,7 +119,11 @@ def run_scenario(
     events = scenario.build(world, arns)
     published_before = len(world.messages())
     plan.active = True
-    for event in events:
+    start = machine.time.now
+    for index, event in enumerate(events):
+        delay = scenario.delays[index] if index < len(scenario.delays) else 0
+        if delay:
+            machine.run(until=start + delay)
         machine.start(event)
     machine.run()
     plan.active = False
