@@ -213,7 +213,7 @@ class ModelDeployment(Construct):
             self,
             "ApprovalRule",
             rule_name=self._rule_name,
-            description=f"An Approved model package of {model_package_group_name} starts the deploy workflow",
+            description=f"A status change of a model package of {model_package_group_name} starts the deploy workflow",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Model Package State Change"],
