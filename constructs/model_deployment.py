@@ -242,6 +242,7 @@ class ModelDeployment(Construct):
                 approval_rule=self.approval_rule,
                 key=key,
                 deploy_settings=deploy_settings,
+                model_role_parts=[self.model_role, self.node.find_child("ModelPolicy")],
                 make_function=self._function,
             )
 

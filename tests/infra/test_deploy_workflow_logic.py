@@ -825,9 +825,9 @@ def test_teardown_deletes_the_endpoint_and_every_config_model_and_alarm_it_made_
     world.moto_sagemaker.create_model(
         ModelName="someone-elses-model", ExecutionRoleArn=world.settings["model_role_arn"]
     )
-    removed = teardown.run(world.settings, world.clients(), deadline=float("inf"))
+    removed = teardown.run(world.settings, world.clients(), deadline=float("inf"), sleep=world.sagemaker.advance)
     assert "endpoint/mlops-dev" in removed
-    assert world.endpoint()["EndpointStatus"] == "Deleting"
+    assert world.endpoint_name not in world.sagemaker.endpoints  # waited until SageMaker had deleted it
     assert world.moto_sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert [m["ModelName"] for m in world.moto_sagemaker.list_models()["Models"]] == ["someone-elses-model"]
     assert world.alarm_names() == []
@@ -842,8 +842,27 @@ def test_teardown_stops_running_deployments_first() -> None:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
     )["stateMachineArn"]
     execution = world.stepfunctions.start_execution(stateMachineArn=machine)["executionArn"]
-    teardown.run({**world.settings, "state_machine_arn": machine}, world.clients(), deadline=float("inf"))
+    teardown.run(
+        {**world.settings, "state_machine_arn": machine},
+        world.clients(),
+        deadline=float("inf"),
+        sleep=world.sagemaker.advance,
+    )
     assert world.stepfunctions.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_teardown_waits_until_the_endpoint_is_deleted_before_answering() -> None:
+    world = make_world("dev")
+    deploy_version(world)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        world.sagemaker.advance(seconds)
+
+    teardown.run(world.settings, world.clients(), deadline=float("inf"), sleep=sleep)
+    assert waited and world.endpoint_name not in world.sagemaker.endpoints
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -889,9 +908,10 @@ def test_the_teardown_handler_answers_cloudformation(
     monkeypatch.setattr(
         teardown, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
     )
+    monkeypatch.setattr(teardown.time, "sleep", world.sagemaker.advance)  # simulated time passes while it waits
     teardown.handler(_cfn_event(request_type), _Context())
     assert answers == [("SUCCESS", answer)]
-    assert (world.endpoint()["EndpointStatus"] == "InService") is endpoint_left
+    assert (world.endpoint_name in world.sagemaker.endpoints) is endpoint_left
 
 
 @pytest.mark.usefixtures("moto_env")

@@ -514,3 +514,11 @@ def test_the_teardown_runs_before_the_workflow_is_deleted(app: App) -> None:
     depends_on = teardown["DependsOn"]
     assert any("StateMachine" in logical_id for logical_id in depends_on)
     assert any("ApprovalRule" in logical_id for logical_id in depends_on)
+
+
+def test_the_teardown_runs_before_the_endpoint_role_and_its_policy_are_deleted(app: App) -> None:
+    # SageMaker needs the execution role's policy until the endpoint is gone, to release its KMS grants.
+    (teardown,) = app.template("dev").find_resources("Custom::SageMakerEndpointTeardown").values()
+    depends_on = teardown["DependsOn"]
+    assert any(logical_id.startswith("ModelDeploymentModelPolicy") for logical_id in depends_on)
+    assert any(logical_id.startswith("ModelDeploymentModelRole") for logical_id in depends_on)
