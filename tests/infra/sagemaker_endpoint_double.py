@@ -25,6 +25,21 @@ Each rule cites the page it follows:
   before the old fleet goes; the endpoint's config switches only when the deployment completes.
 - [Auto-rollback] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
   An alarm in ALARM during the monitoring period starts a complete rollback to the old fleet.
+- [DeleteEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html
+  Refused while the endpoint is busy, like an update ("Cannot delete in-progress endpoint"); the caller must
+  keep the execution role's policy until the endpoint is gone (it releases KMS grants).
+- [DeleteModel] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteModel.html
+  Deletes only the model; a config in use whose model is gone cannot start instances: a rule for callers.
+- [Canary] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html and
+  [Linear] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-linear.html
+  The canary is at most 50 % of the capacity; a linear step is 10-50 % of it: refused otherwise.
+- [Auto-rollback] the alarms named in AutoRollbackConfiguration must exist: refused otherwise; one deleted while
+  the update runs is recorded (nothing could roll the update back).
+- [RetainAllVariantProperties] (UpdateEndpoint): true keeps the variant's current instance count (what
+  autoscaling set); false takes the new config's InitialInstanceCount. `CurrentInstanceCount` in DescribeEndpoint.
+- [Rolling] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-rolling.html
+  UpdateRollbackFailed: an update and its rollback both failed, fleets mixed in service; "to get out of it",
+  call UpdateEndpoint again, which the double accepts from that status.
 - [Create model / config] a name taken in the account and Region is refused with ValidationException "Cannot
   create already existing model / endpoint configuration" (the service's message, as issue 8 quotes it).
 """
@@ -73,6 +88,8 @@ class Endpoint:
     alarms: list[str] = field(default_factory=list)
     last_deployment_config: dict[str, Any] | None = None
     phases: list[Phase] = field(default_factory=list)
+    instance_count: int = 1
+    retain_count: bool = False  # the running update keeps instance_count ([RetainAllVariantProperties])
 
 
 class SageMakerEndpointDouble:
@@ -91,6 +108,7 @@ class SageMakerEndpointDouble:
         self.failing_models: dict[str, str] = {}  # model name -> why its container does not start
         self._faults: list[tuple[str, int, ClientError]] = []
         self.on_bake: Callable[[Endpoint], None] | None = None  # e.g. set an alarm to ALARM while it bakes
+        self.rollbacks_fail = False  # the next rollback fails too: UpdateRollbackFailed ([Rolling])
         # Rules for callers that a workflow broke ([DeleteEndpointConfig], rollback alarms gone mid-update):
         # recorded, since an exception inside a Lambda step would only become one more reported failure.
         self.violations: list[str] = []
@@ -181,12 +199,13 @@ class SageMakerEndpointDouble:
             tags={tag["Key"]: tag["Value"] for tag in params.get("Tags", [])},
             phases=[Phase("create", PROVISION_SECONDS, "Creating")],
         )
+        self.endpoints[name].instance_count = self._initial_count(config)
         return {"EndpointArn": arn}
 
     def update_endpoint(self, **params: Any) -> Any:
         self._call("update_endpoint", params)
         endpoint = self._endpoint("UpdateEndpoint", params["EndpointName"])
-        if endpoint.status != "InService":
+        if endpoint.status not in ("InService", "UpdateRollbackFailed"):
             raise client_error(
                 "UpdateEndpoint", "ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".'
             )
@@ -201,6 +220,7 @@ class SageMakerEndpointDouble:
             )
         policy = deployment.get("BlueGreenUpdatePolicy") or {}
         routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+        self._check_step_size("UpdateEndpoint", routing)
         bakes = _linear_steps(routing) if routing["Type"] == "LINEAR" else 1
         endpoint.status, endpoint.failure = "Updating", None
         endpoint.pending, endpoint.pending_since = config, self.now
@@ -208,6 +228,7 @@ class SageMakerEndpointDouble:
             a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
         ]
         endpoint.last_deployment_config = deployment or None
+        endpoint.retain_count = params.get("RetainAllVariantProperties") is True
         self.accepted_updates.append(config)
         endpoint.phases = [Phase("provision", PROVISION_SECONDS, "Updating")]
         endpoint.phases += [Phase("bake", routing["WaitIntervalInSeconds"], "Updating") for _ in range(bakes)]
@@ -234,6 +255,13 @@ class SageMakerEndpointDouble:
             }
         if endpoint.last_deployment_config:
             answer["LastDeploymentConfig"] = endpoint.last_deployment_config
+        answer["ProductionVariants"] = [
+            {
+                "VariantName": "AllTraffic",
+                "CurrentInstanceCount": endpoint.instance_count,
+                "DesiredInstanceCount": endpoint.instance_count,
+            }
+        ]
         return answer
 
     def delete_endpoint(self, **params: Any) -> Any:
@@ -333,9 +361,16 @@ class SageMakerEndpointDouble:
             if failure:  # [DescribeEndpoint]: InService, with FailureReason, when an update fails
                 self._roll_back(endpoint, failure)
         elif phase.name == "terminate" and not endpoint.phases:
+            if not endpoint.retain_count and endpoint.pending:
+                endpoint.instance_count = self._initial_count(endpoint.pending)
             endpoint.config, endpoint.pending, endpoint.status = endpoint.pending, None, "InService"
         elif phase.name == "rollback":
-            endpoint.pending, endpoint.status = None, "InService"
+            endpoint.pending = None
+            if self.rollbacks_fail:  # [Rolling]: both failed; the remedy is another UpdateEndpoint
+                endpoint.status = "UpdateRollbackFailed"
+                endpoint.failure = f"{endpoint.failure}; the rollback failed too"
+            else:
+                endpoint.status = "InService"
         elif phase.name == "system_update":
             endpoint.status = "InService"
         elif phase.name == "delete":
@@ -349,6 +384,26 @@ class SageMakerEndpointDouble:
         # What SageMaker itself sees in CloudWatch: read from moto's backend, not through a client (this runs on
         # every tick of simulated time, and is no call of the workflow's).
         return cloudwatch_backends[self._account][self._region].alarms
+
+    def _check_step_size(self, operation: str, routing: dict[str, Any]) -> None:
+        size = routing.get("CanarySize") or routing.get("LinearStepSize")
+        if not size or size["Type"] != "CAPACITY_PERCENT":
+            return
+        low, high = (1, 50) if routing["Type"] == "CANARY" else (10, 50)  # [Canary], [Linear]
+        if not low <= size["Value"] <= high:
+            raise client_error(
+                operation,
+                "ValidationException",
+                f"{routing['Type']} step of {size['Value']} % is outside {low}-{high} % of the capacity",
+            )
+
+    def set_instance_count(self, endpoint_name: str, count: int) -> None:
+        """Autoscaling moved the variant's instance count."""
+        self.endpoints[endpoint_name].instance_count = count
+
+    def _initial_count(self, config_name: str) -> int:
+        config = self._moto.describe_endpoint_config(EndpointConfigName=config_name)
+        return int(config["ProductionVariants"][0]["InitialInstanceCount"])
 
     def _existing_alarms(self, names: list[str]) -> list[str]:
         alarms = self._alarms()

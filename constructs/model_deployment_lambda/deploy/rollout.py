@@ -32,6 +32,11 @@ from .names import DEPLOYMENT_KEY_TAG, PACKAGE_TAG
 from .prepare import claim_expiry, superseded_by
 from .requests import endpoint_config_request, rollback_alarm_requests, update_endpoint_request
 
+# UpdateRollbackFailed (a rolling deployment and its rollback both failed) is left by another update: a new
+# UpdateEndpoint is the documented way out ("Rolling deployments", Amazon SageMaker developer guide,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-rolling.html).
+UPDATABLE_STATUSES = ("InService", "UpdateRollbackFailed")
+
 LOGGER = logging.getLogger(__name__)
 LOGGER.setLevel(logging.INFO)
 
@@ -66,7 +71,7 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     mode = state["mode"]
     if endpoint is None:
         mode = "create"
-    elif mode == "create" or endpoint["EndpointStatus"] != "InService":
+    elif mode == "create" or endpoint["EndpointStatus"] not in UPDATABLE_STATUSES:
         if endpoint["EndpointStatus"] == "Failed":
             return delete_failed_endpoint(sagemaker, endpoint_name, state)
         state.update(rollout="busy", reason=f"endpoint is {endpoint['EndpointStatus']}")
