@@ -118,7 +118,12 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
             Message=message,
             MessageAttributes={"outcome": {"DataType": "String", "StringValue": outcome}},
         )
-    ledger.record_report(report_key, {"outcome": outcome, "reason": state.get("reason") or ""})
+    try:
+        ledger.record_report(report_key, {"outcome": outcome, "reason": state.get("reason") or ""})
+    except (ClientError, BotoCoreError) as failure:
+        # Published already: failing the step now would publish again on its retry. Only a second fault (the
+        # invocation lost after this) could then repeat the message.
+        LOGGER.warning("published, but could not record the report of %s: %s", report_key, failure)
     LOGGER.info("outcome %s: %s", outcome, state.get("reason"))
     return state
 
