@@ -7,6 +7,9 @@ names the page it follows:
 
 - S3 -> EventBridge: moto's "Object Created" detail says `eTag`; AWS says `etag`
   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). Renamed before rules match.
+- Event `time`: moto writes Unix seconds; EventBridge writes ISO 8601 in UTC, e.g. "2017-12-22T18:43:48Z"
+  (EventBridge User Guide, "Amazon EventBridge events", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html).
+  Rewritten before rules match.
 - EventBridge targets: moto delivers only to SQS, logs, archives, buses and API destinations. Lambda and Step
   Functions targets are handed to the twin (`Delivery`), which runs the function or starts the execution.
 - UpdateModelPackage without CustomerMetadataProperties: moto clears them; SageMaker keeps them and merges the
@@ -91,6 +94,11 @@ def _model_package_event(package: Any, region: str) -> dict[str, Any]:
     }
 
 
+def _event_time(seconds: float) -> str:
+    """An event's `time` as EventBridge writes it: ISO 8601 in UTC to the second (moto writes Unix seconds)."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _json_time(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
@@ -125,6 +133,8 @@ def corrected_moto(corrections: Corrections, region: str) -> Iterator[None]:
         detail = event.get("detail")
         if event.get("source") == "aws.s3" and isinstance(detail, dict) and "eTag" in detail.get("object", {}):
             detail["object"]["etag"] = detail["object"].pop("eTag")
+        if isinstance(event.get("time"), int | float):
+            event["time"] = _event_time(event["time"])
         targets = rule.targets
         ours = [target for target in targets if target["Arn"].split(":")[2] in ("lambda", "states")]
         rule.targets = [target for target in targets if target not in ours]  # moto raises on the others

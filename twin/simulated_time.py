@@ -27,10 +27,12 @@ class SimulatedTime:
         self._order = itertools.count()
         self._yielded = threading.Event()
         self._lock = threading.Lock()
+        self._spawned = 0
 
     def spawn(self, run: Callable[[], None]) -> None:
         """Start an execution thread; it runs when the scheduler reaches it."""
         turn = self._enqueue(0)
+        self._spawned += 1
 
         def body() -> None:
             turn.wait()
@@ -39,12 +41,18 @@ class SimulatedTime:
             finally:
                 self._yielded.set()
 
-        threading.Thread(target=body, daemon=True).start()
+        threading.Thread(target=body, daemon=True, name=f"execution-{self._spawned}").start()
 
     def sleep(self, seconds: float) -> None:
         """Called by an execution thread in place of a real wait."""
         self.waits.append(seconds)
         turn = self._enqueue(seconds)
+        self._yielded.set()
+        turn.wait()
+
+    def yield_turn(self) -> None:
+        """Let every execution ready now run first (a preemption); no simulated time passes."""
+        turn = self._enqueue(0)
         self._yielded.set()
         turn.wait()
 

@@ -381,18 +381,34 @@ def test_with_a_margin_the_same_condition_step_also_checks_the_champion_floor(
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_trigger_may_describe_this_groups_packages_only(synthesized: Synthesized, environment: str) -> None:
-    # Listing names no package (the group is a filter), so it is granted on "*"; describing stays in the group.
-    group_packages = {"Fn::Join": ["", ["arn:aws:sagemaker:eu-west-1:", {"Ref": "AWS::AccountId"},
-                                        f":model-package/mlops-{environment}/*"]]}  # fmt: skip
+def test_trigger_may_read_what_its_endpoint_serves_only(synthesized: Synthesized, environment: str) -> None:
+    # The champion is the model the environment's endpoint serves: endpoint -> config -> model -> package.
+    def arn(resource: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:aws:sagemaker:eu-west-1:", {"Ref": "AWS::AccountId"}, f":{resource}"]]}
+
+    prefix = f"mlops-{environment}"
     synthesized.template(environment, "Training").has_resource_properties(
         "AWS::IAM::Policy",
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
                     [
-                        {"Action": "sagemaker:ListModelPackages", "Effect": "Allow", "Resource": "*"},
-                        {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow", "Resource": group_packages},
+                        {
+                            "Action": "sagemaker:DescribeEndpoint",
+                            "Effect": "Allow",
+                            "Resource": arn(f"endpoint/{prefix}"),
+                        },
+                        {
+                            "Action": "sagemaker:DescribeEndpointConfig",
+                            "Effect": "Allow",
+                            "Resource": arn(f"endpoint-config/{prefix}-v*"),
+                        },
+                        {"Action": "sagemaker:DescribeModel", "Effect": "Allow", "Resource": arn(f"model/{prefix}-v*")},
+                        {
+                            "Action": "sagemaker:DescribeModelPackage",
+                            "Effect": "Allow",
+                            "Resource": arn(f"model-package/mlops-{environment}/*"),
+                        },
                     ]
                 )
             },

@@ -101,8 +101,13 @@ def test_every_stage_is_reported_as_it_happens(report: dict[str, Any]) -> None:
         "endpoint",
         "invoke",
     ]
-    assert [stage for stage in expected if stage in seen] == expected
-    assert [seen.index(stage) for stage in expected] == sorted(seen.index(stage) for stage in expected)
+    # Each stage happens after the one before it (a stage may also happen earlier: the deploy rule takes every
+    # status change of the group, so the registration itself starts a deploy execution that ends `ignored`).
+    position = -1
+    for stage in expected:
+        later = [index for index, name in enumerate(seen) if name == stage and index > position]
+        assert later, f"no {stage!r} stage after {seen[position] if position >= 0 else 'the start'}"
+        position = later[0]
 
 
 @TWIN_RUN.mark()

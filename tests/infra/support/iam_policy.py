@@ -174,6 +174,7 @@ class Resolver:
             ("AWS::SageMaker::Pipeline", "PipelineName"): lambda: physical,
             ("AWS::Events::Rule", "Arn"): lambda: self.arn("events", f"rule/{physical}"),
             ("AWS::CloudWatch::Alarm", "Arn"): lambda: self.arn("cloudwatch", f"alarm:{physical}"),
+            ("AWS::DynamoDB::Table", "Arn"): lambda: self.arn("dynamodb", f"table/{physical}"),
         }
         if (kind, attribute) not in attributes:
             raise UnresolvableIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) in stack {self.stack_id}")
@@ -194,6 +195,7 @@ class Resolver:
             "AWS::SageMaker::Pipeline": "PipelineName",
             "AWS::CloudWatch::Alarm": "AlarmName",
             "AWS::Events::Rule": "Name",
+            "AWS::DynamoDB::Table": "TableName",
         }.get(resource["Type"])
         if name_property and name_property in properties:
             return str(self.resolve(properties[name_property]))

@@ -21,6 +21,7 @@ RETAINING = ("Retain", "RetainExceptOnCreate", "Snapshot")
 # replace the resource, specify a new name"). A type missing here fails the rules: classify it.
 NAME_PROPERTY: Mapping[str, str | None] = {
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::Rule": "Name",
     "AWS::IAM::Policy": None,  # an inline policy's name is unique within its role only, not a physical name
     "AWS::IAM::Role": "RoleName",
