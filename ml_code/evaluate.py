@@ -49,6 +49,7 @@ from sklearn import metrics
 import artifacts
 import decision_thresholds
 import model_io
+import monitoring_baseline
 from artifacts import Manifest
 from contract import CATEGORICAL
 from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
@@ -841,6 +842,13 @@ def evaluate(
     }
     report = report_html(document, manifest, data_summary(test, manifest), plots)
     (output_dir / artifacts.REPORT_FILE).write_text(report, encoding="utf-8")
+    # What monitoring compares served traffic with (monitoring_baseline.py): the training rows' features and the
+    # test rows' scores; the pipeline registers it as the model package's drift-check baseline.
+    train_rows = artifacts.read_split(context.train_dir) if context.train_dir else test
+    baseline = monitoring_baseline.baseline_document(
+        train_rows, manifest, probability, document, context.label_threshold
+    )
+    monitoring_baseline.write_baseline(baseline, output_dir)
     # evaluation.json last: the pipeline reads it, so it exists only when everything else does.
     (output_dir / artifacts.EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log.info("%s; wrote %s", artifacts.approver_line(document), output_dir)
