@@ -25,6 +25,7 @@ from settings.resource_names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 # isort: split
 from sagemaker import image_uris
 from sagemaker.inputs import TrainingInput
+from sagemaker.drift_check_baselines import DriftCheckBaselines
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.network import NetworkConfig
@@ -408,6 +409,8 @@ def _register_step(
     evaluation_folder = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     evaluation_uri = Join(on="/", values=[evaluation_folder, "evaluation.json"])
     report_uri = Join(on="/", values=[evaluation_folder, "report.html"])
+    # What the monitoring job compares served traffic with (ml_code/monitoring_baseline.py), found from the package.
+    baseline_uri = Join(on="/", values=[evaluation_folder, "monitoring_baseline.json"])
     model = Model(
         image_uri=image_uri,
         model_data=model_data,
@@ -437,6 +440,9 @@ def _register_step(
             approval_status="PendingManualApproval",
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
+            ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=MetricsSource(s3_uri=baseline_uri, content_type="application/json")
             ),
             customer_metadata_properties={
                 "auc": Join(on="", values=[auc]),
