@@ -24,8 +24,8 @@ from settings.resource_names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 
 # isort: split
 from sagemaker import image_uris
-from sagemaker.inputs import TrainingInput
 from sagemaker.drift_check_baselines import DriftCheckBaselines
+from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.network import NetworkConfig
