@@ -80,7 +80,9 @@ class ModelMonitoring(Construct):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
         topic: sns.ITopic,
+        code: MlCodeBundle,
         pipeline_name: str,
+        pipeline_arn: str,
         model_package_group_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -88,7 +90,6 @@ class ModelMonitoring(Construct):
         self.endpoint_name = endpoint_name
         self.report_uri = f"s3://{artifacts_bucket.bucket_name}/{REPORTS_PREFIX}{endpoint_name}"
         self.job_name_prefix = f"mlops-{environment_name}-monitor"
-        code = MlCodeBundle(self, "MlCode")
         self.job_role = self._job_role(environment_name, artifacts_bucket, key, code, stack.region)
 
         launcher_settings = {
@@ -133,9 +134,15 @@ class ModelMonitoring(Construct):
         jobs = stack.format_arn(
             service="sagemaker", resource="processing-job", resource_name=f"{self.job_name_prefix}-*"
         )
-        allow_wildcard(
+        # Tags in a Create request may also be authorized as sagemaker:AddTags on the new job: same condition.
+        allow(
             self.launcher.role,
             ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
+            [jobs],
+            conditions={"StringEquals": {f"aws:RequestTag/{ENVIRONMENT_TAG_KEY}": environment_name}},
+        )
+        acknowledge_wildcard_resource(
+            self.launcher.role,
             jobs,
             "One monitoring job per scheduled run, named after the run's time; only with this environment's tag.",
         )
@@ -164,7 +171,9 @@ class ModelMonitoring(Construct):
             sid=f"MonitoringAlarmsToTopic{environment_name.replace('-', '')}",
         )
         self.alarms = self._alarms(settings, topic)
-        self._retraining(environment_name, settings, key, pipeline_name, model_package_group_name, variant_name)
+        self._retraining(
+            environment_name, settings, key, pipeline_name, pipeline_arn, model_package_group_name, variant_name
+        )
 
     def _job_role(
         self, environment_name: str, artifacts_bucket: s3.IBucket, key: kms.IKey, code: MlCodeBundle, region: str
@@ -309,10 +318,10 @@ class ModelMonitoring(Construct):
         settings: MonitoringConfig,
         key: kms.IKey,
         pipeline_name: str,
+        pipeline_arn: str,
         model_package_group_name: str,
         variant_name: str,
     ) -> None:
-        stack = Stack.of(self)
         retraining_settings = {
             "environment": environment_name,
             "pipeline_name": pipeline_name,
@@ -326,19 +335,18 @@ class ModelMonitoring(Construct):
             code_dir=HANDLER_DIR,
             handler="monitoring.retraining.handler",
             description=f"Starts the training pipeline when a monitoring alarm of {self.endpoint_name} fires",
-            environment={"RETRAINING_SETTINGS": stack.to_json_string(retraining_settings)},
+            environment={"RETRAINING_SETTINGS": Stack.of(self).to_json_string(retraining_settings)},
             key=key,
             log_group=encrypted_log_group(
                 Construct(self, "RetrainerLogs"), f"/mlops/{environment_name}/monitoring/retraining", key
             ),
         )
         role = self.retrainer.role
-        pipeline = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
-        allow(role, ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"], [pipeline])
+        allow(role, ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"], [pipeline_arn])
         allow_wildcard(
             role,
             ["sagemaker:ListPipelineParametersForExecution"],
-            f"{pipeline}/execution/*",
+            f"{pipeline_arn}/execution/*",
             "Executions of this pipeline get generated ids.",
         )
         self._allow_serving_lookup(role, self.endpoint_name, model_package_group_name)

@@ -11,8 +11,6 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.model_deployment import ModelDeployment
-from constructs.model_monitoring import ModelMonitoring
-from settings import resource_names
 from settings.schema import EnvironmentConfig
 
 
@@ -29,8 +27,6 @@ class DeploymentStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        # By name, not by export: see constructs.data_storage.bucket_name.
-        artifacts_bucket = s3.Bucket.from_bucket_name(self, "ArtifactsBucket", storage.artifacts_bucket_name)
         self.deployment = ModelDeployment(
             self,
             "ModelDeployment",
@@ -38,22 +34,10 @@ class DeploymentStack(Stack):
             settings=config.deployment,
             model_package_group_name=model_package_group_name,
             key=storage.key,
-            artifacts_bucket=artifacts_bucket,
+            # By name, not by export: see constructs.data_storage.bucket_name.
+            artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", storage.artifacts_bucket_name),
             topic=topic,
             destroy_on_removal=config.destroy_on_removal,
-        )
-        self.monitoring = ModelMonitoring(
-            self,
-            "ModelMonitoring",
-            environment_name=config.name,
-            settings=config.monitoring,
-            endpoint_name=self.deployment.endpoint_name,
-            variant_name=config.deployment.endpoint.variant_name,
-            artifacts_bucket=artifacts_bucket,
-            key=storage.key,
-            topic=topic,
-            pipeline_name=resource_names.training_pipeline_name(config.name),
-            model_package_group_name=model_package_group_name,
         )
         CfnOutput(self, "EndpointName", value=self.deployment.endpoint_name)
         CfnOutput(self, "DeployStateMachineArn", value=self.deployment.state_machine.state_machine_arn)

@@ -48,9 +48,9 @@ def run(event: dict[str, Any], sagemaker: Any = None, now: datetime | None = Non
     interval = timedelta(hours=config["min_interval_hours"])
     if now - latest["StartTime"] < interval:
         return _skipped(f"the last run started less than {config['min_interval_hours']} hours ago")
-    parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=latest["PipelineExecutionArn"])[
-        "PipelineParameters"
-    ]
+    parameters = sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=latest["PipelineExecutionArn"]
+    ).get("PipelineParameters", [])
     kept = [p for p in parameters if p["Name"] in KEPT_PARAMETERS]
     package, _ = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
     champion = [
