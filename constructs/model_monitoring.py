@@ -31,7 +31,6 @@ from constructs.deployment_alarms import allow_alarms_to_notify
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.model_deployment_lambda.deploy.names import versioned_prefix
 from constructs.permissions import (
-    KEY_CLIENT_ACTIONS,
     acknowledge_wildcard_resource,
     allow,
     allow_key_use,
@@ -134,17 +133,13 @@ class ModelMonitoring(Construct):
         jobs = stack.format_arn(
             service="sagemaker", resource="processing-job", resource_name=f"{self.job_name_prefix}-*"
         )
-        # Tags in a Create request may also be authorized as sagemaker:AddTags on the new job: same condition.
-        allow(
+        # Unlike the pipeline's jobs (pipelines-<id>, alike in every environment), these are named after the
+        # environment: the name scopes them. Tags in a Create request are also authorized as sagemaker:AddTags.
+        allow_wildcard(
             self.launcher.role,
             ["sagemaker:CreateProcessingJob", "sagemaker:AddTags"],
-            [jobs],
-            conditions={"StringEquals": {f"aws:RequestTag/{ENVIRONMENT_TAG_KEY}": environment_name}},
-        )
-        acknowledge_wildcard_resource(
-            self.launcher.role,
             jobs,
-            "One monitoring job per scheduled run, named after the run's time; only with this environment's tag.",
+            "One monitoring job per scheduled run, named mlops-<environment>-monitor-<time of the run>.",
         )
         allow(
             self.launcher.role,
@@ -152,7 +147,7 @@ class ModelMonitoring(Construct):
             [self.job_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        allow_key_use(self.launcher.role, key, KEY_CLIENT_ACTIONS)
+        allow_key_use(self.launcher.role, key, ["kms:Decrypt"])  # its encrypted environment
         self.schedule = events.Rule(
             self,
             "Schedule",
@@ -216,7 +211,8 @@ class ModelMonitoring(Construct):
             artifacts_bucket.arn_for_objects(f"{REPORTS_PREFIX}{self.endpoint_name}/*"),
             "Each monitoring job writes its report under a folder named after the job.",
         )
-        allow_key_use(role, key)
+        # Reads of SSE-KMS objects, writes of them, the report's KmsKeyId (CreateProcessingJob: kms:Encrypt).
+        allow_key_use(role, key, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"])
         allow(role, ["kms:CreateGrant"], [key.key_arn], conditions={"Bool": {"kms:GrantIsForAWSResource": True}})
         allow(
             role,
@@ -350,7 +346,7 @@ class ModelMonitoring(Construct):
             "Executions of this pipeline get generated ids.",
         )
         self._allow_serving_lookup(role, self.endpoint_name, model_package_group_name)
-        allow_key_use(role, key, KEY_CLIENT_ACTIONS)
+        allow_key_use(role, key, ["kms:Decrypt"])  # its encrypted environment
         self.retraining_rule = events.Rule(
             self,
             "RetrainingRule",
