@@ -47,6 +47,7 @@ import xgboost as xgb
 from sklearn import metrics
 
 import artifacts
+import decision_stability
 import decision_thresholds
 import model_io
 import monitoring_baseline
@@ -83,6 +84,7 @@ class RunContext:
     execution_id: str = ""
     code_bundle_uri: str = ""
     label_threshold: float = DEFAULT_THRESHOLD  # the environment's label cut-off (cdk.json training.label_threshold)
+    max_flip_rate: float | None = None  # None: no flip-rate gate (decision_stability.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -485,12 +487,17 @@ def champion_comparison(
             "champion": None,
             "auc_difference": None,
             "gate": {"margin": margin, "minimum_auc": 0.0, "passes": None if margin is None else True},
+            "decision_stability": None,
+            "flip_gate": decision_stability.flip_gate(None, context.max_flip_rate),
         }
     champion_point = scalar_metrics(y, champion.probability)
     champion_auc = champion_point["auc"]
     champion_samples = bootstrap(y, champion.probability, samples, seed)
     differences = paired_auc_differences(y, challenger.probability, champion.probability, samples, seed)
     minimum = champion_auc - margin if margin is not None else 0.0
+    stability = decision_stability.decision_stability(
+        challenger.probability, champion.probability, context.label_threshold
+    )
     return {
         "champion": {
             "model_uri": context.champion_model_uri,
@@ -509,6 +516,8 @@ def champion_comparison(
             "minimum_auc": max(minimum, 0.0),
             "passes": None if margin is None else challenger_auc >= minimum,
         },
+        "decision_stability": stability,
+        "flip_gate": decision_stability.flip_gate(stability, context.max_flip_rate),
     }
 
 
@@ -559,6 +568,11 @@ def quality_gate(auc: float, threshold: float | None, comparison: dict[str, Any]
                 f"is {champion_auc - auc:.{places}f} below the serving model's ROC-AUC {champion_auc:.{places}f},"
                 f" more than the margin {margin:g}"
             )
+    flips = comparison.get("flip_gate", {})
+    if flips.get("passes") is False:
+        failed.append("flip_rate")
+        rate = comparison["decision_stability"]["flip_rate"]
+        reasons.append(f"would flip {rate:.2%} of the test rows' labels, more than {flips['max_flip_rate']:.2%}")
     sentence = ", and ".join(reasons) if failed else ", and ".join(passed) or "is not gated (no threshold given)"
     return {
         "passes": not failed,
@@ -659,6 +673,7 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
             _section("Challenger vs serving model (same test rows)",
                      ["metric", "this model", "serving model", "difference"], rows)
             + f"<p>Serving model: {html.escape(champion['model_package_arn'] or champion['model_uri'])}; {gate_text}.</p>"
+            + f"<p>{html.escape(decision_stability.sentence(comparison))}</p>"
         )  # fmt: skip
     split_auc = document["split_auc"]
     sections.append(
@@ -875,6 +890,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--champion-model-package-arn", default="")
     # Empty (as a pipeline parameter may pass it): no champion gate.
     parser.add_argument("--champion-auc-margin", type=optional_float, default=None)
+    # Empty: no flip-rate gate (the share of test rows whose label would change against the serving model).
+    parser.add_argument("--max-flip-rate", type=optional_float, default=None)
     parser.add_argument("--input-data-uri", default="")
     parser.add_argument("--input-data-version", default="")
     parser.add_argument("--execution-id", default="")
@@ -897,6 +914,7 @@ def run_context(args: argparse.Namespace) -> RunContext:
         execution_id=args.execution_id,
         code_bundle_uri=args.code_bundle_uri,
         label_threshold=args.label_threshold,
+        max_flip_rate=args.max_flip_rate,
     )
 
 

@@ -67,6 +67,9 @@ class TrainingConfig:
     # the model package's environment (PREDICTION_THRESHOLD), so the approved version serves with the cut-off its
     # report shows; changing it takes a new training run, never a silent change to a serving model.
     label_threshold: float = field(default=0.5, metadata=_fraction(0.0, 1.0))
+    # The flip-rate gate: a run fails when more than this share of the test rows would get another label at the
+    # cut-off than the serving model gives them (ml_code/decision_stability.py). None: reported, not gated.
+    max_flip_rate: float | None = field(default=None, metadata=_fraction(0.0, 1.0))
 
 
 @dataclass(frozen=True)
