@@ -38,21 +38,29 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def download_prefixes(uri: str, prefixes: list[str], target: Path, modified_after: datetime | None = None) -> None:
-    """Every object under the given key prefixes of an s3:// location, into `target` (boto3 is in the image)."""
-    import boto3
+def download_prefixes(
+    uri: str, prefixes: list[str], target: Path, modified_after: datetime | None = None, s3: Any = None
+) -> int:
+    """Every object under the given key prefixes of an s3:// location ("" for the location's own key) into
+    `target`, keeping their keys; returns how many (boto3 is in the image; the job's role reads these keys)."""
+    if s3 is None:
+        import boto3
 
-    s3 = boto3.client("s3")
+        s3 = boto3.client("s3")
     bucket, base = _split_s3(uri)
     paginator = s3.get_paginator("list_objects_v2")
+    count = 0
     for prefix in prefixes:
-        for page in paginator.paginate(Bucket=bucket, Prefix=base.rstrip("/") + "/" + prefix if base else prefix):
+        key_prefix = f"{base.rstrip('/')}/{prefix}" if prefix else base
+        for page in paginator.paginate(Bucket=bucket, Prefix=key_prefix):
             for item in page.get("Contents", []):
-                if modified_after is not None and item["LastModified"] < modified_after:
+                if item["Key"].endswith("/") or (modified_after is not None and item["LastModified"] < modified_after):
                     continue
                 destination = target / item["Key"]
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(bucket, item["Key"], str(destination))
+                destination.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                count += 1
+    return count
 
 
 def hour_prefixes(variant: str, start: datetime, end: datetime) -> list[str]:

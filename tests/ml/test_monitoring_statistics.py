@@ -301,3 +301,49 @@ def test_a_drifted_feature_is_named_in_the_verdict() -> None:
 def test_base64_helper_is_what_capture_writes() -> None:
     line = json.loads(capture.capture_record("a", "application/x-foo", "0.5", "text/csv", base64_encoded=True))
     assert base64.b64decode(line["captureData"]["endpointInput"]["data"]) == b"a"
+
+
+def test_s3_locations_are_read_hour_by_hour_and_the_baseline_by_its_own_key(tmp_path: Path) -> None:
+    import io as io_module
+    from datetime import datetime, timezone
+
+    import boto3
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    import monitor
+
+    assert monitor.hour_prefixes(
+        "AllTraffic",
+        datetime(2026, 1, 1, 22, 30, tzinfo=timezone.utc),
+        datetime(2026, 1, 2, 0, 15, tzinfo=timezone.utc),
+    ) == ["AllTraffic/2026/01/01/22/", "AllTraffic/2026/01/01/23/", "AllTraffic/2026/01/02/00/"]
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    key = "pipelines/p/e/evaluate/monitoring_baseline.json"
+    modified = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with Stubber(s3) as stub:
+        stub.add_response(
+            "list_objects_v2",
+            {"Contents": [{"Key": key, "LastModified": modified}], "IsTruncated": False},
+            {"Bucket": "artifacts", "Prefix": key},
+        )
+        stub.add_response(
+            "get_object", {"Body": StreamingBody(io_module.BytesIO(b"{}"), 2)}, {"Bucket": "artifacts", "Key": key}
+        )
+        stub.add_response(
+            "list_objects_v2",
+            {"Contents": [{"Key": "data-capture/e/AllTraffic/2026/01/01/22/a.jsonl", "LastModified": modified}]},
+            {"Bucket": "artifacts", "Prefix": "data-capture/e/AllTraffic/2026/01/01/22/"},
+        )
+        stub.add_response(
+            "get_object",
+            {"Body": StreamingBody(io_module.BytesIO(b"x"), 1)},
+            {"Bucket": "artifacts", "Key": "data-capture/e/AllTraffic/2026/01/01/22/a.jsonl"},
+        )
+        assert monitor.download_prefixes(f"s3://artifacts/{key}", [""], tmp_path, s3=s3) == 1
+        assert (
+            monitor.download_prefixes("s3://artifacts/data-capture/e", ["AllTraffic/2026/01/01/22/"], tmp_path, s3=s3)
+            == 1
+        )
+        stub.assert_no_pending_responses()
+    assert (tmp_path / key).read_text() == "{}"
