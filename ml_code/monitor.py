@@ -113,6 +113,8 @@ def metric_data(report: dict[str, Any], endpoint: str, version: str) -> list[dic
         if quality["labelled_rows"] >= report["thresholds"]["min_labelled_rows"]:
             add("RealizedAUC", quality["auc"], dimensions)
             add("RealizedAUCDrop", quality["auc_drop"], dimensions)
+            calibration = quality["calibration"] or {}
+            add("CalibrationError", calibration.get("expected_calibration_error"), dimensions)
     if window["rows"] >= report["thresholds"]["min_rows"]:
         for feature in report["features"]:
             add("FeaturePSI", feature["psi"], [*versioned, {"Name": "Feature", "Value": feature["name"]}])

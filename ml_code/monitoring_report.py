@@ -207,8 +207,9 @@ def build_report(
     elif not enough:
         verdict = f"too little traffic for a verdict: {rows} rows < {thresholds.min_rows}"
     elif drifted or score_drifted:
-        named = ", ".join(drifted + (["the score"] if score_drifted else []))
-        verdict = f"drift: {named} (PSI above {thresholds.feature_psi:g})"
+        parts = [f"{', '.join(drifted)} (PSI above {thresholds.feature_psi:g})"] if drifted else []
+        parts += [f"the score (PSI above {thresholds.score_psi:g})"] if score_drifted else []
+        verdict = f"drift: {'; '.join(parts)}"
     else:
         verdict = "no drift"
     return {

@@ -20,7 +20,9 @@ import monitor
 import monitor_replay
 import monitoring_baseline
 
-THRESHOLD = 0.25  # the default drift alarm threshold (cdk.json monitoring.alarms.feature_psi)
+# The drift alarm's threshold as cdk.json sets it for every environment (monitoring.alarms.feature_psi).
+CDK_CONTEXT = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"]
+THRESHOLD = CDK_CONTEXT["environment_defaults"]["monitoring"]["alarms"]["feature_psi"]
 
 
 def evaluated(run: TrainedRun, work: Path) -> Path:
@@ -109,6 +111,8 @@ def test_the_figures_go_to_cloudwatch_under_endpoint_and_model_version(adult_mon
     assert alarmed[("MaxFeaturePSI", 1)] == report["max_feature_psi"]
     assert alarmed[("MaxFeaturePSI", 2)] == report["max_feature_psi"]
     assert alarmed[("RealizedAUCDrop", 1)] == report["realized_quality"]["auc_drop"]
+    calibration = report["realized_quality"]["calibration"]["expected_calibration_error"]
+    assert alarmed[("CalibrationError", 2)] == calibration
     age = [
         d for d in data if d["MetricName"] == "FeaturePSI" and {"Name": "Feature", "Value": "age"} in d["Dimensions"]
     ]

@@ -295,7 +295,7 @@ def test_a_drifted_feature_is_named_in_the_verdict() -> None:
         baseline(), scored_window(10), None, None, monitoring_report.Thresholds(min_rows=5), {}
     )
     assert report["drifted_features"] == ["plan"]
-    assert report["verdict"].startswith("drift: plan")
+    assert report["verdict"] == "drift: plan (PSI above 0.25)"
 
 
 def test_base64_helper_is_what_capture_writes() -> None:
