@@ -27,7 +27,7 @@ import dataclasses
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 CSV = "text/csv"
@@ -248,8 +248,3 @@ def capture_record(
         "eventVersion": "0",
     }
     return json.dumps(record)
-
-
-def batched(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
