@@ -53,6 +53,7 @@ import xgboost as xgb  # noqa: E402
 import artifacts  # noqa: E402
 import inference  # noqa: E402
 import inference_handlers  # noqa: E402
+import request_features  # noqa: E402
 import train  # noqa: E402
 from contract import CATEGORICAL  # noqa: E402
 
@@ -240,9 +241,9 @@ def _request_steps(model: inference_handlers.Model, body: str) -> dict[str, floa
 
     data = inference_handlers.input_fn(body, "text/csv")
     lap("input_fn (decode, strip)")
-    columns = inference_handlers.request_columns(data, model.manifest)
+    columns = request_features.request_columns(data, model.manifest)
     lap("request_columns (CSV read, checks)")
-    encoded = inference_handlers.encoded_request(columns, model.manifest)
+    encoded = request_features.encoded_request(columns, model.manifest)
     lap("encoded_request")
     probabilities = model.booster.inplace_predict(encoded)
     lap("inplace_predict")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import tarfile
@@ -17,9 +18,19 @@ ML_CODE_DIR = Path(__file__).resolve().parents[1] / "ml_code"
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "ml_code"
 
 
+def bundle_contents(source: Path = ML_CODE_DIR) -> tuple[str, ...]:
+    """The file names the containers need, as ml_code lists them (bundle_contents.BUNDLE_FILES). That module is
+    stdlib-only and imports nothing, so the CDK app reads it without ml_code's libraries."""
+    spec = importlib.util.spec_from_file_location("ml_code_bundle_contents", source / "bundle_contents.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.BUNDLE_FILES)
+
+
 def bundle_files(source: Path = ML_CODE_DIR) -> list[Path]:
-    """The container's modules: ml_code's top-level .py and .json files (not data, tests or requirements)."""
-    return sorted(path for pattern in ("*.py", "*.json") for path in source.glob(pattern))
+    """The listed files, in name order; developer tools (ml_code/local), data, tests and requirements stay out."""
+    return sorted(source / name for name in bundle_contents(source))
 
 
 def pack(files: list[Path]) -> bytes:
@@ -48,5 +59,6 @@ class MlCodeBundle(Construct):
             partial = tarball.with_name(f"{tarball.name}.{os.getpid()}.partial")
             partial.write_bytes(packed)
             os.replace(partial, tarball)
+        self.tarball = tarball
         self.asset = s3_assets.Asset(self, "Asset", path=str(tarball))
         self.s3_uri = self.asset.s3_object_url

@@ -1,6 +1,6 @@
 """The endpoint's fast way through a CSV request: pyarrow reads and converts whole columns at once.
 
-Only for bodies whose every cell it reads exactly as the per-value path in inference_handlers would (that path
+Only for bodies whose every cell it reads exactly as the per-value path in request_features would (that path
 stays the one authority on what a request means and on every error message): `request_columns` returns None
 when it is unsure of the body as a whole, and leaves a categorical column as text when one of its values is not
 exactly a level. The per-value path then takes over from the same text.
@@ -21,7 +21,7 @@ import pyarrow.csv as pa_csv
 from artifacts import Feature, Manifest
 from contract import CATEGORICAL
 
-# A column as inference_handlers.encoded_request takes it: already encoded, or cells to check one by one
+# A column as request_features.encoded_request takes it: already encoded, or cells to check one by one
 # (None where the cell was exactly a missing marker, which the per-value path scores as missing too).
 Column = np.ndarray | list[str | None]
 # csv.reader splits lines at "\r" as well as "\n" and gives '"' its quoting meaning; pyarrow, with quoting off,

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from artifacts import Manifest
+from bundle_contents import SERVING_MODULES  # what the endpoint runs: the list lives with the bundle's
 
 if TYPE_CHECKING:  # imported where a model is loaded: local_run needs only the names, not xgboost's 1 s import
     import xgboost as xgb
@@ -24,17 +25,6 @@ MODEL_ARCHIVE_NAME = "model.tar.gz"
 # SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code, which sagemaker-containers copies to /opt/ml/code and imports
 # (the SageMaker SDK's repack does the same for framework models). A network-isolated model can load only this.
 SERVING_CODE_DIR_NAME = "code"
-# Exactly what the endpoint runs: the entry script (SAGEMAKER_PROGRAM) and every ml_code module it imports,
-# directly or not (tests/ml/test_serving_code.py imports the entry script from these files alone).
-SERVING_MODULES = (
-    "inference.py",
-    "inference_handlers.py",
-    "arrow_csv.py",
-    "artifacts.py",
-    "contract.py",
-    "job_output.py",
-    "model_io.py",
-)
 ML_CODE_DIR = Path(__file__).resolve().parent
 
 

@@ -27,7 +27,7 @@ import capture
 import labels as label_files_module
 import monitoring_baseline
 import monitoring_report
-from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, container_path, run_job
 
 log = logging.getLogger("monitor")
 METRICS_PER_CALL = 20
@@ -212,7 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window-end", type=_time, default=None, help="ISO time; default now")
     parser.add_argument("--window-hours", type=float, default=24.0)
     parser.add_argument("--label-window-days", type=float, default=7.0)
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/monitoring"))
+    parser.add_argument("--output-dir", type=Path, default=container_path("processing/output/monitoring"))
     parser.add_argument("--endpoint-name", default="")
     parser.add_argument("--model-version", default="")
     parser.add_argument("--metrics-namespace", default="", help="empty: publish nothing")

@@ -33,7 +33,7 @@ MAX_TAGS = 10
 MAX_TAG_VALUE_CHARS = 256
 TAG_VALUE_PUNCTUATION = frozenset(" +-=._:/@")
 HEADER_RANGE_BYTES = 64 * 1024
-# Preprocess reads plain and gzip-compressed CSV (ml_code/preprocess.py, CSV_SUFFIXES).
+# Preprocess reads plain and gzip-compressed CSV (ml_code/input_files.py, CSV_SUFFIXES).
 CSV_SUFFIX = ".csv"
 GZIP_SUFFIX = ".csv.gz"
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952: every gzip member starts with these two bytes

@@ -449,7 +449,7 @@ def test_defaults_that_are_not_an_object_are_refused() -> None:
 
 
 def test_every_environment_writes_its_own_auc_threshold() -> None:
-    # ml_code/local_run.py reads each environment's threshold straight from cdk.json's environments (it runs in
+    # ml_code/local/local_run.py reads each environment's threshold straight from cdk.json's environments (it runs in
     # .venv-ml, without settings/), so the threshold stays out of environment_defaults.
     environments = cdk_json_context()["environments"].values()
     assert all("auc_threshold" in settings["training"] for settings in environments)

@@ -68,11 +68,13 @@ def test_an_unknown_region_is_named() -> None:
 # --- imports flow one way: app -> stacks (application -> stage -> each stack) -> constructs -> settings ---------
 
 # What the modules in each place may not import (a module name, or a package and everything in it).
+# The local twin (twin/) reads what synth wrote (cdk.out), never the app that writes it; nothing deployed uses it.
 FORBIDDEN_IMPORTS = {
-    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code"),
-    "constructs": ("app", "synth_speedups", "stacks", "tools"),
-    "stacks": ("app", "synth_speedups", "tools"),
-    "tools": ("app", "synth_speedups", "stacks", "constructs"),
+    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code", "twin"),
+    "constructs": ("app", "synth_speedups", "stacks", "tools", "twin"),
+    "stacks": ("app", "synth_speedups", "tools", "twin"),
+    "tools": ("app", "synth_speedups", "stacks", "constructs", "twin"),
+    "twin": ("app", "synth_speedups", "stacks", "tools", "tests"),
 }
 # Inside stacks/: the stage composes the stacks, the application composes the stages.
 FORBIDDEN_INSIDE_STACKS = {"stage.py": ("stacks.application",)}

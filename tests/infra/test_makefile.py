@@ -27,6 +27,12 @@ def test_help_describes_every_target() -> None:
     assert sorted(described) == sorted(phony_targets())
 
 
+def test_every_script_a_target_runs_exists() -> None:
+    scripts = re.findall(r"\b((?:ml_code|tools|benchmarks)/[\w/]+\.py)\b", MAKEFILE.read_text())
+    assert "ml_code/local/local_run.py" in scripts
+    assert [script for script in scripts if not (REPO_ROOT / script).is_file()] == []
+
+
 GENERATED = ["cdk.out/manifest.json", "build/ml_code/sourcedir.tar.gz"]
 KEPT_BY_CLEAN = [
     "runs/20261127-053000-ab12/model/model.tar.gz",

@@ -275,7 +275,7 @@ def test_a_compressed_upload_starts_the_pipeline_on_a_pinned_gzip_copy(aws: Aws)
     result = trigger.handler(event, None)
 
     assert result["status"] == "started"
-    # Preprocess reads *.csv.gz under InputDataUri as gzip (ml_code/preprocess.py, CSV_SUFFIXES).
+    # Preprocess reads *.csv.gz under InputDataUri as gzip (ml_code/input_files.py, CSV_SUFFIXES).
     assert pinned_body(aws, result["input_data_uri"], "adult.csv.gz") == body
 
 

@@ -31,7 +31,7 @@ from ml_helpers import ML_CODE, SMALL_POSITIVE, SMALL_TARGET, TrainedRun
 
 import artifacts
 import preprocess
-import train
+import training_group
 from job_output import TRAINING_FAILURE_FILE
 
 # A job whose MaxRuntimeInSeconds gives hosts 30 s to wait for each other at any one point.
@@ -95,8 +95,8 @@ class Job:
             "SM_CHANNEL_VALIDATION": str(self.small_run.splits / artifacts.VALIDATION),
             "SM_MODEL_DIR": str(self.work / host / "model"),
             "SM_OUTPUT_DIR": str(self.work / host / "output"),
-            train.TRACKER_PORT_ENV: str(port),
-            train.MAX_RUNTIME_ENV: str(self.max_runtime_seconds),
+            training_group.TRACKER_PORT_ENV: str(port),
+            training_group.MAX_RUNTIME_ENV: str(self.max_runtime_seconds),
             "TRAIN_HOST_FAULTS": json.dumps({"addresses": dict.fromkeys(self.hosts, "127.0.0.1"), **faults}),
         }
 

@@ -15,13 +15,27 @@ import artifacts
 import model_io
 import preprocess
 import train
+from job_output import PROCESSING_MESSAGE_FILE, run_job
 
 ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
+ML_TOOLS = ML_CODE / "local"
 SAMPLE_DATA = ML_CODE / "data" / "adult.csv.gz"
 # The pipeline definitions as synthesized (tests/infra keeps them equal to the templates).
 PIPELINE_DEFINITIONS = Path(__file__).resolve().parents[1] / "infra" / "__snapshots__" / "test_training_pipeline"
 SMALL_TARGET = "churned"
 SMALL_POSITIVE = "yes"
+
+SMALL_TARGET_ARGS = ["--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE]
+
+
+def run_preprocess(input_dir: Path, output_dir: Path, *args: str) -> int:
+    """The script's exit code, going through the same failure handling as `python3 preprocess.py`."""
+    argv = ["--input-dir", str(input_dir), "--output-dir", str(output_dir), *args]
+    return run_job("preprocess", lambda: preprocess.run(argv), PROCESSING_MESSAGE_FILE)
+
+
+def adult_rows(rows: int = 300) -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_DATA, nrows=rows, dtype=str, keep_default_na=False)
 
 
 def small_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:

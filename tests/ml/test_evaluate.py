@@ -20,6 +20,8 @@ from sklearn import metrics
 
 import artifacts
 import evaluate
+import evaluation_metrics
+import job_output
 import local_run
 import model_io
 import train
@@ -74,7 +76,9 @@ def test_evaluation_from_model_tar_gz_matches_independent_metrics(small_run: Tra
     assert details["at_best_f1_threshold"]["f1"] >= scores["f1"]["value"]
     assert np.isclose(details["at_best_f1_threshold"]["f1"], metrics.f1_score(y, probability >= best))
     calibration = details["calibration"]
-    assert len(calibration) == evaluate.CALIBRATION_BINS and sum(row["count"] for row in calibration) == len(y)
+    assert len(calibration) == evaluation_metrics.CALIBRATION_BINS and sum(row["count"] for row in calibration) == len(
+        y
+    )
 
     for plot in (evaluate.ROC_PLOT_FILE, evaluate.PR_PLOT_FILE):
         assert (out / plot).read_bytes().startswith(PNG_SIGNATURE)
@@ -92,106 +96,10 @@ def test_evaluation_accepts_an_extracted_model_dir_and_is_reproducible(small_run
     assert documents[0] == documents[1]
 
 
-def sklearn_on_each_resample(y: np.ndarray, probability: np.ndarray, samples: int, seed: int) -> dict[str, list]:
-    """The bootstrap as its definition reads: draw the rows, skip a one-class draw, score the drawn rows."""
-    rng = np.random.default_rng(seed)
-    values: dict[str, list] = {}
-    for _ in range(samples):
-        rows = rng.integers(0, len(y), len(y))
-        if y[rows].min() == y[rows].max():
-            continue
-        drawn_y, drawn = y[rows], probability[rows].astype(np.float64)
-        predicted = (drawn >= 0.5).astype(int)
-        (tn, fp), (fn, tp) = metrics.confusion_matrix(drawn_y, predicted, labels=[0, 1])
-        for name, value in {
-            "auc": metrics.roc_auc_score(drawn_y, drawn),
-            "pr_auc": metrics.average_precision_score(drawn_y, drawn),
-            "log_loss": metrics.log_loss(drawn_y, np.clip(drawn, 1e-15, 1 - 1e-15)),
-            "brier_score": metrics.brier_score_loss(drawn_y, drawn),
-            "precision": metrics.precision_score(drawn_y, predicted, zero_division=0),
-            "recall": metrics.recall_score(drawn_y, predicted),
-            "f1": metrics.f1_score(drawn_y, predicted, zero_division=0),
-            "accuracy": metrics.accuracy_score(drawn_y, predicted),
-            "f0_5": metrics.fbeta_score(drawn_y, predicted, beta=0.5, zero_division=0),
-            "f2": metrics.fbeta_score(drawn_y, predicted, beta=2, zero_division=0),
-            "true_positive_rate": tp / (tp + fn),
-            "true_negative_rate": tn / (tn + fp),
-            "false_positive_rate": fp / (fp + tn),
-            "false_negative_rate": fn / (fn + tp),
-        }.items():
-            values.setdefault(name, []).append(value)
-    return values
-
-
-@pytest.mark.parametrize(
-    ("rows", "positives", "decimals"),
-    [(2000, 500, 6), (300, 90, 2), (12, 1, 1)],
-    ids=["distinct scores", "tied scores", "one-class draws skipped"],
-)
-def test_the_bootstrap_scores_each_resample_as_sklearn_does_on_its_rows(
-    rows: int, positives: int, decimals: int
-) -> None:
-    rng = np.random.default_rng(rows)
-    y = np.zeros(rows, dtype=np.float32)
-    y[rng.choice(rows, positives, replace=False)] = 1
-    # float32 as xgboost predicts, with exact 0 and 1 among them: ties, both ends and the 0.5 threshold.
-    probability = np.round(np.clip(0.4 * y + rng.random(rows) * 0.8 - 0.1, 0, 1), decimals).astype(np.float32)
-    probability[:3] = [0.0, 1.0, 0.5]
-
-    resampled = evaluate.bootstrap(y, probability, 40, seed=7)
-    expected = sklearn_on_each_resample(y, probability, 40, seed=7)
-
-    assert len(expected) == len(resampled) == 14
-    assert 0 < len(expected["auc"]) == len(resampled["auc"]) <= 40
-    assert positives > 1 or len(expected["auc"]) < 40  # one positive in 12 rows: some draws miss it
-    for name, values in expected.items():
-        np.testing.assert_allclose(resampled[name], values, rtol=1e-12, atol=1e-12, err_msg=name)
-
-
-def test_a_bootstrap_whose_draws_all_have_one_class_is_empty_not_an_error() -> None:
-    # Three rows, one positive: seed 4's only draw misses it. A large split with a rare class does the same
-    # to a whole block of resamples.
-    y = np.array([0, 1, 0], dtype=np.float32)
-    probability = np.array([0.2, 0.7, 0.4], dtype=np.float32)
-    assert evaluate.bootstrap(y, probability, 1, seed=4) == {}
-    assert len(evaluate.paired_auc_differences(y, probability, probability[::-1].copy(), 1, seed=4)) == 0
-
-
-def test_a_probability_that_is_not_a_number_is_refused() -> None:
-    y = np.array([0, 1, 0, 1], dtype=np.float32)
-    with pytest.raises(ValueError, match="not a finite number"):
-        evaluate.bootstrap(y, np.array([0.2, np.nan, 0.4, 0.9], dtype=np.float32), 10, seed=0)
-
-
-def test_paired_differences_are_sklearns_on_the_same_rows() -> None:
-    rng = np.random.default_rng(5)
-    y = (rng.random(500) < 0.3).astype(np.float32)
-    challenger = np.round(0.5 * y + 0.5 * rng.random(500), 3).astype(np.float32)
-    champion = np.round(0.3 * y + 0.7 * rng.random(500), 2).astype(np.float32)
-    draws = np.random.default_rng(11)
-    expected = []
-    for _ in range(100):
-        rows = draws.integers(0, 500, 500)
-        expected.append(
-            metrics.roc_auc_score(y[rows], challenger[rows]) - metrics.roc_auc_score(y[rows], champion[rows])
-        )
-
-    differences = evaluate.paired_auc_differences(y, challenger, champion, 100, seed=11)
-
-    np.testing.assert_allclose(differences, expected, rtol=0, atol=1e-12)
-
-
 @pytest.mark.parametrize("samples", ["0", "-5", "many"])
 def test_a_bootstrap_without_resamples_is_refused_with_the_argument_named(samples: str) -> None:
     with pytest.raises(JobFailure, match=r"invalid arguments: argument --bootstrap-samples: .*"):
         evaluate.parse_args(["--bootstrap-samples", samples])
-
-
-def test_a_probability_of_exactly_one_keeps_the_log_loss_finite() -> None:
-    y = np.array([1, 0, 1, 0], dtype=np.float32)
-    probability = np.array([1.0, 0.0, 0.7, 0.2], dtype=np.float32)  # xgboost's float32 sigmoid reaches 1
-    assert np.isclose(evaluate.scalar_metrics(y, probability)["log_loss"], metrics.log_loss(y, probability))
-    assert np.isfinite(evaluate.bootstrap(y, probability, 20, seed=0)["log_loss"]).all()
 
 
 def test_adult_model_clears_the_quality_bar(adult_run: TrainedRun, tmp_path: Path) -> None:
@@ -433,58 +341,6 @@ def test_the_approver_line_names_every_environment_and_the_serving_model() -> No
     )
 
 
-def gate(auc: float, threshold: float | None, champion_auc: float | None, margin: float | None) -> dict:
-    """quality_gate on a champion_comparison as evaluate writes it, reduced to what the gate reads."""
-    passes = None if margin is None else champion_auc is None or auc >= champion_auc - margin
-    comparison = {
-        "champion": None if champion_auc is None else {"auc": {"value": champion_auc}},
-        "gate": {"margin": margin, "passes": passes},
-    }
-    return evaluate.quality_gate(auc, threshold, comparison)
-
-
-def test_the_gate_reason_names_the_threshold_and_by_how_much() -> None:
-    assert gate(0.81, 0.85, None, None) == {
-        "passes": False,
-        "failed_rules": ["threshold"],
-        "auc_threshold": 0.85,
-        "champion_auc_margin": None,
-        "reason": "ROC-AUC 0.8100 is 0.0400 below the threshold 0.85",
-    }
-
-
-def test_the_gate_reason_names_the_serving_models_auc_and_the_margin() -> None:
-    verdict = gate(0.90, 0.85, 0.93, 0.02)
-    assert (verdict["passes"], verdict["failed_rules"]) == (False, ["champion"])
-    assert verdict["reason"] == (
-        "ROC-AUC 0.9000 is 0.0300 below the serving model's ROC-AUC 0.9300, more than the margin 0.02"
-    )
-
-
-def test_the_gate_reason_names_both_rules_when_both_fail() -> None:
-    verdict = gate(0.80, 0.85, 0.93, 0.02)
-    assert verdict["failed_rules"] == ["threshold", "champion"]
-    assert verdict["reason"] == (
-        "ROC-AUC 0.8000 is 0.0500 below the threshold 0.85, and is 0.1300 below the serving model's ROC-AUC 0.9300,"
-        " more than the margin 0.02"
-    )
-
-
-def test_a_passing_gate_says_what_it_cleared() -> None:
-    assert gate(0.93, 0.85, 0.925, 0.01)["reason"] == (
-        "ROC-AUC 0.9300 clears the threshold 0.85, and is within the margin 0.01 of the serving model's ROC-AUC 0.9250"
-    )
-    assert gate(0.93, 0.85, None, 0.01)["reason"] == (
-        "ROC-AUC 0.9300 clears the threshold 0.85, and has no serving model to compare with"
-    )
-    assert gate(0.93, 0.85, None, 0.01)["passes"] is True
-
-
-def test_a_shortfall_smaller_than_the_shown_decimals_still_shows() -> None:
-    # 0.84999 at four decimals would read "ROC-AUC 0.8500 is 0.0000 below the threshold 0.85".
-    assert gate(0.84999, 0.85, None, None)["reason"] == "ROC-AUC 0.84999 is 0.00001 below the threshold 0.85"
-
-
 def test_the_gate_uses_the_runs_threshold_else_its_environments() -> None:
     thresholds = (("dev", 0.85), ("stg", 0.9))
     assert evaluate.gate_threshold(evaluate.RunContext(environment="stg", auc_thresholds=thresholds)) == 0.9
@@ -512,22 +368,6 @@ def test_evaluation_json_carries_the_gate_verdict(small_run: TrainedRun, tmp_pat
     )
 
 
-def test_decision_stability_by_hand() -> None:
-    import decision_stability
-
-    challenger = np.array([0.1, 0.6, 0.4, 0.9, 0.5], dtype=np.float32)
-    champion = np.array([0.2, 0.4, 0.6, 0.9, 0.49], dtype=np.float32)
-    result = decision_stability.decision_stability(challenger, champion, 0.5)
-    # At the cut-off 0.5: rows 1 and 4 become positive, row 2 negative: 3 of 5 flip.
-    assert (result["flip_rate"], result["flipped_to_positive"], result["flipped_to_negative"]) == (0.6, 2, 1)
-    assert result["mean_absolute_score_shift"] == pytest.approx((0.1 + 0.2 + 0.2 + 0.0 + 0.01) / 5, abs=1e-6)
-    assert [shift["test_row"] for shift in result["largest_score_shifts"]] == [1, 2, 0, 4, 3]
-    assert decision_stability.flip_gate(result, 0.5)["passes"] is False
-    assert decision_stability.flip_gate(result, 0.5)["margin"] == pytest.approx(-0.1)
-    assert decision_stability.flip_gate(None, 0.5) == {"max_flip_rate": 0.5, "margin": 0.0, "passes": True}
-    assert decision_stability.flip_gate(result, None)["passes"] is None
-
-
 def test_a_challenger_flipping_too_many_labels_fails_the_gate(
     small_run: TrainedRun, weak_model: Path, tmp_path: Path
 ) -> None:
@@ -548,3 +388,20 @@ def test_the_same_model_flips_nothing(small_run: TrainedRun, tmp_path: Path) -> 
     document = evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 50, 0, context)
     assert document["champion_comparison"]["decision_stability"]["flip_rate"] == 0.0
     assert document["champion_comparison"]["flip_gate"] == {"max_flip_rate": 0.0, "margin": 0.0, "passes": True}
+
+
+def test_the_container_paths_follow_sagemaker_base_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The local twin runs the job in a folder laid out like /opt/ml and points SAGEMAKER_BASE_DIR at it.
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    args = evaluate.parse_args([])
+    assert args.model_dir == tmp_path / "processing" / "input" / "model"
+    assert args.output_dir == tmp_path / "processing" / "output" / "evaluation"
+    assert job_output.output_dir() == tmp_path / "output"
+
+
+def test_without_sagemaker_base_dir_the_paths_are_the_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.delenv("SAGEMAKER_BASE_DIR", raising=False)
+    assert evaluate.parse_args([]).test_dir == Path("/opt/ml/processing/input/test")
+    assert job_output.output_dir() == Path("/opt/ml/output")

@@ -19,6 +19,7 @@ import artifacts
 import inference
 import inference_handlers
 import model_io
+import request_features
 from inference_handlers import CSV, JSON, Model
 
 NUMBER_CELLS = [
@@ -155,7 +156,7 @@ def test_generated_bodies_get_the_same_response_either_way(models, rows, variant
 
 def _encoded(model: Model, body: str) -> np.ndarray:
     data = inference_handlers.input_fn(body, CSV)
-    return inference_handlers.encoded_request(inference_handlers.request_columns(data, model.manifest), model.manifest)
+    return request_features.encoded_request(request_features.request_columns(data, model.manifest), model.manifest)
 
 
 def test_fast_path_arrays_are_bit_for_bit_those_of_the_per_value_path(models, rows, monkeypatch) -> None:

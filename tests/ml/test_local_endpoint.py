@@ -1,7 +1,7 @@
 """`make serve` / `make predict`: the endpoint's HTTP contract around the real entry script and a trained model.
 
 The rules checked here are sagemaker-containers' (the serving stack of SageMaker's XGBoost 3.0-5 image): see the
-docstring of ml_code/local_endpoint.py for the source files they come from.
+docstring of ml_code/local/local_endpoint.py for the source files they come from.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ml_helpers import ML_CODE, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
+from ml_helpers import ML_TOOLS, SAMPLE_DATA, SMALL_POSITIVE, SMALL_TARGET, small_frame
 
 import artifacts
 import model_io
@@ -18,7 +18,7 @@ import model_io
 
 def local_run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(ML_CODE / "local_run.py"), *args], capture_output=True, text=True, check=False, cwd=cwd
+        [sys.executable, str(ML_TOOLS / "local_run.py"), *args], capture_output=True, text=True, check=False, cwd=cwd
     )
 
 

@@ -17,9 +17,11 @@ from ml_helpers import PIPELINE_DEFINITIONS, TrainedRun
 
 import artifacts
 import evaluate
+import input_files
 import model_io
 import preprocess
 import train
+import training_group
 
 DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
 TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "handler.py"
@@ -109,7 +111,7 @@ def test_training_channels_are_the_ones_train_reads(definition: dict[str, Any]) 
 def test_training_hosts_bound_their_waits_by_the_job_runtime(definition: dict[str, Any]) -> None:
     arguments = steps(definition)["Train"]["Arguments"]
     max_runtime = arguments["StoppingCondition"]["MaxRuntimeInSeconds"]
-    assert arguments["Environment"][train.MAX_RUNTIME_ENV] == str(max_runtime)
+    assert arguments["Environment"][training_group.MAX_RUNTIME_ENV] == str(max_runtime)
 
 
 def test_the_gate_reads_the_auc_evaluate_writes(
@@ -148,7 +150,7 @@ def test_the_upload_trigger_accepts_exactly_the_files_preprocess_reads() -> None
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == preprocess.CSV_SUFFIXES
+    assert (constants["CSV_SUFFIX"], constants["GZIP_SUFFIX"]) == input_files.CSV_SUFFIXES
 
 
 def test_evaluate_parses_the_run_context_the_pipeline_passes(definition: dict[str, Any]) -> None:

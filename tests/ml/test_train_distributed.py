@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 import artifacts
 import model_io
-import train
+import training_group
 from job_output import JobFailure
 
 
@@ -105,9 +105,9 @@ class SlowNames:
 
 def test_host_names_are_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(train.time, "sleep", sleeps.append)
+    monkeypatch.setattr(training_group.time, "sleep", sleeps.append)
 
-    addresses = train.wait_for_host_names(["algo-1", "algo-2"], 60, SlowNames({"algo-1": 2, "algo-2": 5}))
+    addresses = training_group.wait_for_host_names(["algo-1", "algo-2"], 60, SlowNames({"algo-1": 2, "algo-2": 5}))
 
     assert addresses == {"algo-1": "10.0.0.1", "algo-2": "10.0.0.2"}
     assert sleeps == [0.5, 1.0, 0.5, 1.0, 2.0, 4.0, 8.0]  # backing off per name
@@ -117,7 +117,7 @@ def test_a_name_that_never_resolves_fails_naming_the_host() -> None:
     never: Callable[[str], str] = SlowNames({"algo-2": 10**9})
 
     with pytest.raises(JobFailure, match=r"the host name 'algo-2' did not resolve within 1 s \(.*Name or service"):
-        train.wait_for_host_names(["algo-1", "algo-2"], 1, never)
+        training_group.wait_for_host_names(["algo-1", "algo-2"], 1, never)
 
 
 @pytest.mark.parametrize(
@@ -127,14 +127,14 @@ def test_hosts_wait_an_eighth_of_the_job_runtime_at_most_15_minutes(
     monkeypatch: pytest.MonkeyPatch, max_runtime: str | None, wait: int
 ) -> None:
     if max_runtime is None:
-        monkeypatch.delenv(train.MAX_RUNTIME_ENV, raising=False)
+        monkeypatch.delenv(training_group.MAX_RUNTIME_ENV, raising=False)
     else:
-        monkeypatch.setenv(train.MAX_RUNTIME_ENV, max_runtime)
-    assert train.wait_seconds() == wait
+        monkeypatch.setenv(training_group.MAX_RUNTIME_ENV, max_runtime)
+    assert training_group.wait_seconds() == wait
 
 
 @pytest.mark.parametrize("seconds", [1, 10, 30, 900])
 def test_connection_attempts_span_the_wait(seconds: int) -> None:
-    attempts = train.connect_attempts(seconds)
+    attempts = training_group.connect_attempts(seconds)
     # xgboost sleeps 2k s before its k-th retry: the attempts span the wait, one fewer would not.
     assert attempts * (attempts - 1) >= seconds > (attempts - 1) * (attempts - 2)

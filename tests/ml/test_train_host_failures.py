@@ -21,7 +21,7 @@ from xgboost import collective
 from xgboost.tracker import RabitTracker
 
 import model_io
-import train
+import training_group
 
 
 @pytest.mark.parametrize("failing_host", ["algo-1", "algo-2"])
@@ -83,17 +83,17 @@ def one_host_group() -> Iterator[None]:
     tracker.start()
     collective.init(**tracker.worker_args())
     yield
-    if train.collective_thread_running():
+    if training_group.collective_thread_running():
         collective.finalize()
     tracker.wait_for(timeout=60)
     tracker.free()
 
 
 class CountedLooks:
-    """train.collective_thread_running, counting its calls so that a test can wait for a number of looks."""
+    """training_group.collective_thread_running, counting its calls so that a test can wait for a number of looks."""
 
     def __init__(self) -> None:
-        self.look = train.collective_thread_running
+        self.look = training_group.collective_thread_running
         self.looks = 0
         self.enough = threading.Event()
 
@@ -106,7 +106,7 @@ class CountedLooks:
 
 def test_the_group_watch_ends_a_host_whose_collective_thread_stopped(one_host_group: None) -> None:
     broken = threading.Event()
-    watch = train.GroupWatch(broken.set, interval=0.01, misses=3)
+    watch = training_group.GroupWatch(broken.set, interval=0.01, misses=3)
     watch.start()
     assert not broken.is_set()
 
@@ -118,9 +118,9 @@ def test_the_group_watch_ends_a_host_whose_collective_thread_stopped(one_host_gr
 
 def test_the_group_watch_leaves_a_working_group_alone(one_host_group: None, monkeypatch: pytest.MonkeyPatch) -> None:
     looks = CountedLooks()
-    monkeypatch.setattr(train, "collective_thread_running", looks)
+    monkeypatch.setattr(training_group, "collective_thread_running", looks)
     broken = threading.Event()
-    watch = train.GroupWatch(broken.set, interval=0.001, misses=1)
+    watch = training_group.GroupWatch(broken.set, interval=0.001, misses=1)
     watch.start()
 
     assert looks.enough.wait(timeout=HANG_GUARD_SECONDS)  # twenty looks, each finding the thread
@@ -130,7 +130,7 @@ def test_the_group_watch_leaves_a_working_group_alone(one_host_group: None, monk
 
 def test_the_group_watch_does_not_start_without_a_collective_thread(caplog: pytest.LogCaptureFixture) -> None:
     broken = threading.Event()
-    watch = train.GroupWatch(broken.set, interval=0.001, misses=1)
+    watch = training_group.GroupWatch(broken.set, interval=0.001, misses=1)
     watch.start()
     assert "XGBoost's collective thread was not found" in caplog.text
     assert not broken.wait(timeout=0.05)  # a watch that ran would have called it after one look

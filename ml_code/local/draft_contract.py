@@ -1,6 +1,6 @@
 """Draft a data contract from a sample of a team's own export, for the team to review and commit.
 
-    python ml_code/draft_contract.py --data FILE --target-column NAME [--positive-label VALUE]
+    python ml_code/local/draft_contract.py --data FILE --target-column NAME [--positive-label VALUE]
         [--output data_contract.draft.json] [--max-rows 100000]
 
 Reads the header and up to --max-rows rows (plain CSV or .csv.gz) and writes a contract in the shape of
@@ -25,6 +25,10 @@ import re
 import sys
 from pathlib import Path
 from typing import IO
+
+# The container modules are this folder's parent, imported as flat siblings as in the containers. The tools live
+# apart so that the code bundle carries only what SageMaker runs (ml_code/bundle_contents.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contract import CATEGORICAL, NUMERIC, ContractError, validated
 

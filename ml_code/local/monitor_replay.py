@@ -1,6 +1,6 @@
 """`make monitor`: a local run's test split replayed as captured endpoint traffic, then the monitoring job on it.
 
-    python ml_code/monitor_replay.py [--run latest|RUN_FOLDER] [--shift-feature NAME] [--shift-sd 1.0]
+    python ml_code/local/monitor_replay.py [--run latest|RUN_FOLDER] [--shift-feature NAME] [--shift-sd 1.0]
 
 The test rows are sent through the endpoint's own handlers (inference_handlers) in small requests, alternately
 as CSV with a header and as JSON records, every third one base64-encoded as data capture writes content types it
@@ -16,12 +16,17 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+# The container modules are this folder's parent, imported as flat siblings as in the containers. The tools live
+# apart so that the code bundle carries only what SageMaker runs (ml_code/bundle_contents.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import artifacts
 import capture

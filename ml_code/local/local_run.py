@@ -1,6 +1,6 @@
 """Run preprocess -> train -> evaluate on this machine, as the SageMaker jobs would, without AWS or Docker.
 
-    python ml_code/local_run.py [--data FILE_OR_DIR] [--contract FILE] [--target-column NAME]
+    python ml_code/local/local_run.py [--data FILE_OR_DIR] [--contract FILE] [--target-column NAME]
         [--positive-label VALUE] [--champion MODEL_TAR_GZ_OR_DIR] [--runs-dir DIR]
 
 The data is checked against the data contract (--contract, default ml_code/data_contract.json). A target
@@ -39,13 +39,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+# The container modules are this folder's parent, imported as flat siblings as in the containers. The tools live
+# apart so that the code bundle carries only what SageMaker runs (ml_code/bundle_contents.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import artifacts
 import decision_thresholds
 import model_io
 from contract import ContractError, load_contract
 from job_output import OUTPUT_DIR_ENV, PROCESSING_MESSAGE_FILE, TRAINING_FAILURE_FILE
 
-CODE_DIR = Path(__file__).resolve().parent
+CODE_DIR = Path(__file__).resolve().parents[1]  # ml_code: the scripts the containers run
 REPO_ROOT = CODE_DIR.parent
 DEFAULT_DATA = CODE_DIR / "data" / "adult.csv.gz"
 DEFAULT_RUNS_DIR = REPO_ROOT / "runs"

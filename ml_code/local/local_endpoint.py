@@ -1,7 +1,7 @@
 """The endpoint's HTTP contract on this machine, around the real entry script (inference.py).
 
-    python ml_code/local_endpoint.py serve --model MODEL [--host 127.0.0.1] [--port 8080]
-    python ml_code/local_endpoint.py predict --model MODEL --data FILE.csv [--output FILE] [--accept text/csv]
+    python ml_code/local/local_endpoint.py serve --model MODEL [--host 127.0.0.1] [--port 8080]
+    python ml_code/local/local_endpoint.py predict --model MODEL --data FILE.csv [--output FILE] [--accept text/csv]
 
 MODEL is a model.tar.gz (as training writes it), a folder holding its files, a local run's folder, or `latest` (the
 newest run under runs/); the entry script and the modules it imports are loaded from the model's own code/ folder,
@@ -44,6 +44,10 @@ from typing import Any
 import flask
 from werkzeug.serving import make_server
 
+# The container modules are this folder's parent, imported as flat siblings as in the containers. The tools live
+# apart so that the code bundle carries only what SageMaker runs (ml_code/bundle_contents.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import local_run
 import model_io
 
@@ -58,7 +62,7 @@ TEXT_TYPES = (JSON, CSV)
 DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 # InvokeEndpoint's Body is at most 6 MB (6,291,456 bytes; botocore's sagemaker-runtime service model).
 INVOKE_ENDPOINT_MAX_BYTES = 6 * 1024 * 1024
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNS_DIR = REPO_ROOT / "runs"
 DEFAULT_PREDICTIONS_DIR = RUNS_DIR / "predictions"
 LATEST = "latest"
