@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help synth diff test lint test-infra test-ml snapshots e2e bench bench-synth local-run draft-contract approver predict serve clean clean-all
+.PHONY: help synth diff test lint test-infra test-ml snapshots e2e bench bench-synth local-run monitor draft-contract approver predict serve clean clean-all
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -71,6 +71,10 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(C
 	$(if $(CHAMPION),--champion "$(CHAMPION)")
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local/local_run.py $(strip $(LOCAL_RUN_ARGS))
+
+## monitor: replay the latest local run's test split as captured traffic, as is and shifted, and monitor it (RUN=folder SHIFT=feature)
+monitor: $(ML_VENV)/.installed
+	$(ML_VENV)/bin/python ml_code/local/monitor_replay.py $(if $(RUN),--run "$(RUN)") $(if $(SHIFT),--shift-feature "$(SHIFT)")
 
 ## draft-contract: draft a data contract from a sample of your export, to review (DATA=file.csv TARGET=col [POSITIVE_LABEL=value] [OUT=file])
 draft-contract: $(ML_VENV)/.installed

@@ -42,6 +42,7 @@ from sklearn import metrics
 
 import artifacts
 import decision_thresholds
+import monitoring_baseline
 from artifacts import Manifest
 from bootstrap import bootstrap
 from champion import Scored, champion_comparison, load_champion, load_model, score, training_details
@@ -70,6 +71,7 @@ class RunContext:
     execution_id: str = ""
     code_bundle_uri: str = ""
     label_threshold: float = DEFAULT_THRESHOLD  # the environment's label cut-off (cdk.json training.label_threshold)
+    max_flip_rate: float | None = None  # None: no flip-rate gate (decision_stability.py)
 
 
 def feature_importance(booster: xgb.Booster, manifest: Manifest) -> list[dict[str, Any]]:
@@ -150,6 +152,8 @@ def evaluate(
         (context.champion_model_uri, context.champion_model_package_arn),
         bootstrap_samples,
         seed,
+        label_threshold=context.label_threshold,
+        max_flip_rate=context.max_flip_rate,
     )
     document.update(
         thresholds={
@@ -182,6 +186,13 @@ def evaluate(
     }
     report = report_html(document, manifest, data_summary(test, manifest), plots)
     (output_dir / artifacts.REPORT_FILE).write_text(report, encoding="utf-8")
+    # What monitoring compares served traffic with (monitoring_baseline.py): the training rows' features and the
+    # test rows' scores; the pipeline registers it as the model package's drift-check baseline.
+    train_rows = artifacts.read_split(context.train_dir) if context.train_dir else test
+    baseline = monitoring_baseline.baseline_document(
+        train_rows, manifest, probability, document, context.label_threshold
+    )
+    monitoring_baseline.write_baseline(baseline, output_dir)
     # evaluation.json last: the pipeline reads it, so it exists only when everything else does.
     (output_dir / artifacts.EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log.info("%s; wrote %s", artifacts.approver_line(document), output_dir)
@@ -235,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--champion-model-package-arn", default="")
     # Empty (as a pipeline parameter may pass it): no champion gate.
     parser.add_argument("--champion-auc-margin", type=optional_float, default=None)
+    # Empty: no flip-rate gate (the share of test rows whose label would change against the serving model).
+    parser.add_argument("--max-flip-rate", type=optional_float, default=None)
     parser.add_argument("--input-data-uri", default="")
     parser.add_argument("--input-data-version", default="")
     parser.add_argument("--execution-id", default="")
@@ -257,6 +270,7 @@ def run_context(args: argparse.Namespace) -> RunContext:
         execution_id=args.execution_id,
         code_bundle_uri=args.code_bundle_uri,
         label_threshold=args.label_threshold,
+        max_flip_rate=args.max_flip_rate,
     )
 
 

@@ -354,11 +354,11 @@ def seed(aws: LocalAws, assembly: Assembly, say: Callable[[str], None]) -> None:
         cloudwatch.put_metric_alarm(**_api_parameters(cloudwatch, "PutMetricAlarm", properties))
         count("alarm")
     for rule in assembly.resources("AWS::Events::Rule"):
-        events.put_rule(
-            Name=rule.name,
-            EventPattern=json.dumps(rule.resolved("EventPattern")),
-            State=rule.resolved("State", "ENABLED"),
-        )
+        # A rule has an event pattern, a schedule (the monitoring job's), or both; the twin runs no schedules.
+        trigger = {key: rule.resolved(key) for key in ("EventPattern", "ScheduleExpression") if key in rule.properties}
+        if "EventPattern" in trigger:
+            trigger["EventPattern"] = json.dumps(trigger["EventPattern"])
+        events.put_rule(Name=rule.name, State=rule.resolved("State", "ENABLED"), **trigger)
         targets = [{"Id": target["Id"], "Arn": target["Arn"]} for target in rule.resolved("Targets", [])]
         if targets:
             events.put_targets(Rule=rule.name, Targets=targets)

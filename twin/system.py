@@ -85,7 +85,7 @@ class Twin:
     def upload_location(self) -> tuple[str, str]:
         """The bucket and key prefix of the rule that watches uploads (the one matching S3's Object Created)."""
         for rule in self.assembly.resources("AWS::Events::Rule"):
-            pattern = rule.resolved("EventPattern")
+            pattern = rule.resolved("EventPattern") or {}  # a scheduled rule has none
             if pattern.get("source") == ["aws.s3"]:
                 detail = pattern["detail"]
                 return detail["bucket"]["name"][0], detail["object"]["key"][0]["prefix"]

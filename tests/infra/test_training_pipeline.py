@@ -467,3 +467,40 @@ def test_the_request_check_refuses_an_unknown_argument(definitions: dict[str, di
     train["Arguments"]["ResourceConfig"]["InstanceSize"] = "large"
     with pytest.raises(ParamValidationError, match='Unknown parameter in ResourceConfig: "InstanceSize"'):
         validate_step_request(train)
+
+
+def test_the_flip_rate_gate_is_off_by_default_and_one_more_condition_when_set() -> None:
+    # Off in every environment (cdk.json has no training.max_flip_rate): the definitions above have no flip rule.
+    from constructs.training_pipeline import PLACEHOLDERS
+    from constructs.training_pipeline_definition import (
+        FLIP_MARGIN_JSON_PATH,
+        PipelineSettings,
+        build_pipeline_definition,
+    )
+
+    assert all(CONFIGS[name].training.max_flip_rate is None for name in ENVIRONMENTS)
+    training = CONFIGS["dev"].training
+    settings = PipelineSettings(
+        pipeline_name="mlops-dev-training",
+        environment_name="dev",
+        region="eu-west-1",
+        model_package_group_name="mlops-dev",
+        auc_threshold=training.auc_threshold,
+        auc_thresholds=(("dev", training.auc_threshold),),
+        champion_auc_margin=None,
+        max_flip_rate=0.05,
+        processing_instance_type=training.processing_instance_type,
+        training_instance_type=training.training_instance_type,
+        training_instance_count=1,
+        training_volume_size_gb=30,
+        max_runtime_seconds=3600,
+        enable_step_caching=False,
+        encrypt_inter_container_traffic=False,
+        **PLACEHOLDERS,
+    )
+    definition = json.loads(build_pipeline_definition(settings))
+    _, flip_rule = gate_conditions(definition)
+    assert flip_rule["Type"] == "GreaterThanOrEqualTo"
+    assert flip_rule["LeftValue"]["Std:JsonGet"]["Path"] == FLIP_MARGIN_JSON_PATH
+    assert flip_rule["RightValue"] == 0.0
+    assert evaluate_arguments(definition)["--max-flip-rate"] == "0.05"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from constructs.model_monitoring_lambda.monitoring import launcher
 from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.synthesis import Synthesized
 from twin.cloudformation import Assembly
@@ -123,6 +124,15 @@ def test_the_registered_package_keeps_its_metadata_through_the_approval(report: 
     package = report["packages"]["1"]
     assert package["ModelApprovalStatus"] == "Approved"
     assert set(package["CustomerMetadataProperties"]) >= {"auc", "evaluation_uri", "report_uri"}
+
+
+@TWIN_RUN.mark()
+def test_the_registered_package_names_the_baseline_the_monitoring_launcher_reads(report: dict[str, Any]) -> None:
+    # The register step writes the drift-check baseline, the monitoring launcher reads it back from the package.
+    _succeeded(report, "happy")
+    package = report["packages"]["1"]
+    evaluation_folder = package["CustomerMetadataProperties"]["evaluation_uri"].rsplit("/", 1)[0]
+    assert launcher.baseline_uri(package) == f"{evaluation_folder}/monitoring_baseline.json"
 
 
 @TWIN_RUN.mark()
