@@ -52,7 +52,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 ## test-infra: the CDK app's tests only (tests/infra, .venv)
-test-infra: $(VENV)/.installed node_modules/.installed
+# .venv-ml too: the local twin's scenarios (tests/infra/test_twin.py) run the jobs in it, and under `make test` it must
+# be complete before they start, not still being installed by test-ml beside them.
+test-infra: $(VENV)/.installed $(ML_VENV)/.installed node_modules/.installed
 	$(VENV)/bin/python -m pytest tests/infra
 
 ## test-ml: ml_code's tests only (tests/ml, .venv-ml)
