@@ -46,6 +46,7 @@ from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
+from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
 from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import names
@@ -114,9 +115,11 @@ class ModelDeployment(Construct):
         artifacts_bucket: s3.IBucket,
         topic: sns.ITopic,
         destroy_on_removal: bool,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self._network = network
         self.endpoint_name = names.endpoint_name(environment_name)
         if not _NAME.fullmatch(self.endpoint_name):
             raise ValueError(f"endpoint name {self.endpoint_name!r} is not a valid SageMaker name")
@@ -147,6 +150,8 @@ class ModelDeployment(Construct):
             topic=topic,
         )
         self.model_role = self._model_role(artifacts_bucket)
+        if network is not None:
+            allow_sagemaker_network_interfaces(self.model_role)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         deploy_settings = workflow_settings(
@@ -159,6 +164,9 @@ class ModelDeployment(Construct):
             data_capture_s3_uri=data_capture_uri,
             topic_arn=topic.topic_arn,
         )
+        if network is not None:
+            # The model's VpcConfig and EnableNetworkIsolation, for the deploy steps' CreateModel request.
+            deploy_settings.update(model_network_settings(network))
         self.workflow_role = iam.Role(
             self,
             "WorkflowRole",
@@ -377,4 +385,5 @@ class ModelDeployment(Construct):
             timeout=Duration.seconds(timeout),
             role=role,
             log_group=self._log_group(name, logs.RetentionDays.THREE_MONTHS),
+            network=self._network,
         ).function

@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.ml_code_bundle import MlCodeBundle
+from constructs.private_network import NetworkPlacement
 from constructs.training_notifier import TrainingNotifier
 from constructs.training_pipeline import TrainingPipeline
 from constructs.training_trigger import TrainingTrigger
@@ -27,6 +28,7 @@ class TrainingStack(Stack):
         storage: DataStorage,
         topic: sns.ITopic,
         auc_thresholds: dict[str, float],
+        network: NetworkPlacement | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -44,6 +46,7 @@ class TrainingStack(Stack):
             key=storage.key,
             code=self.code,
             destroy_on_removal=config.destroy_on_removal,
+            network=network,
         )
         self.trigger = TrainingTrigger(
             self,
@@ -57,6 +60,7 @@ class TrainingStack(Stack):
             pipeline_arn=self.pipeline.pipeline_arn,
             model_package_group_name=self.pipeline.model_package_group_name,
             max_upload_megabytes=config.training.max_upload_megabytes,
+            network=network,
         )
         self.notifier = TrainingNotifier(
             self,
@@ -66,6 +70,7 @@ class TrainingStack(Stack):
             model_package_group_name=self.pipeline.model_package_group_name,
             topic=topic,
             key=storage.key,
+            network=network,
         )
         CfnOutput(self, "PipelineName", value=self.pipeline.pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=self.pipeline.model_package_group_name)
