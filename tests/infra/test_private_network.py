@@ -308,3 +308,35 @@ def test_a_created_vpc_needs_a_cidr_block_of_a_usable_size() -> None:
     assert "expected an IPv4 CIDR block from /16 to /22" in error(
         with_network({"mode": "created", "created": {"cidr": "10.0.0.0/8"}})
     )
+
+
+# ------------------------------------------------------------------------------------ the model's CreateModel
+
+
+@pytest.mark.parametrize("name", [*PRIVATE, *NOT_PRIVATE])
+def test_the_deploy_step_creates_the_model_with_the_environments_network(synthesized: Synthesized, name: str) -> None:
+    # CreateModel (SageMaker API Reference): VpcConfig {SecurityGroupIds, Subnets}, EnableNetworkIsolation.
+    # botocore's Stubber checks the request against the service model and against what the settings say.
+    import boto3
+    from botocore.stub import Stubber
+
+    from constructs.model_deployment_lambda.deploy.names import PACKAGE_TAG
+    from constructs.model_deployment_lambda.deploy.rollout import ensure_model
+
+    settings = deploy_settings(environment(synthesized, name))
+    assert settings is not None
+    state = {"model_name": f"mlops-{name}-v1", "package_arn": "arn:aws:sagemaker:eu-west-1:1:model-package/g/1"}
+    client = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    expected = {
+        "ModelName": state["model_name"],
+        "ExecutionRoleArn": settings["model_role_arn"],
+        "Containers": [{"ModelPackageName": state["package_arn"]}],
+        "Tags": [{"Key": PACKAGE_TAG, "Value": state["package_arn"]}],
+    }
+    if name in PRIVATE:
+        expected["VpcConfig"] = settings["model_vpc_config"]
+        expected["EnableNetworkIsolation"] = True
+    with Stubber(client) as stubber:
+        stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:eu-west-1:1:model/m"}, expected)
+        ensure_model(client, settings, state)
+        stubber.assert_no_pending_responses()
