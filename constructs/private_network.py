@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from constructs.permissions import acknowledge_wildcard_resource
+from constructs.scanner_reasons import skip_checkov, skip_function_checks
 from settings.schema import NetworkConfig
 
 # The interface endpoints, and only these: the services the functions call (the calls their tests record,
@@ -125,6 +126,8 @@ def _allow_network_interfaces(role: iam.Role, actions: list[str], reason: str) -
         roles=[role],
     )
     acknowledge_wildcard_resource(policy, "*", reason)
+    for check in ("CKV_AWS_109", "CKV_AWS_111"):  # write and permission actions on *: the same reason
+        skip_checkov(policy, check, reason)
     return policy
 
 
@@ -235,16 +238,38 @@ class PrivateNetwork(Construct):
 AUTO_DELETE_PROVIDER_ID = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
 
 
-def place_cdk_providers_in_vpc(stack: Stack, placement: NetworkPlacement) -> None:
-    """CDK's auto-delete-objects function in the private subnets too, with Lambda's network needs on its role."""
+def cdk_provider_function(stack: Stack) -> CfnResource | None:
+    """CDK's auto-delete-objects function of `stack`, where CDK built one."""
     provider = stack.node.try_find_child(AUTO_DELETE_PROVIDER_ID)
     if provider is None:
-        return
+        return None
     if not isinstance(provider, CustomResourceProviderBase):
-        raise TypeError(f"{AUTO_DELETE_PROVIDER_ID} is no longer a CustomResourceProviderBase: check this function")
-    provider.add_to_role_policy({"Effect": "Allow", "Action": LAMBDA_NETWORK_ACTIONS, "Resource": "*"})
+        raise TypeError(f"{AUTO_DELETE_PROVIDER_ID} is no longer a CustomResourceProviderBase: check this module")
     handler = provider.node.find_child("Handler")
     assert isinstance(handler, CfnResource)
+    return handler
+
+
+def place_cdk_providers_in_vpc(stack: Stack, placement: NetworkPlacement | None) -> None:
+    """CDK's auto-delete-objects function, where there is one: in the private subnets too (with Lambda's network
+    needs on its role) in a private network mode; the scanner's reasons either way."""
+    handler = cdk_provider_function(stack)
+    if handler is None:
+        return
+    skip_function_checks(handler, has_dead_letter_queue=False, in_vpc=placement is not None)
+    if placement is None:
+        return
+    provider = stack.node.find_child(AUTO_DELETE_PROVIDER_ID)
+    assert isinstance(provider, CustomResourceProviderBase)
+    provider.add_to_role_policy({"Effect": "Allow", "Action": LAMBDA_NETWORK_ACTIONS, "Resource": "*"})
+    role = provider.node.find_child("Role")
+    assert isinstance(role, CfnResource)
+    skip_checkov(
+        role,
+        "CKV_AWS_111",
+        "Lambda attaches CDK's auto-delete-objects function to the VPC through network interfaces it manages as "
+        "this role; these ec2 actions take no resource narrower than *",
+    )
     handler.add_property_override(
         "VpcConfig",
         {

@@ -16,6 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from constructs.permissions import allow_logs_to_use_key
 from constructs.private_network import NetworkPlacement, allow_lambda_network_interfaces
+from constructs.scanner_reasons import skip_function_checks
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 DEFAULT_TIMEOUT = Duration.seconds(60)
@@ -88,6 +89,9 @@ class PythonLambda(Construct):
                 raise TypeError("a function in a VPC needs a role of this app, to which Lambda's network needs go")
             # Lambda checks the role may create network interfaces when it creates the function.
             self.function.node.add_dependency(allow_lambda_network_interfaces(self.role))
+        skip_function_checks(
+            self.function, has_dead_letter_queue=dead_letter_queue is not None, in_vpc=network is not None
+        )
         self.log_group.grant_write(self.role)
 
 

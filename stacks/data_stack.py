@@ -29,7 +29,7 @@ class DataStack(Stack):
             self.network = PrivateNetwork(
                 self, "Network", settings=config.private_network, flow_log_bucket=self.storage.access_log_bucket
             )
-            place_cdk_providers_in_vpc(self, self.network.placement)
+        place_cdk_providers_in_vpc(self, self.placement)
 
         CfnOutput(
             self,

@@ -340,3 +340,21 @@ def test_the_deploy_step_creates_the_model_with_the_environments_network(synthes
         stubber.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:eu-west-1:1:model/m"}, expected)
         ensure_model(client, settings, state)
         stubber.assert_no_pending_responses()
+
+
+# ------------------------------------------------------------------------------------ scanners
+
+
+def checkov_skips(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {skip["id"]: skip["comment"] for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_a_function_outside_a_vpc_says_why_and_one_inside_does_not(synthesized: Synthesized, name: str) -> None:
+    # checkov's CKV_AWS_117 (function inside a VPC): skipped, with the reason, only where it would be a finding.
+    for _, logical_id, function in resources_of(environment(synthesized, name), "AWS::Lambda::Function"):
+        reason = checkov_skips(function).get("CKV_AWS_117")
+        if "VpcConfig" in function["Properties"]:
+            assert reason is None, logical_id
+        else:
+            assert reason and "network mode is off" in reason, logical_id
