@@ -1,7 +1,7 @@
 """Reasons, in the template, for findings an independent IaC scanner reports that the project leaves as they are.
 
 checkov reads a resource's `Metadata.checkov.skip` list ({"id", "comment"}) and reports the check as skipped with
-that comment, so a reviewer running it sees the reason instead of a finding (docs/security.md, "Scanners").
+that comment, so a reviewer running it sees the reason instead of a finding (docs/private-network.md, "Scanners").
 cdk-nag's acknowledgements (constructs/permissions.py) are the same idea for cdk-nag's own rules.
 """
 
