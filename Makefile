@@ -10,7 +10,7 @@ ML_VENV := .venv-ml
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help synth diff test lint test-infra test-ml snapshots bench bench-synth local-run draft-contract approver predict serve clean clean-all
+.PHONY: help synth diff test lint test-infra test-ml snapshots e2e bench bench-synth local-run monitor draft-contract approver predict serve clean clean-all
 .DEFAULT_GOAL := synth
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 ## help: list these targets
 help:
-	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-15s %s\n", $$1, $$2 }'
+	@sed -n 's/^## \([a-z0-9-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{ printf "  %-15s %s\n", $$1, $$2 }'
 
 ## synth: synthesize every environment into cdk.out/ (`make synth ENV=dev` for one; all are validated)
 # cdk.out starts empty: the CLI leaves earlier assemblies in place, and a stale stg next to a fresh dev misleads.
@@ -72,6 +72,10 @@ LOCAL_RUN_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(CONTRACT),--contract "$(C
 local-run: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local/local_run.py $(strip $(LOCAL_RUN_ARGS))
 
+## monitor: replay the latest local run's test split as captured traffic, as is and shifted, and monitor it (RUN=folder SHIFT=feature)
+monitor: $(ML_VENV)/.installed
+	$(ML_VENV)/bin/python ml_code/local/monitor_replay.py $(if $(RUN),--run "$(RUN)") $(if $(SHIFT),--shift-feature "$(SHIFT)")
+
 ## draft-contract: draft a data contract from a sample of your export, to review (DATA=file.csv TARGET=col [POSITIVE_LABEL=value] [OUT=file])
 draft-contract: $(ML_VENV)/.installed
 	$(if $(and $(DATA),$(TARGET)),,$(error usage: make draft-contract DATA=file.csv TARGET=column))
@@ -91,6 +95,13 @@ predict: $(ML_VENV)/.installed
 ## serve: the endpoint's HTTP contract (GET /ping, POST /invocations) on localhost ([MODEL=latest|run folder|model.tar.gz] [PORT=8080])
 serve: $(ML_VENV)/.installed
 	$(ML_VENV)/bin/python ml_code/local/local_endpoint.py serve --model "$(or $(MODEL),latest)" $(if $(PORT),--port $(PORT))
+
+## e2e: the whole system offline from cdk.out: upload -> pipeline -> approval -> deploy -> an answer (ENV=dev DATA=file.csv ROWS=N SCENARIO=happy|bad-upload|below-threshold|second-approval|alarm-rollback|all)
+# A fresh synth of the one environment first: the twin runs exactly what CloudFormation would deploy (docs/local-twin.md).
+e2e: $(VENV)/.installed $(ML_VENV)/.installed node_modules/.installed
+	$(MAKE) --no-print-directory synth ENV=$(or $(ENV),dev)
+	$(VENV)/bin/python -m twin --env $(or $(ENV),dev) --cdk-out cdk.out $(if $(DATA),--data "$(DATA)") \
+		$(if $(ROWS),--rows $(ROWS)) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 ## bench: ml_code's benchmarks (train, preprocess, inference), printed as JSON
 bench: $(ML_VENV)/.installed

@@ -26,6 +26,7 @@ def endpoint_teardown(
     approval_rule: Construct,
     key: kms.IKey,
     deploy_settings: dict[str, Any],
+    model_role_parts: list[Construct],
     make_function: Callable[[str, str, str, dict[str, str], iam.Role, int], lambda_.Function],
 ) -> CustomResource:
     role = iam.Role(
@@ -107,6 +108,8 @@ def endpoint_teardown(
         resource_type="Custom::SageMakerEndpointTeardown",
         properties={"EndpointName": endpoint_name, "NamePrefix": name_prefix},
     )
-    # Deleted before the workflow, the rule and the roles it needs, so nothing starts a rollout meanwhile.
-    resource.node.add_dependency(state_machine, approval_rule, policy)
+    # Deleted before the workflow, the rule and the roles it needs, so nothing starts a rollout meanwhile; and
+    # before the endpoint's execution role and its policy, which SageMaker needs until the endpoint is gone to
+    # release its KMS grants (DeleteEndpoint, API reference): the handler waits for that.
+    resource.node.add_dependency(state_machine, approval_rule, policy, *model_role_parts)
     return resource

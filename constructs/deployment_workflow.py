@@ -9,6 +9,7 @@ by Conclude (as ReportError); if even that fails, a direct SNS publish says so.
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration, Stack, Token
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -19,9 +20,10 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from constructs.model_deployment_lambda.deploy.autoscaling import ENDPOINT_TAG, SCALABLE_DIMENSION
+from constructs.model_deployment_lambda.deploy.aws import RETRIED_STEP_ERRORS
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
-from settings import names
+from settings import resource_names as names
 
 # The steps: (construct id prefix, handler, description, timeout seconds).
 STEPS = (
@@ -30,7 +32,7 @@ STEPS = (
     ("CheckEndpoint", "deploy.check.handler", "Judges the rollout from the endpoint itself", 60),
     ("Conclude", "deploy.conclude.handler", "Cleans up, restores autoscaling, reports the outcome on SNS", 300),
 )
-SUCCEEDING_OUTCOMES = ("deployed", "noop", "skipped", "superseded")
+SUCCEEDING_OUTCOMES = ("deployed", "noop", "skipped", "superseded", "ignored", "kept_serving")
 
 
 def regional_arn(scope: Construct, service: str, resource: str) -> str:
@@ -95,6 +97,7 @@ def workflow_statements(
     model_role: iam.IRole,
     key: kms.IKey,
     topic: sns.ITopic,
+    ledger: dynamodb.ITable,
 ) -> list[iam.PolicyStatement]:
     group = model_package_group_name
     group_in_arn = group if Token.is_unresolved(group) else group.lower()  # SageMaker ARNs are lowercase
@@ -190,6 +193,11 @@ def workflow_statements(
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         ),
         iam.PolicyStatement(sid="ReportOutcome", actions=["sns:Publish"], resources=[topic.topic_arn]),
+        iam.PolicyStatement(
+            sid="DeployLedger",
+            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"],
+            resources=[ledger.table_arn],
+        ),
     ]
 
 
@@ -233,20 +241,39 @@ def deploy_state_machine(
     log_group: logs.ILogGroup,
     timeout: Duration,
 ) -> sfn.StateMachine:
-    def invoke(state_name: str, function: lambda_.IFunction, comment: str) -> tasks.LambdaInvoke:
+    def invoke(
+        state_name: str, function: lambda_.IFunction, comment: str, payload: sfn.TaskInput | None = None
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
-            scope, state_name, lambda_function=function, payload_response_only=True, comment=comment
+            scope, state_name, lambda_function=function, payload_response_only=True, comment=comment, payload=payload
         )
-        # LambdaInvoke already retries Lambda's service errors; throttling gets its own, longer backoff.
+        # LambdaInvoke already retries Lambda's service errors (Lambda.ServiceException, ...), when the function
+        # may have run: every step is safe to run twice. Throttling, 5xx and reads not yet consistent that
+        # outlast botocore's retries get their own, longer backoff (deploy/aws.py).
+        # Each AWS call of a step may fail once: a step making many calls may need many attempts, each after
+        # at most a minute.
         task.add_retry(
-            errors=["Lambda.TooManyRequestsException", "AwsThrottled"],
-            interval=Duration.seconds(5),
-            max_attempts=8,
+            errors=["Lambda.TooManyRequestsException", *RETRIED_STEP_ERRORS],
+            interval=Duration.seconds(2),
+            max_attempts=20,
             backoff_rate=2,
+            max_delay=Duration.seconds(60),
         )
+        # A function timeout (or out of memory) is `Lambda.Unknown` ("Handle Lambda service exceptions",
+        # https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html): the step may
+        # have done part of its work, e.g. UpdateEndpoint accepted; run it again rather than report a failure.
+        task.add_retry(errors=["Lambda.Unknown"], interval=Duration.seconds(10), max_attempts=2, backoff_rate=2)
         return task
 
-    prepare = invoke("Prepare", steps["Prepare"], "Read the package; deploy, wait for a busy endpoint, or end")
+    # Prepare gets the execution's id: its identity in the deploy ledger, the same when a task is retried.
+    prepare = invoke(
+        "Prepare",
+        steps["Prepare"],
+        "Read the package; deploy, wait for a busy endpoint, or end",
+        sfn.TaskInput.from_object(
+            {"input": sfn.JsonPath.entire_payload, "execution_id": sfn.JsonPath.string_at("$$.Execution.Name")}
+        ),
+    )
     start = invoke("StartRollout", steps["StartRollout"], "Create Model + EndpointConfig + alarms; create/update")
     check = invoke("CheckEndpoint", steps["CheckEndpoint"], "Is the endpoint InService on the new config?")
     conclude = invoke("Conclude", steps["Conclude"], "Clean up, autoscaling, publish the outcome")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -49,8 +50,8 @@ from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wi
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
 from constructs.xgboost_image import xgboost_image_repository_arn
-from settings import names
-from settings.config import DeploymentConfig
+from settings import resource_names as names
+from settings.schema import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
 DATA_CAPTURE_PREFIX = "data-capture/"
@@ -67,6 +68,7 @@ def workflow_settings(
     kms_key_arn: str,
     data_capture_s3_uri: str,
     topic_arn: str,
+    ledger_table_name: str,
 ) -> dict[str, Any]:
     """What the Lambda steps read from DEPLOY_SETTINGS (see deploy/aws.py): one JSON-serializable dict."""
     endpoint = settings.endpoint
@@ -78,6 +80,7 @@ def workflow_settings(
         "kms_key_arn": kms_key_arn,
         "data_capture_s3_uri": data_capture_s3_uri,
         "topic_arn": topic_arn,
+        "ledger_table_name": ledger_table_name,
         "instance_type": endpoint.instance_type,
         "instance_count": endpoint.instance_count,
         "variant_name": endpoint.variant_name,
@@ -154,6 +157,7 @@ class ModelDeployment(Construct):
             allow_sagemaker_network_interfaces(self.model_role)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
+        self.ledger = self._ledger_table()
         deploy_settings = workflow_settings(
             environment_name=environment_name,
             endpoint_name=self.endpoint_name,
@@ -163,6 +167,7 @@ class ModelDeployment(Construct):
             kms_key_arn=key.key_arn,
             data_capture_s3_uri=data_capture_uri,
             topic_arn=topic.topic_arn,
+            ledger_table_name=self.ledger.table_name,
         )
         if network is not None:
             # The model's VpcConfig and EnableNetworkIsolation, for the deploy steps' CreateModel request.
@@ -184,6 +189,7 @@ class ModelDeployment(Construct):
                 model_role=self.model_role,
                 key=key,
                 topic=topic,
+                ledger=self.ledger,
             ),
         )
         policy.attach_to_role(self.workflow_role)
@@ -221,12 +227,14 @@ class ModelDeployment(Construct):
             self,
             "ApprovalRule",
             rule_name=self._rule_name,
-            description=f"An Approved model package of {model_package_group_name} starts the deploy workflow",
+            description=f"A status change of a model package of {model_package_group_name} starts the deploy workflow",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Model Package State Change"],
-                # The event also fires on registration (PendingManualApproval) and on rejection.
-                detail={"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]},
+                # Every status change of the group, registration and rejection included: the ledger needs them to
+                # tell a new approval from an edit of an approved package (which fires the same event), and a
+                # rejection of the serving version gets a notice. Other changes end at once, without a message.
+                detail={"ModelPackageGroupName": [model_package_group_name]},
             ),
         )
         self.approval_rule.add_target(
@@ -248,6 +256,7 @@ class ModelDeployment(Construct):
                 approval_rule=self.approval_rule,
                 key=key,
                 deploy_settings=deploy_settings,
+                model_role_parts=[self.model_role, self.node.find_child("ModelPolicy")],
                 make_function=self._function,
             )
 
@@ -255,6 +264,25 @@ class ModelDeployment(Construct):
 
     def _arn(self, service: str, resource: str) -> str:
         return regional_arn(self, service, resource)
+
+    def _ledger_table(self) -> dynamodb.Table:
+        """The deploy ledger (deploy/ledger.py): claims, reports and approval events, decided by conditional writes.
+
+        Encrypted with DynamoDB's AWS managed key: it holds package ARNs and execution ids, nothing confidential,
+        and the environment key's policy (another stack's) needs no statement for it.
+        """
+        return dynamodb.Table(
+            self,
+            "Ledger",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="purge_at",
+            removal_policy=self._removal_policy,
+        )
 
     def _allow_logs_to_use_key(self) -> None:
         # The log groups are encrypted with the environment's key: its policy must let CloudWatch Logs use it, for

@@ -21,16 +21,23 @@ from settings.schema import NetworkConfig
 
 # The interface endpoints, and only these: the services the functions call (the calls their tests record,
 # tests/infra/test_private_network.py checks every recorded call's service is here and that each entry is
-# called). S3, which the functions and jobs also reach, has its gateway endpoint. The jobs and the model call
-# nothing else themselves: SageMaker moves their inputs, outputs, logs and metrics, and pulls the image, outside
-# the VPC ("Give SageMaker training jobs access to resources in your Amazon VPC"; "Run training and inference
-# containers in internet-free mode").
+# called). S3 and DynamoDB have gateway endpoints (GATEWAY_ENDPOINTS). Of the jobs, only Evaluate (S3: the
+# champion model) and the monitoring job (S3: capture, labels, baseline; CloudWatch: its figures, through the
+# "monitoring" endpoint the functions also call) use the network themselves; SageMaker moves the jobs' and the
+# model's inputs, outputs, logs and metrics, and pulls the image, outside the VPC ("Give SageMaker training jobs
+# access to resources in your Amazon VPC"; "Run training and inference containers in internet-free mode").
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "sagemaker.api": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_API,
     "states": ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
     "sns": ec2.InterfaceVpcEndpointAwsService.SNS,
     "monitoring": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
     "application-autoscaling": ec2.InterfaceVpcEndpointAwsService.APPLICATION_AUTOSCALING,
+}
+# The gateway endpoints (no hourly charge): S3, which the functions and jobs reach, and DynamoDB, where the deploy
+# functions keep their ledger (constructs/model_deployment_lambda/deploy/ledger.py).
+GATEWAY_ENDPOINTS: dict[str, ec2.GatewayVpcEndpointAwsService] = {
+    "s3": ec2.GatewayVpcEndpointAwsService.S3,
+    "dynamodb": ec2.GatewayVpcEndpointAwsService.DYNAMODB,
 }
 HTTPS = ec2.Port.tcp(443)
 # The two zones of a created VPC (what CDK can place offline in an environment whose account is not fixed).
@@ -208,11 +215,15 @@ class PrivateNetwork(Construct):
         return vpc
 
     def _endpoints(self, subnets: tuple[ec2.ISubnet, ...], clients: tuple[ec2.SecurityGroup, ...]) -> None:
-        self.s3_endpoint = self.vpc.add_gateway_endpoint(
-            "S3Endpoint",
-            service=ec2.GatewayVpcEndpointAwsService.S3,
-            subnets=[ec2.SubnetSelection(subnets=list(subnets))],
-        )
+        gateways = {
+            name: self.vpc.add_gateway_endpoint(
+                "S3Endpoint" if name == "s3" else f"{name.title()}Endpoint",
+                service=service,
+                subnets=[ec2.SubnetSelection(subnets=list(subnets))],
+            )
+            for name, service in GATEWAY_ENDPOINTS.items()
+        }
+        self.s3_endpoint = gateways["s3"]
         endpoint_group = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",

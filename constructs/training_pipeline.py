@@ -138,6 +138,7 @@ class TrainingPipeline(Construct):
                 auc_threshold=settings.auc_threshold,
                 auc_thresholds=tuple(auc_thresholds.items()),
                 champion_auc_margin=settings.champion_auc_margin,
+                max_flip_rate=settings.max_flip_rate,
                 processing_instance_type=settings.processing_instance_type,
                 training_instance_type=settings.training_instance_type,
                 training_instance_count=settings.training_instance_count,

@@ -25,6 +25,7 @@ from settings.resource_names import TRAINING_OUTPUT_FOLDER, pipeline_prefix
 
 # isort: split
 from sagemaker import image_uris
+from sagemaker.drift_check_baselines import DriftCheckBaselines
 from sagemaker.inputs import TrainingInput
 from sagemaker.model import Model
 from sagemaker.model_metrics import MetricsSource, ModelMetrics
@@ -52,6 +53,8 @@ CHAMPION_FLOOR_JSON_PATH = "champion_comparison.gate.minimum_auc"
 # Where evaluate.py writes, in one sentence, which rule of the gate failed and by how much (with the AUC,
 # the threshold, the serving model's AUC and the margin): the Fail step's message reads it.
 GATE_REASON_JSON_PATH = "quality_gate.reason"
+# The flip-rate gate's margin (ml_code/decision_stability.py), read only when training.max_flip_rate is set.
+FLIP_MARGIN_JSON_PATH = "champion_comparison.flip_gate.margin"
 # Matches the per-round line xgboost prints for the eval set named "validation" (see ml_code/train.py).
 VALIDATION_AUC_METRIC_REGEX = r"validation-auc:([0-9.]+)"
 # Every job a run creates carries this tag, valued with the environment's name: the pipeline role may create,
@@ -112,6 +115,9 @@ class PipelineSettings:
     @property
     def private_network(self) -> bool:
         return bool(self.subnet_ids)
+
+    # The flip-rate gate (ml_code/decision_stability.py): None, no gate.
+    max_flip_rate: float | None = None
 
 
 @functools.cache
@@ -216,7 +222,7 @@ def _pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     )
     register = _register_step(settings, session, image_uri, model_data, evaluate, evaluation_report)
     fail = _fail_step(evaluate, evaluation_report)
-    quality_gate = _quality_gate_step(parameters, evaluate, evaluation_report, register, fail)
+    quality_gate = _quality_gate_step(parameters, evaluate, evaluation_report, register, fail, settings.max_flip_rate)
 
     return Pipeline(
         name=settings.pipeline_name,
@@ -441,6 +447,7 @@ def _evaluate_step(
                 "--champion-model-package-arn",
                 parameters.champion_model_package_arn.to_string(),
                 *([] if champion_margin is None else ["--champion-auc-margin", champion_margin.to_string()]),
+                *([] if settings.max_flip_rate is None else ["--max-flip-rate", str(settings.max_flip_rate)]),
                 "--input-data-uri",
                 parameters.input_data_uri.to_string(),
                 "--input-data-version",
@@ -475,6 +482,8 @@ def _register_step(
     evaluation_folder = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri
     evaluation_uri = Join(on="/", values=[evaluation_folder, "evaluation.json"])
     report_uri = Join(on="/", values=[evaluation_folder, "report.html"])
+    # What the monitoring job compares served traffic with (ml_code/monitoring_baseline.py), found from the package.
+    baseline_uri = Join(on="/", values=[evaluation_folder, "monitoring_baseline.json"])
     model = Model(
         image_uri=image_uri,
         model_data=model_data,
@@ -505,6 +514,9 @@ def _register_step(
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(s3_uri=evaluation_uri, content_type="application/json")
             ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=MetricsSource(s3_uri=baseline_uri, content_type="application/json")
+            ),
             customer_metadata_properties={
                 "auc": Join(on="", values=[auc]),
                 "evaluation_uri": evaluation_uri,
@@ -534,6 +546,7 @@ def _quality_gate_step(
     evaluation_report: PropertyFile,
     register: ModelStep,
     fail: FailStep,
+    max_flip_rate: float | None = None,
 ) -> ConditionStep:
     """One condition step for the whole gate: SageMaker does not support a condition step inside another
     (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
@@ -544,4 +557,8 @@ def _quality_gate_step(
     if parameters.champion_auc_margin is not None:
         champion_floor = _evaluation_value(evaluate, evaluation_report, CHAMPION_FLOOR_JSON_PATH)
         conditions.append(ConditionGreaterThanOrEqualTo(left=auc, right=champion_floor))
+    if max_flip_rate is not None:
+        # Evaluate writes max_flip_rate - flip rate (0 without a serving model): at least 0 passes.
+        flip_margin = _evaluation_value(evaluate, evaluation_report, FLIP_MARGIN_JSON_PATH)
+        conditions.append(ConditionGreaterThanOrEqualTo(left=flip_margin, right=0.0))
     return ConditionStep(name="CheckQualityGate", conditions=conditions, if_steps=[register], else_steps=[fail])

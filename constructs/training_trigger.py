@@ -17,9 +17,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
 from constructs.dead_letter_queue import dead_letter_queue
+from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
+from settings import resource_names as names
 
 HANDLER_DIR = Path(__file__).with_name("training_trigger_lambda")
 CONTRACT_MODULE = Path(__file__).resolve().parents[1] / "ml_code" / "contract.py"
@@ -62,6 +64,8 @@ class TrainingTrigger(Construct):
         network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        endpoint_name = names.endpoint_name(environment_name)
+        prefix = name_prefix(endpoint_name)
         contract = load_data_contract()
 
         # Whatever the function or EventBridge cannot deliver after retries lands here, encrypted.
@@ -84,7 +88,7 @@ class TrainingTrigger(Construct):
                 "IGNORED_COLUMNS": json.dumps(list(contract.ignored_columns)),
                 "PINNED_INPUT_BUCKET": artifacts_bucket.bucket_name,
                 "PINNED_INPUT_PREFIX": PINNED_INPUT_PREFIX,
-                "MODEL_PACKAGE_GROUP_NAME": model_package_group_name,
+                "ENDPOINT_NAME": endpoint_name,
             },
             key=key,
             timeout=Duration.minutes(5),  # room for a server-side copy of a large upload
@@ -116,15 +120,22 @@ class TrainingTrigger(Construct):
             "Each accepted upload is pinned under pipeline-inputs/<token>/ before the run starts.",
         )
         allow(role, ["sagemaker:StartPipelineExecution"], [pipeline_arn])
-        # Finding the serving model (the champion each run is compared with). A ListModelPackages request names
-        # no package, and whether SageMaker narrows it to a group's ARN is not documented: granted on "*", which
-        # works either way and shows only package metadata; describing stays within this group.
-        allow_wildcard(
+        # Finding the serving model (the champion each run is compared with), from the endpoint itself: the
+        # endpoint, its config and that config's model (named by the deploy workflow under the endpoint's
+        # prefix), then the package the model was made from, in this environment's group.
+        stack = Stack.of(self)
+        allow(
             role,
-            ["sagemaker:ListModelPackages"],
-            "*",
-            "ListModelPackages takes a group name as a filter, not a resource; it lists package metadata only.",
+            ["sagemaker:DescribeEndpoint"],
+            [stack.format_arn(service="sagemaker", resource="endpoint", resource_name=endpoint_name)],
         )
+        for kind in ("endpoint-config", "model"):
+            allow_wildcard(
+                role,
+                ["sagemaker:DescribeEndpointConfig" if kind == "endpoint-config" else "sagemaker:DescribeModel"],
+                stack.format_arn(service="sagemaker", resource=kind, resource_name=f"{prefix}-v*"),
+                "The deploy workflow names configs and models per package version under the endpoint's prefix.",
+            )
         allow_wildcard(
             role,
             ["sagemaker:DescribeModelPackage"],

@@ -11,6 +11,9 @@ SERVING_MODULES alone.
 # entry script (SAGEMAKER_PROGRAM).
 JOB_SCRIPTS = ("preprocess.py", "train.py", "evaluate.py")
 ENDPOINT_SCRIPT = "inference.py"
+# The monitoring job's script: no pipeline step names it; the monitoring launcher starts it
+# (constructs/model_monitoring_lambda/monitoring/launcher.py) as a processing job from this same bundle.
+MONITORING_SCRIPT = "monitor.py"
 
 # Exactly what the endpoint runs: its entry script and every ml_code module it imports, directly or not. Training
 # copies them into model.tar.gz under code/ (model_io.write_serving_code), so each model version serves with the
@@ -27,20 +30,27 @@ SERVING_MODULES = (
     "model_io.py",
 )
 
-# The modules only the jobs import (the parts of preprocess, train and evaluate, beyond what the serving modules hold).
+# The modules only the jobs import (the parts of preprocess, train, evaluate and monitor, beyond what the serving
+# modules hold).
 JOB_MODULES = (
     "bootstrap.py",
+    "capture.py",
     "champion.py",
+    "decision_stability.py",
     "decision_thresholds.py",
+    "drift.py",
     "evaluation_metrics.py",
     "evaluation_report.py",
     "input_files.py",
+    "labels.py",
+    "monitoring_baseline.py",
+    "monitoring_report.py",
     "quality_gate.py",
     "training_group.py",
 )
 # Preprocess's default contract (contract.DEFAULT_CONTRACT_PATH); the trigger checks uploads against it too.
 DATA_CONTRACT = "data_contract.json"
 
-# sourcedir.tar.gz, each file named once above: the job scripts and what they import, the serving modules (training
-# copies them from here into the model) and the data contract.
-BUNDLE_FILES = tuple(sorted({*JOB_SCRIPTS, *JOB_MODULES, *SERVING_MODULES, DATA_CONTRACT}))
+# sourcedir.tar.gz, each file named once above: the job scripts (the monitoring job's too) and what they import,
+# the serving modules (training copies them from here into the model) and the data contract.
+BUNDLE_FILES = tuple(sorted({*JOB_SCRIPTS, MONITORING_SCRIPT, *JOB_MODULES, *SERVING_MODULES, DATA_CONTRACT}))

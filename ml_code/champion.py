@@ -15,6 +15,7 @@ import xgboost as xgb
 from sklearn import metrics
 
 import artifacts
+import decision_stability
 import model_io
 from artifacts import Manifest
 from bootstrap import bootstrap, paired_auc_differences
@@ -98,9 +99,14 @@ def champion_comparison(
     identity: tuple[str, str],
     samples: int,
     seed: int,
+    *,
+    label_threshold: float,
+    max_flip_rate: float | None,
 ) -> dict[str, Any]:
     """Both models on the same test rows, and the gate's floor (the pipeline's champion condition reads it).
-    `identity` is the champion's model URI and model package ARN (either may be empty); `margin` None: no gate."""
+    `identity` is the champion's model URI and model package ARN (either may be empty); `margin` None: no gate.
+    The labels that would flip at `label_threshold` against the champion (decision_stability.py) are gated by
+    `max_flip_rate` (None: no flip-rate gate)."""
     challenger_auc = float(metrics.roc_auc_score(y, challenger.probability))
     model_uri, model_package_arn = identity
     if champion is None:
@@ -108,12 +114,15 @@ def champion_comparison(
             "champion": None,
             "auc_difference": None,
             "gate": {"margin": margin, "minimum_auc": 0.0, "passes": None if margin is None else True},
+            "decision_stability": None,
+            "flip_gate": decision_stability.flip_gate(None, max_flip_rate),
         }
     champion_point = scalar_metrics(y, champion.probability)
     champion_auc = champion_point["auc"]
     champion_samples = bootstrap(y, champion.probability, samples, seed)
     differences = paired_auc_differences(y, challenger.probability, champion.probability, samples, seed)
     minimum = champion_auc - margin if margin is not None else 0.0
+    stability = decision_stability.decision_stability(challenger.probability, champion.probability, label_threshold)
     return {
         "champion": {
             "model_uri": model_uri,
@@ -132,4 +141,6 @@ def champion_comparison(
             "minimum_auc": max(minimum, 0.0),
             "passes": None if margin is None else challenger_auc >= minimum,
         },
+        "decision_stability": stability,
+        "flip_gate": decision_stability.flip_gate(stability, max_flip_rate),
     }

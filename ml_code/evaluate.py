@@ -42,12 +42,13 @@ from sklearn import metrics
 
 import artifacts
 import decision_thresholds
+import monitoring_baseline
 from artifacts import Manifest
 from bootstrap import bootstrap
 from champion import Scored, champion_comparison, load_champion, load_model, score, training_details
 from evaluation_metrics import DEFAULT_THRESHOLD, best_f1_threshold, evaluation_document
 from evaluation_report import PR_PLOT_FILE, ROC_PLOT_FILE, data_summary, pr_png, report_html, roc_png
-from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, container_path, run_job
 from quality_gate import quality_gate, threshold_verdicts
 
 log = logging.getLogger("evaluate")
@@ -70,6 +71,7 @@ class RunContext:
     execution_id: str = ""
     code_bundle_uri: str = ""
     label_threshold: float = DEFAULT_THRESHOLD  # the environment's label cut-off (cdk.json training.label_threshold)
+    max_flip_rate: float | None = None  # None: no flip-rate gate (decision_stability.py)
 
 
 def feature_importance(booster: xgb.Booster, manifest: Manifest) -> list[dict[str, Any]]:
@@ -150,6 +152,8 @@ def evaluate(
         (context.champion_model_uri, context.champion_model_package_arn),
         bootstrap_samples,
         seed,
+        label_threshold=context.label_threshold,
+        max_flip_rate=context.max_flip_rate,
     )
     document.update(
         thresholds={
@@ -182,6 +186,13 @@ def evaluate(
     }
     report = report_html(document, manifest, data_summary(test, manifest), plots)
     (output_dir / artifacts.REPORT_FILE).write_text(report, encoding="utf-8")
+    # What monitoring compares served traffic with (monitoring_baseline.py): the training rows' features and the
+    # test rows' scores; the pipeline registers it as the model package's drift-check baseline.
+    train_rows = artifacts.read_split(context.train_dir) if context.train_dir else test
+    baseline = monitoring_baseline.baseline_document(
+        train_rows, manifest, probability, document, context.label_threshold
+    )
+    monitoring_baseline.write_baseline(baseline, output_dir)
     # evaluation.json last: the pipeline reads it, so it exists only when everything else does.
     (output_dir / artifacts.EVALUATION_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     log.info("%s; wrote %s", artifacts.approver_line(document), output_dir)
@@ -217,13 +228,13 @@ def parse_thresholds(text: str) -> tuple[tuple[str, float], ...]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(description="Evaluate the model on the test split.")
-    inputs = Path("/opt/ml/processing/input")
+    inputs = container_path("processing/input")
     parser.add_argument("--model-dir", type=Path, default=inputs / "model")
     parser.add_argument("--test-dir", type=Path, default=inputs / artifacts.TEST)
     # Optional: with them the report shows train / validation / test ROC-AUC side by side.
     parser.add_argument("--train-dir", type=Path, default=None)
     parser.add_argument("--validation-dir", type=Path, default=None)
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
+    parser.add_argument("--output-dir", type=Path, default=container_path("processing/output/evaluation"))
     parser.add_argument("--bootstrap-samples", type=resample_count, default=1000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--environment", default="")
@@ -235,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--champion-model-package-arn", default="")
     # Empty (as a pipeline parameter may pass it): no champion gate.
     parser.add_argument("--champion-auc-margin", type=optional_float, default=None)
+    # Empty: no flip-rate gate (the share of test rows whose label would change against the serving model).
+    parser.add_argument("--max-flip-rate", type=optional_float, default=None)
     parser.add_argument("--input-data-uri", default="")
     parser.add_argument("--input-data-version", default="")
     parser.add_argument("--execution-id", default="")
@@ -257,6 +270,7 @@ def run_context(args: argparse.Namespace) -> RunContext:
         execution_id=args.execution_id,
         code_bundle_uri=args.code_bundle_uri,
         label_threshold=args.label_threshold,
+        max_flip_rate=args.max_flip_rate,
     )
 
 

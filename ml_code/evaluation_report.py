@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from sklearn import metrics
 
 import artifacts
+import decision_stability
 from artifacts import Manifest
 from contract import CATEGORICAL
 
@@ -152,6 +153,7 @@ def _decision_sections(document: dict[str, Any]) -> list[str]:
             _section("Challenger vs serving model (same test rows)",
                      ["metric", "this model", "serving model", "difference"], rows)
             + f"<p>Serving model: {html.escape(champion['model_package_arn'] or champion['model_uri'])}; {gate_text}.</p>"
+            + f"<p>{html.escape(decision_stability.sentence(comparison))}</p>"
         )  # fmt: skip
     split_auc = document["split_auc"]
     sections.append(

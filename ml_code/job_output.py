@@ -14,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+# The container's /opt/ml. SAGEMAKER_BASE_DIR moves it, as sagemaker-containers reads it when serving; the local
+# twin (twin/job_runner.py) runs each job in a folder laid out like /opt/ml and points this variable at it.
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+CONTAINER_BASE_DIR = "/opt/ml"
 # SageMaker's training toolkit sets SM_OUTPUT_DIR to /opt/ml/output; local runs and tests point it elsewhere.
 OUTPUT_DIR_ENV = "SM_OUTPUT_DIR"
-DEFAULT_OUTPUT_DIR = "/opt/ml/output"
 TRAINING_FAILURE_FILE = "failure"
 PROCESSING_MESSAGE_FILE = "message"
 _MAX_MESSAGE_BYTES = 1024
@@ -27,8 +30,13 @@ class JobFailure(Exception):
     """A failure whose message is safe to show and tells the person what to fix."""
 
 
+def container_path(relative: str) -> Path:
+    """A path under the container's /opt/ml (e.g. "processing/input/data"), or under $SAGEMAKER_BASE_DIR."""
+    return Path(os.environ.get(BASE_DIR_ENV) or CONTAINER_BASE_DIR) / relative
+
+
 def output_dir() -> Path:
-    return Path(os.environ.get(OUTPUT_DIR_ENV, DEFAULT_OUTPUT_DIR))
+    return Path(os.environ[OUTPUT_DIR_ENV]) if os.environ.get(OUTPUT_DIR_ENV) else container_path("output")
 
 
 def truncated(message: str) -> str:

@@ -36,7 +36,7 @@ import artifacts
 from artifacts import Feature, Manifest
 from contract import NUMERIC, ContractError, DataContract, load_contract
 from input_files import CATEGORY_CODES, EMPTY_KIND, THREADS, csv_files, read_file
-from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, run_job
+from job_output import PROCESSING_MESSAGE_FILE, JobArgumentParser, JobFailure, container_path, run_job
 
 log = logging.getLogger("preprocess")
 # Rows copied out of the table at a time when writing a split (about 7 MB for 20 numeric and 10 categorical
@@ -305,8 +305,8 @@ def _many_levels(column: pa.ChunkedArray) -> bool:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = JobArgumentParser(description="Validate, clean and split the uploaded CSVs.")
-    parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
-    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--input-dir", type=Path, default=container_path("processing/input/data"))
+    parser.add_argument("--output-dir", type=Path, default=container_path("processing/output"))
     parser.add_argument("--validation-ratio", type=float, default=0.15)
     parser.add_argument("--test-ratio", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)

@@ -52,6 +52,11 @@ def quality_gate(auc: float, threshold: float | None, comparison: dict[str, Any]
                 f"is {champion_auc - auc:.{places}f} below the serving model's ROC-AUC {champion_auc:.{places}f},"
                 f" more than the margin {margin:g}"
             )
+    flips = comparison.get("flip_gate", {})
+    if flips.get("passes") is False:
+        failed.append("flip_rate")
+        rate = comparison["decision_stability"]["flip_rate"]
+        reasons.append(f"would flip {rate:.2%} of the test rows' labels, more than {flips['max_flip_rate']:.2%}")
     sentence = ", and ".join(reasons) if failed else ", and ".join(passed) or "is not gated (no threshold given)"
     return {
         "passes": not failed,

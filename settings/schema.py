@@ -67,6 +67,9 @@ class TrainingConfig:
     # the model package's environment (PREDICTION_THRESHOLD), so the approved version serves with the cut-off its
     # report shows; changing it takes a new training run, never a silent change to a serving model.
     label_threshold: float = field(default=0.5, metadata=_fraction(0.0, 1.0))
+    # The flip-rate gate: a run fails when more than this share of the test rows would get another label at the
+    # cut-off than the serving model gives them (ml_code/decision_stability.py). None: reported, not gated.
+    max_flip_rate: float | None = field(default=None, metadata=_fraction(0.0, 1.0))
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,54 @@ class NetworkConfig:
                 yield mode, f"is required when mode is {mode!r}"
 
 
+@dataclass(frozen=True)
+class MonitoringAlarmsConfig:
+    """When the monitoring job's figures alarm (docs/monitoring.md). PSI reads < 0.1 stable, 0.1-0.25 moderate,
+    > 0.25 significant (ml_code/drift.py cites the source)."""
+
+    feature_psi: float = field(metadata=_range(0.01, 10))
+    score_psi: float = field(metadata=_range(0.01, 10))
+    # Realized ROC-AUC below the ROC-AUC the serving version was approved with by more than this.
+    realized_auc_drop: float = field(metadata=_fraction(0.0, 0.5))
+    # Fewer captured rows (labelled rows) in a window: figures are reported, but not published for the alarms.
+    min_rows: int = field(metadata=_range(1, 10_000_000))
+    min_labelled_rows: int = field(metadata=_range(1, 10_000_000))
+
+
+@dataclass(frozen=True)
+class RetrainingConfig:
+    """An alarm of the monitoring job starts the training pipeline again (off by default); guarded against storms."""
+
+    enabled: bool
+    # No retraining while a run of the pipeline is executing, nor within this many hours of the last run's start.
+    min_interval_hours: int = field(metadata=_range(1, 8760))
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The scheduled job comparing captured endpoint traffic with the serving version's baseline (docs/monitoring.md)."""
+
+    schedule_enabled: bool
+    # One job every this many hours; its alarms evaluate one datapoint per run (CloudWatch: period x evaluation
+    # periods at most one day, so at most 24).
+    schedule_hours: int = field(metadata=_range(1, 24))
+    # The captured traffic each run reads, ending when it starts; at least schedule_hours, so no traffic is skipped.
+    window_hours: int = field(metadata=_range(1, 720))
+    # How far back labels (and the captured requests they name) are joined for realized quality.
+    label_window_days: int = field(metadata=_range(1, 90))
+    instance_type: str = field(metadata=_INSTANCE_TYPE)
+    alarms: MonitoringAlarmsConfig
+    retraining: RetrainingConfig
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if self.window_hours < self.schedule_hours:
+            yield (
+                "window_hours",
+                f"must be at least schedule_hours ({self.schedule_hours}) so that no traffic goes unread, "
+                f"got {self.window_hours}",
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str
@@ -298,6 +349,7 @@ class EnvironmentConfig:
     training: TrainingConfig
     notifications: NotificationsConfig
     deployment: DeploymentConfig
+    monitoring: MonitoringConfig
     # None: off, as mode "off" (docs/private-network.md).
     network: NetworkConfig | None = None
 
@@ -312,6 +364,11 @@ class EnvironmentConfig:
                 "training.encrypt_inter_container_traffic",
                 "must be true in a private network mode (network.mode "
                 f"{self.private_network.mode!r}): traffic between training hosts is encrypted there",
+            )
+        if self.monitoring.schedule_enabled and self.deployment.endpoint.data_capture_percent == 0:
+            yield (
+                "monitoring.schedule_enabled",
+                "needs traffic to read: set deployment.endpoint.data_capture_percent above 0, or the schedule to false",
             )
 
     @property

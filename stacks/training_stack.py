@@ -11,10 +11,12 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.ml_code_bundle import MlCodeBundle
+from constructs.model_monitoring import ModelMonitoring
 from constructs.private_network import NetworkPlacement
 from constructs.training_notifier import TrainingNotifier
 from constructs.training_pipeline import TrainingPipeline
 from constructs.training_trigger import TrainingTrigger
+from settings import resource_names
 from settings.schema import EnvironmentConfig
 
 
@@ -70,6 +72,23 @@ class TrainingStack(Stack):
             model_package_group_name=self.pipeline.model_package_group_name,
             topic=topic,
             key=storage.key,
+            network=network,
+        )
+        # Beside the pipeline it may restart, with the code bundle its jobs run; the endpoint only by its fixed name.
+        self.monitoring = ModelMonitoring(
+            self,
+            "Monitoring",
+            environment_name=config.name,
+            settings=config.monitoring,
+            endpoint_name=resource_names.endpoint_name(config.name),
+            variant_name=config.deployment.endpoint.variant_name,
+            artifacts_bucket=artifacts_bucket,
+            key=storage.key,
+            topic=topic,
+            code=self.code,
+            pipeline_name=self.pipeline.pipeline_name,
+            pipeline_arn=self.pipeline.pipeline_arn,
+            model_package_group_name=self.pipeline.model_package_group_name,
             network=network,
         )
         CfnOutput(self, "PipelineName", value=self.pipeline.pipeline_name)

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 import boto3
+from botocore.exceptions import ClientError
 
 REJECTED_TAG = "mlops:rejected"
 # Marks a source version whose execution started, so a redelivery after SageMaker has forgotten the
@@ -44,7 +45,6 @@ MAX_NAMES_IN_MESSAGE = 3
 MAX_NAME_CHARS = 40
 FIX_AND_UPLOAD_AGAIN = "Fix the file and upload it again."
 # The serving model is looked for among this many most recently created Approved packages.
-CHAMPION_CANDIDATES = 10
 
 
 class Rejected(Exception):
@@ -66,7 +66,7 @@ class Config:
     pinned_input_bucket: str
     pinned_input_prefix: str  # empty, or ends with "/"
     environment_name: str
-    model_package_group_name: str
+    endpoint_name: str  # the environment's endpoint: the model it serves is the champion
     # The data contract's ignored_columns: accepted when present, never required.
     ignored_columns: frozenset[str] = frozenset()
 
@@ -141,7 +141,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
             "PINNED_INPUT_BUCKET",
             "PINNED_INPUT_PREFIX",
             "ENVIRONMENT_NAME",
-            "MODEL_PACKAGE_GROUP_NAME",
+            "ENDPOINT_NAME",
         )
         if name not in environ
     ]
@@ -167,7 +167,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         pinned_input_bucket=environ["PINNED_INPUT_BUCKET"],
         pinned_input_prefix=f"{prefix}/" if prefix else "",
         environment_name=environ["ENVIRONMENT_NAME"],
-        model_package_group_name=environ["MODEL_PACKAGE_GROUP_NAME"],
+        endpoint_name=environ["ENDPOINT_NAME"],
         ignored_columns=frozenset(ignored),
     )
 
@@ -484,38 +484,35 @@ def _reject(
     return {"status": "rejected", "reason": reason}
 
 
-def champion_parameters(sagemaker: Any, group_name: str) -> list[dict[str, str]]:
-    """ChampionModelUri and ChampionModelPackageArn of the model serving in the environment; empty without one.
+NO_CHAMPION = [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
 
-    Every approval is rolled out by the deploy workflow, so the package serving is the Approved one approved
-    last: the latest LastModifiedTime (the approval's update sets it) among the newest Approved packages.
-    ListModelPackages sorts by Name or CreationTime only (SageMaker API Reference, ListModelPackages), which
-    misses re-approving an older version to roll back; DescribeModelPackage gives LastModifiedTime.
+
+def champion_parameters(sagemaker: Any, endpoint_name: str) -> list[dict[str, str]]:
+    """ChampionModelUri and ChampionModelPackageArn of the model serving on the environment's endpoint; empty
+    without one.
+
+    The version that serves, read from the endpoint itself: its EndpointConfigName (the config serving, also
+    while an update rolls another out, DescribeEndpoint), that config's model, and the model package the deploy
+    workflow made the model from (`Containers=[{ModelPackageName}]`). Not "the Approved package approved last":
+    editing an old package moves its LastModifiedTime, and a rollout may have rolled back.
     """
-    summaries = sagemaker.list_model_packages(
-        ModelPackageGroupName=group_name,
-        ModelApprovalStatus="Approved",
-        SortBy="CreationTime",
-        SortOrder="Descending",
-        MaxResults=CHAMPION_CANDIDATES,
-    )["ModelPackageSummaryList"]
-    packages = [sagemaker.describe_model_package(ModelPackageName=item["ModelPackageArn"]) for item in summaries]
-    # A package rejected between the two calls is no champion.
-    approved = [package for package in packages if package.get("ModelApprovalStatus") == "Approved"]
-    if not approved:
-        return [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
-    # Two approvals in the same instant: the higher version, as the deploy workflow decides (deploy/approvals.py).
-    serving = max(
-        approved,
-        key=lambda package: (
-            package.get("LastModifiedTime", package["CreationTime"]),
-            int(package["ModelPackageVersion"]),
-        ),
-    )
-    model_data_url = serving["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ValidationException":  # no endpoint (yet)
+            return NO_CHAMPION
+        raise
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    package_arn = containers[0].get("ModelPackageName")
+    if not package_arn:
+        return NO_CHAMPION
+    package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    model_data_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     return [
         {"Name": "ChampionModelUri", "Value": model_data_url},
-        {"Name": "ChampionModelPackageArn", "Value": serving["ModelPackageArn"]},
+        {"Name": "ChampionModelPackageArn", "Value": package["ModelPackageArn"]},
     ]
 
 
@@ -538,7 +535,7 @@ def _start(
         PipelineParameters=[
             {"Name": "InputDataUri", "Value": input_data_uri},
             {"Name": "InputDataVersion", "Value": upload.version_id or f"etag {upload.etag}"},
-            *champion_parameters(aws.sagemaker, config.model_package_group_name),
+            *champion_parameters(aws.sagemaker, config.endpoint_name),
         ],
         PipelineExecutionDisplayName=f"upload-{token[:24]}",
         PipelineExecutionDescription=f"{upload.uri} version {upload.version_id}"

@@ -4,6 +4,7 @@ Scaling and Step Functions; the endpoint-lifecycle double for SageMaker endpoint
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -11,6 +12,7 @@ import boto3
 from constructs.model_deployment import workflow_settings
 from constructs.model_deployment_lambda.deploy.aws import Clients
 from settings.loading import load_environments
+from tests.infra import documented_support
 from tests.infra.sagemaker_endpoint_double import SageMakerEndpointDouble
 from tests.infra.synthesis import cdk_json_context
 
@@ -31,16 +33,21 @@ def settings_for(environment: str, *, endpoint_name: str | None = None, **overri
         kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         data_capture_s3_uri=f"s3://artifacts/data-capture/mlops-{environment}",
         topic_arn=f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-{environment}",
+        ledger_table_name=f"mlops-{environment}-deploy-ledger",
     )
     return {**settings, **overrides}
 
 
-def event_for(arn: str, status: str = "Approved", group: str = GROUP, event_id: str | None = None) -> dict[str, Any]:
-    """A "SageMaker Model Package State Change" event as EventBridge delivers it."""
+def event_for(
+    arn: str, status: str = "Approved", group: str = GROUP, event_id: str | None = None, at: datetime | None = None
+) -> dict[str, Any]:
+    """A "SageMaker Model Package State Change" event as EventBridge delivers it, made now (or `at`)."""
     version = int(arn.rsplit("/", 1)[1])
+    moment = at or datetime.now(timezone.utc)
     return {
         "version": "0",
-        "id": event_id or f"event-{version}",
+        "id": event_id or f"event-{version}-{status}-{moment.timestamp()}",
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "detail-type": "SageMaker Model Package State Change",
         "source": "aws.sagemaker",
         "account": ACCOUNT,
@@ -56,17 +63,36 @@ def event_for(arn: str, status: str = "Approved", group: str = GROUP, event_id: 
 
 
 class World:
-    """Call inside mock_aws."""
+    """Call inside mock_aws. `clients`: botocore clients to reuse (service name -> client), e.g. from a World of
+    the same test after moto was reset; the hooks this World puts on them replace the previous World's."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], clients: dict[str, Any] | None = None) -> None:
         self.settings = settings
-        self.moto_sagemaker = boto3.client("sagemaker", region_name=REGION)
-        self.cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        self.reused_clients = clients if clients is not None else {}
+
+        def client(service: str) -> Any:
+            if service not in self.reused_clients:
+                self.reused_clients[service] = boto3.client(service, region_name=REGION)
+            return self.reused_clients[service]
+
+        self.moto_sagemaker = client("sagemaker")
+        self.cloudwatch = client("cloudwatch")
         self.sagemaker = SageMakerEndpointDouble(self.moto_sagemaker, self.cloudwatch, REGION, ACCOUNT)
-        self.sns = boto3.client("sns", region_name=REGION)
-        self.sqs = boto3.client("sqs", region_name=REGION)
-        self.autoscaling = boto3.client("application-autoscaling", region_name=REGION)
-        self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        self.sns = client("sns")
+        self.sqs = client("sqs")
+        self.autoscaling = client("application-autoscaling")
+        self.stepfunctions = client("stepfunctions")
+        self.dynamodb = client("dynamodb")
+        self.dynamodb.create_table(
+            TableName=settings["ledger_table_name"],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # Every request the workflow sends is checked against what the API references say is supported.
+        self.unsupported_fields: list[str] = []
+        for client in (self.moto_sagemaker, self.cloudwatch, self.sns, self.autoscaling, self.dynamodb):
+            documented_support.install(client, self.unsupported_fields)
         self.sns.create_topic(Name=settings["topic_arn"].rsplit(":", 1)[1])
         self.queue_url = self.sqs.create_queue(QueueName="outcomes")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
@@ -85,7 +111,12 @@ class World:
             autoscaling=self.autoscaling,
             stepfunctions=self.stepfunctions,
             cloudwatch=self.cloudwatch,
+            dynamodb=self.dynamodb,
         )
+
+    def fault_clients(self) -> list[Any]:
+        """The clients whose calls the harness numbers and may fail (the double reports on moto's sagemaker)."""
+        return [self.moto_sagemaker, self.sns, self.autoscaling, self.cloudwatch, self.dynamodb]
 
     def register(self, auc: str = "0.93", approve: bool = True, group: str = GROUP) -> str:
         arn = self.moto_sagemaker.create_model_package(
@@ -121,6 +152,21 @@ class World:
 
     def alarm_names(self) -> list[str]:
         return sorted(alarm["AlarmName"] for alarm in self.cloudwatch.describe_alarms()["MetricAlarms"])
+
+    def config_names(self) -> list[str]:
+        return sorted(c["EndpointConfigName"] for c in self.moto_sagemaker.list_endpoint_configs()["EndpointConfigs"])
+
+    def model_names(self) -> list[str]:
+        return sorted(m["ModelName"] for m in self.moto_sagemaker.list_models()["Models"])
+
+    def config_tags(self, name: str) -> dict[str, str]:
+        arn = self.moto_sagemaker.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"]
+        return {tag["Key"]: tag["Value"] for tag in self.moto_sagemaker.list_tags(ResourceArn=arn)["Tags"]}
+
+    def active_claims(self) -> list[str]:
+        """Ledger claims not released: a rollout some execution still considers its own."""
+        items = self.dynamodb.scan(TableName=self.settings["ledger_table_name"])["Items"]
+        return sorted(i["pk"]["S"] for i in items if i["pk"]["S"].startswith("claim#") and i["active"]["BOOL"])
 
     def messages(self) -> list[dict[str, Any]]:
         """Every outcome published so far, oldest first."""

@@ -25,6 +25,21 @@ Each rule cites the page it follows:
   before the old fleet goes; the endpoint's config switches only when the deployment completes.
 - [Auto-rollback] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
   An alarm in ALARM during the monitoring period starts a complete rollback to the old fleet.
+- [DeleteEndpoint] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html
+  Refused while the endpoint is busy, like an update ("Cannot delete in-progress endpoint"); the caller must
+  keep the execution role's policy until the endpoint is gone (it releases KMS grants).
+- [DeleteModel] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteModel.html
+  Deletes only the model; a config in use whose model is gone cannot start instances: a rule for callers.
+- [Canary] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-canary.html and
+  [Linear] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green-linear.html
+  The canary is at most 50 % of the capacity; a linear step is 10-50 % of it: refused otherwise.
+- [Auto-rollback] the alarms named in AutoRollbackConfiguration must exist: refused otherwise; one deleted while
+  the update runs is recorded (nothing could roll the update back).
+- [RetainAllVariantProperties] (UpdateEndpoint): true keeps the variant's current instance count (what
+  autoscaling set); false takes the new config's InitialInstanceCount. `CurrentInstanceCount` in DescribeEndpoint.
+- [Rolling] https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-rolling.html
+  UpdateRollbackFailed: an update and its rollback both failed, fleets mixed in service; "to get out of it",
+  call UpdateEndpoint again, which the double accepts from that status.
 - [Create model / config] a name taken in the account and Region is refused with ValidationException "Cannot
   create already existing model / endpoint configuration" (the service's message, as issue 8 quotes it).
 """
@@ -38,6 +53,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
+from moto.cloudwatch.models import cloudwatch_backends
 
 PROVISION_SECONDS = 300  # creating an endpoint or a green fleet
 ROLLBACK_SECONDS = 120
@@ -72,6 +88,8 @@ class Endpoint:
     alarms: list[str] = field(default_factory=list)
     last_deployment_config: dict[str, Any] | None = None
     phases: list[Phase] = field(default_factory=list)
+    instance_count: int = 1
+    retain_count: bool = False  # the running update keeps instance_count ([RetainAllVariantProperties])
 
 
 class SageMakerEndpointDouble:
@@ -90,12 +108,21 @@ class SageMakerEndpointDouble:
         self.failing_models: dict[str, str] = {}  # model name -> why its container does not start
         self._faults: list[tuple[str, int, ClientError]] = []
         self.on_bake: Callable[[Endpoint], None] | None = None  # e.g. set an alarm to ALARM while it bakes
+        self.rollbacks_fail = False  # the next rollback fails too: UpdateRollbackFailed ([Rolling])
+        # Rules for callers that a workflow broke ([DeleteEndpointConfig], rollback alarms gone mid-update):
+        # recorded, since an exception inside a Lambda step would only become one more reported failure.
+        self.violations: list[str] = []
 
     # ------------------------------------------------------------------------------------------ test controls
 
     def fail(self, operation: str, error: ClientError, times: int = 1) -> None:
         """The next `times` calls of `operation` fail with `error` (throttling, a transient 500, ...)."""
         self._faults.append((operation, times, error))
+
+    def not_yet_consistent(self, operation: str, kind: str) -> ClientError:
+        """The error an eventually consistent read answers right after the write ([CreateEndpoint])."""
+        label = {"endpoint-config": "endpoint configuration", "model": "model"}[kind]
+        return client_error(operation, "ValidationException", f'Could not find {label} "{kind}".')
 
     def throttle(self, operation: str, times: int) -> None:
         self.fail(operation, client_error(operation, "ThrottlingException", "Rate exceeded"), times)
@@ -172,20 +199,28 @@ class SageMakerEndpointDouble:
             tags={tag["Key"]: tag["Value"] for tag in params.get("Tags", [])},
             phases=[Phase("create", PROVISION_SECONDS, "Creating")],
         )
+        self.endpoints[name].instance_count = self._initial_count(config)
         return {"EndpointArn": arn}
 
     def update_endpoint(self, **params: Any) -> Any:
         self._call("update_endpoint", params)
         endpoint = self._endpoint("UpdateEndpoint", params["EndpointName"])
-        if endpoint.status != "InService":
+        if endpoint.status not in ("InService", "UpdateRollbackFailed"):
             raise client_error(
                 "UpdateEndpoint", "ValidationException", f'Cannot update in-progress endpoint "{endpoint.arn}".'
             )
         config = params["EndpointConfigName"]
         self._require_config("UpdateEndpoint", config)
         deployment = params.get("DeploymentConfig") or {}
+        named = [a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        missing = sorted(set(named) - set(self._existing_alarms(named)))
+        if missing:  # [Auto-rollback]: the alarms SageMaker monitors must exist in CloudWatch
+            raise client_error(
+                "UpdateEndpoint", "ValidationException", f"Could not find CloudWatch alarms: {', '.join(missing)}"
+            )
         policy = deployment.get("BlueGreenUpdatePolicy") or {}
         routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+        self._check_step_size("UpdateEndpoint", routing)
         bakes = _linear_steps(routing) if routing["Type"] == "LINEAR" else 1
         endpoint.status, endpoint.failure = "Updating", None
         endpoint.pending, endpoint.pending_since = config, self.now
@@ -193,6 +228,7 @@ class SageMakerEndpointDouble:
             a["AlarmName"] for a in (deployment.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
         ]
         endpoint.last_deployment_config = deployment or None
+        endpoint.retain_count = params.get("RetainAllVariantProperties") is True
         self.accepted_updates.append(config)
         endpoint.phases = [Phase("provision", PROVISION_SECONDS, "Updating")]
         endpoint.phases += [Phase("bake", routing["WaitIntervalInSeconds"], "Updating") for _ in range(bakes)]
@@ -219,11 +255,22 @@ class SageMakerEndpointDouble:
             }
         if endpoint.last_deployment_config:
             answer["LastDeploymentConfig"] = endpoint.last_deployment_config
+        answer["ProductionVariants"] = [
+            {
+                "VariantName": "AllTraffic",
+                "CurrentInstanceCount": endpoint.instance_count,
+                "DesiredInstanceCount": endpoint.instance_count,
+            }
+        ]
         return answer
 
     def delete_endpoint(self, **params: Any) -> Any:
         self._call("delete_endpoint", params)
         endpoint = self._endpoint("DeleteEndpoint", params["EndpointName"])
+        if endpoint.status in BUSY_STATUSES:  # [DeleteEndpoint]: refused like an update while one runs
+            raise client_error(
+                "DeleteEndpoint", "ValidationException", f'Cannot delete in-progress endpoint "{endpoint.arn}".'
+            )
         endpoint.status, endpoint.pending = "Deleting", None
         endpoint.phases = [Phase("delete", DELETE_SECONDS, "Deleting")]
         return {}
@@ -248,8 +295,31 @@ class SageMakerEndpointDouble:
         live = [e for e in self.endpoints.values() if e.status != "Deleting"]
         in_use = {name for e in live for name in (e.config, e.pending) if name}
         if params["EndpointConfigName"] in in_use:  # [DeleteEndpointConfig]: a rule for callers, so a test failure
-            raise AssertionError(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
+            self._violation(f"deleted endpoint config {params['EndpointConfigName']} while an endpoint uses it")
         return self._moto.delete_endpoint_config(**params)
+
+    def delete_model(self, **params: Any) -> Any:
+        self._call("delete_model", params)
+        if params["ModelName"] in self._models_in_use():
+            # [DeleteModel]: "Deleting a model ... does not delete ... endpoint configurations"; a config in use whose
+            # model is gone cannot start new instances (autoscaling, a rollback): never delete a model in use.
+            self._violation(f"deleted model {params['ModelName']} while an endpoint's config uses it")
+        return self._moto.delete_model(**params)
+
+    def _models_in_use(self) -> set[str]:
+        names = {n for e in self.endpoints.values() if e.status != "Deleting" for n in (e.config, e.pending) if n}
+        models = set()
+        for name in names:
+            try:
+                config = self._moto.describe_endpoint_config(EndpointConfigName=name)
+            except ClientError:
+                continue
+            models |= {variant["ModelName"] for variant in config["ProductionVariants"]}
+        return models
+
+    def _violation(self, what: str) -> None:
+        self.violations.append(what)
+        raise AssertionError(what)
 
     def describe_model_package(self, **params: Any) -> Any:
         self._call("describe_model_package", params)
@@ -261,6 +331,10 @@ class SageMakerEndpointDouble:
     # ------------------------------------------------------------------------------------------ lifecycle
 
     def _progress(self, endpoint: Endpoint, seconds: float) -> None:
+        if endpoint.pending and endpoint.status == "Updating":
+            gone = sorted(set(endpoint.alarms) - set(self._existing_alarms(endpoint.alarms)))
+            if gone:  # the update runs unguarded: no alarm can roll it back
+                self.violations.append(f"rollback alarms {gone} deleted while {endpoint.pending} rolls out")
         while endpoint.phases and seconds >= 0:
             phase = endpoint.phases[0]
             if phase.name in ("bake", "terminate"):
@@ -287,9 +361,16 @@ class SageMakerEndpointDouble:
             if failure:  # [DescribeEndpoint]: InService, with FailureReason, when an update fails
                 self._roll_back(endpoint, failure)
         elif phase.name == "terminate" and not endpoint.phases:
+            if not endpoint.retain_count and endpoint.pending:
+                endpoint.instance_count = self._initial_count(endpoint.pending)
             endpoint.config, endpoint.pending, endpoint.status = endpoint.pending, None, "InService"
         elif phase.name == "rollback":
-            endpoint.pending, endpoint.status = None, "InService"
+            endpoint.pending = None
+            if self.rollbacks_fail:  # [Rolling]: both failed; the remedy is another UpdateEndpoint
+                endpoint.status = "UpdateRollbackFailed"
+                endpoint.failure = f"{endpoint.failure}; the rollback failed too"
+            else:
+                endpoint.status = "InService"
         elif phase.name == "system_update":
             endpoint.status = "InService"
         elif phase.name == "delete":
@@ -299,11 +380,38 @@ class SageMakerEndpointDouble:
         endpoint.status, endpoint.failure = "RollingBack", reason
         endpoint.phases = [Phase("rollback", ROLLBACK_SECONDS, "RollingBack")]
 
+    def _alarms(self) -> dict[str, Any]:
+        # What SageMaker itself sees in CloudWatch: read from moto's backend, not through a client (this runs on
+        # every tick of simulated time, and is no call of the workflow's).
+        return cloudwatch_backends[self._account][self._region].alarms
+
+    def _check_step_size(self, operation: str, routing: dict[str, Any]) -> None:
+        size = routing.get("CanarySize") or routing.get("LinearStepSize")
+        if not size or size["Type"] != "CAPACITY_PERCENT":
+            return
+        low, high = (1, 50) if routing["Type"] == "CANARY" else (10, 50)  # [Canary], [Linear]
+        if not low <= size["Value"] <= high:
+            raise client_error(
+                operation,
+                "ValidationException",
+                f"{routing['Type']} step of {size['Value']} % is outside {low}-{high} % of the capacity",
+            )
+
+    def set_instance_count(self, endpoint_name: str, count: int) -> None:
+        """Autoscaling moved the variant's instance count."""
+        self.endpoints[endpoint_name].instance_count = count
+
+    def _initial_count(self, config_name: str) -> int:
+        config = self._moto.describe_endpoint_config(EndpointConfigName=config_name)
+        return int(config["ProductionVariants"][0]["InitialInstanceCount"])
+
+    def _existing_alarms(self, names: list[str]) -> list[str]:
+        alarms = self._alarms()
+        return [name for name in names if name in alarms]
+
     def _alarm_in_alarm(self, endpoint: Endpoint) -> list[str]:
-        if not endpoint.alarms:
-            return []
-        alarms = self._cloudwatch.describe_alarms(AlarmNames=endpoint.alarms)["MetricAlarms"]
-        return [alarm["AlarmName"] for alarm in alarms if alarm["StateValue"] == "ALARM"]
+        alarms = self._alarms()
+        return [name for name in endpoint.alarms if name in alarms and alarms[name].state_value == "ALARM"]
 
     def _start_failure(self, config_name: str | None) -> str | None:
         config = self._moto.describe_endpoint_config(EndpointConfigName=config_name)

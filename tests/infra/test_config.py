@@ -453,3 +453,27 @@ def test_every_environment_writes_its_own_auc_threshold() -> None:
     # .venv-ml, without settings/), so the threshold stays out of environment_defaults.
     environments = cdk_json_context()["environments"].values()
     assert all("auc_threshold" in settings["training"] for settings in environments)
+
+
+def test_monitoring_window_shorter_than_the_schedule_would_skip_traffic() -> None:
+    message = config_error(context_with({"monitoring.schedule_hours": 12, "monitoring.window_hours": 6}))
+    assert message == (
+        "environment 'dev': key 'monitoring.window_hours' must be at least schedule_hours (12) so that no traffic "
+        "goes unread, got 6"
+    )
+
+
+def test_a_monitoring_schedule_needs_data_capture() -> None:
+    message = config_error(context_with({"monitoring.schedule_enabled": True}))
+    assert message == (
+        "environment 'dev': key 'monitoring.schedule_enabled' needs traffic to read: set "
+        "deployment.endpoint.data_capture_percent above 0, or the schedule to false"
+    )
+
+
+def test_monitoring_alarm_thresholds_are_checked() -> None:
+    message = config_error(context_with({"monitoring.alarms.realized_auc_drop": 5}))
+    assert message == (
+        "environment 'dev': key 'monitoring.alarms.realized_auc_drop' is a fraction between 0.0 and 0.5, got 5.0: "
+        "a percentage? write 0.05 for 5%"
+    )

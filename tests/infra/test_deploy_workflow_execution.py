@@ -8,18 +8,17 @@ States Language interpreter with every Lambda task served in-process by the real
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from constructs.model_deployment_lambda.deploy.requests import rollback_alarm_names
 from tests.infra.deploy_world import World, event_for, settings_for
 from tests.infra.sagemaker_endpoint_double import Endpoint, client_error
-from tests.infra.step_functions_harness import DeployMachine, deploy_machines
+from tests.infra.step_functions_harness import DeployMachine, MachineFactory, deploy_machines
 from tests.infra.synthesis import Synthesized
 
-MakeMachine = Callable[[Mapping[str, Any], World], DeployMachine]
+MakeMachine = MachineFactory
 
 
 @pytest.fixture
@@ -189,8 +188,9 @@ def test_re_approving_an_older_version(synthesized: Synthesized, deploy_machine:
         f"{world.endpoint()['EndpointArn'].split(':endpoint')[0]}:model-package/{world.settings['model_package_group_name']}/1"
     )
     world.approve(v1["detail"]["ModelPackageArn"], status="PendingManualApproval")
+    machine.start(event_for(v1["detail"]["ModelPackageArn"], status="PendingManualApproval"))
     world.approve(v1["detail"]["ModelPackageArn"])
-    execution = machine.start(v1)
+    execution = machine.start(event_for(v1["detail"]["ModelPackageArn"]))
     machine.run()
     assert machine.result(execution)["status"] == "SUCCEEDED"
     assert world.serving_version() == 1
@@ -217,7 +217,7 @@ def test_throttling_on_a_describe_call_is_retried(synthesized: Synthesized, depl
     execution = deploy(machine)
     assert machine.result(execution)["status"] == "SUCCEEDED"
     assert outcomes(machine.world) == ["[dev] model v1: deployed"]
-    assert {5, 10} <= set(machine.time.waits)  # the state machine's Retry backoff, 5 s then 10 s
+    assert {2, 4} <= set(machine.time.waits)  # the state machine's Retry backoff, 2 s then 4 s
 
 
 def test_an_error_after_update_endpoint_was_accepted_is_still_watched(

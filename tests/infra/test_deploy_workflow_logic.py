@@ -7,6 +7,7 @@ runs the synthesized state machine end to end.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -27,7 +28,9 @@ from constructs.model_deployment_lambda.deploy import (
     rollout,
     teardown,
 )
-from constructs.model_deployment_lambda.deploy.aws import AwsThrottled, Clients, step_handler
+from constructs.model_deployment_lambda.deploy.aws import AwsThrottled, Clients, NotYetConsistent, step_handler
+from constructs.model_deployment_lambda.deploy.ledger import Ledger
+from tests.infra import documented_support
 from tests.infra.deploy_world import ACCOUNT, REGION, World, event_for, settings_for
 from tests.infra.sagemaker_endpoint_double import client_error
 
@@ -48,6 +51,11 @@ def run_to_end(world: World, state: dict[str, Any]) -> dict[str, Any]:
     world.sagemaker.settle()
     state = check.run(state, world.settings, world.clients())
     return conclude.run(state, world.settings, world.clients())
+
+
+def announce(world: World, event: dict[str, Any]) -> dict[str, Any]:
+    """The first Prepare of an event's own execution, which records it in the ledger."""
+    return prepare.run(event, world.settings, world.clients())
 
 
 def deploy_version(world: World, auc: str = "0.93") -> dict[str, Any]:
@@ -165,12 +173,71 @@ def test_the_rollback_alarm_requests_are_valid_put_metric_alarm_calls(environmen
         validate_parameters(request, input_shape)
 
 
-def test_updates_keep_the_autoscaled_count_where_autoscaling_is_on() -> None:
-    prod = requests.update_endpoint_request(settings_for("prod"), "c")
-    dev = requests.update_endpoint_request(settings_for("dev"), "c")
-    assert prod["RetainAllVariantProperties"] is True
-    assert prod["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
-    assert "RetainAllVariantProperties" not in dev
+def _described(settings: dict[str, Any], name: str = "old") -> dict[str, Any]:
+    """DescribeEndpointConfig of a config made from `settings` (what the serving config looks like)."""
+    request = requests.endpoint_config_request(settings, name, name)
+    return {**request, "EndpointConfigArn": f"arn:{name}"}
+
+
+def test_updates_keep_the_autoscaled_count_where_autoscaling_is_on_and_capture_is_unchanged() -> None:
+    prod, dev = settings_for("prod"), settings_for("dev")
+    update = requests.update_endpoint_request(prod, "new", _described(prod))
+    assert update["RetainAllVariantProperties"] is True
+    assert "ExcludeRetainedVariantProperties" not in update
+    assert "RetainAllVariantProperties" not in requests.update_endpoint_request(dev, "new", _described(dev))
+
+
+def test_no_update_asks_to_exclude_data_capture_from_retention() -> None:
+    for environment in ("dev", "stg", "prod"):
+        settings = settings_for(environment)
+        for previous in (None, _described(settings), _described(settings_for(environment, data_capture_percent=5))):
+            request = requests.update_endpoint_request(settings, "new", previous)
+            assert "ExcludeRetainedVariantProperties" not in request
+
+
+def test_a_change_of_data_capture_applies_the_new_config_whole() -> None:
+    prod = settings_for("prod")
+    previous = _described(settings_for("prod", data_capture_percent=5))
+    assert "RetainAllVariantProperties" not in requests.update_endpoint_request(prod, "new", previous)
+
+
+def test_a_change_of_instance_type_applies_the_new_config_whole() -> None:
+    prod = settings_for("prod")
+    previous = _described(settings_for("prod", instance_type="ml.c5.xlarge"))
+    assert "RetainAllVariantProperties" not in requests.update_endpoint_request(prod, "new", previous)
+
+
+def test_the_documented_support_check_refuses_data_capture_in_the_exclusions() -> None:
+    operation = boto3.client("sagemaker", region_name=REGION).meta.service_model.operation_model("UpdateEndpoint")
+    request = {
+        "EndpointName": "e",
+        "EndpointConfigName": "c",
+        "RetainAllVariantProperties": True,
+        "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DataCaptureConfig"}],
+    }
+    validate_parameters(request, operation.input_shape)  # botocore's shape check lets it through
+    (finding,) = documented_support.findings(operation, request)
+    assert "VariantPropertyType = 'DataCaptureConfig'" in finding
+    supported = {**request, "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredInstanceCount"}]}
+    assert documented_support.findings(operation, supported) == []
+
+
+def test_the_documented_support_check_refuses_exclusions_without_retention() -> None:
+    operation = boto3.client("sagemaker", region_name=REGION).meta.service_model.operation_model("UpdateEndpoint")
+    request = {
+        "EndpointName": "e",
+        "EndpointConfigName": "c",
+        "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DesiredWeight"}],
+    }
+    assert "without RetainAllVariantProperties" in documented_support.findings(operation, request)[0]
+
+
+def test_the_documented_support_check_reads_the_marks_from_botocores_documentation() -> None:
+    model = boto3.client("sagemaker", region_name=REGION).meta.service_model
+    documentation = model.shape_for("VariantProperty").members["VariantPropertyType"].documentation
+    assert documented_support.unsupported_values(documentation) == {"DataCaptureConfig"}
+    assert documented_support.member_unsupported("<p>(Not currently supported.)</p>")
+    assert not documented_support.member_unsupported("<p>The name of the endpoint.</p>")
 
 
 def test_prod_captures_data_encrypted_with_the_environment_key() -> None:
@@ -303,14 +370,25 @@ def test_a_model_and_config_already_made_by_a_duplicate_execution_are_used_as_th
 
 
 @pytest.mark.usefixtures("moto_env")
-def test_a_duplicate_that_loses_the_create_race_waits_instead_of_failing() -> None:
+def test_start_rollout_run_again_after_its_create_was_accepted_watches_its_own_create() -> None:
     world = make_world("dev")
-    first = prepare.run(event_for(world.register()), world.settings, world.clients())
-    twin = dict(first)
+    state = prepare.run(event_for(world.register()), world.settings, world.clients())
+    rollout.run(dict(state), world.settings, world.clients())  # accepted; then Lambda.ServiceException
+    again = rollout.run(dict(state), world.settings, world.clients())  # Step Functions' retry, same input
+    assert again["rollout"] == "started"
+    assert [name for name, _ in world.sagemaker.calls].count("create_endpoint") == 1
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_a_duplicate_execution_that_reaches_start_rollout_second_ends_noop() -> None:
+    world = make_world("dev")
+    event = event_for(world.register())
+    first = prepare.run(event, world.settings, world.clients())
+    twin = prepare.run(event, world.settings, world.clients())  # another delivery: another execution
     rollout.run(first, world.settings, world.clients())
     state = rollout.run(twin, world.settings, world.clients())
-    assert state["rollout"] == "busy"
-    assert "already existing" in state["reason"]
+    assert (state["rollout"], state["outcome"]) == ("concluded", "noop")
+    assert "duplicate event" in state["reason"]
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -323,25 +401,24 @@ def test_a_duplicate_event_of_a_rolled_out_approval_is_a_noop() -> None:
 
 
 @pytest.mark.usefixtures("moto_env")
-def test_a_duplicate_while_its_twin_rolls_out_untagged_is_a_noop() -> None:
+def test_a_duplicate_while_its_twin_rolls_out_is_a_noop() -> None:
     world = make_world("dev")
     deploy_version(world)
     event = event_for(world.register(auc="0.94"))
     state = prepare.run(event, world.settings, world.clients())
-    world.sagemaker.fail("add_tags", client_error("AddTags", "InternalFailure", "try again", 500))
-    rollout.run(state, world.settings, world.clients())  # not tagged yet: the pending deployment tells
+    rollout.run(state, world.settings, world.clients())
     twin = prepare.run(event, world.settings, world.clients())
     assert (twin["outcome"], world.endpoint()["EndpointStatus"]) == ("noop", "Updating")
-    assert "being rolled out by another execution" in twin["reason"]
+    assert "duplicate event" in twin["reason"]
 
 
 @pytest.mark.usefixtures("moto_env")
 def test_an_approval_overtaken_by_a_later_one_is_superseded() -> None:
     world = make_world("dev")
     deploy_version(world)
-    older = world.register(auc="0.94")
-    world.register(auc="0.95")
-    state = prepare.run(event_for(older), world.settings, world.clients())
+    older_event = event_for(world.register(auc="0.94"))
+    announce(world, event_for(world.register(auc="0.95")))  # its own execution records it first
+    state = prepare.run(older_event, world.settings, world.clients())
     assert (state["action"], state["outcome"]) == ("conclude", "superseded")
     assert "version 3 was approved later" in state["reason"]
 
@@ -351,7 +428,7 @@ def test_an_approval_overtaken_while_starting_is_superseded_before_updating() ->
     world = make_world("dev")
     deploy_version(world)
     state = prepare.run(event_for(world.register(auc="0.94")), world.settings, world.clients())
-    world.register(auc="0.95")  # approved between Prepare and StartRollout
+    announce(world, event_for(world.register(auc="0.95")))  # approved between Prepare and StartRollout
     state = rollout.run(state, world.settings, world.clients())
     assert (state["rollout"], state["outcome"]) == ("concluded", "superseded")
     assert "update_endpoint" not in [name for name, _ in world.sagemaker.calls]
@@ -363,11 +440,80 @@ def test_re_approving_an_older_version_deploys_it_again() -> None:
     v1 = deploy_version(world)
     deploy_version(world, auc="0.94")
     world.approve(v1["package_arn"], status="PendingManualApproval")
+    announce(world, event_for(v1["package_arn"], status="PendingManualApproval"))
     world.approve(v1["package_arn"])
     state = prepare.run(event_for(v1["package_arn"]), world.settings, world.clients())
     assert (state["action"], state["mode"]) == ("deploy", "update")
     assert run_to_end(world, state)["outcome"] == "deployed"
     assert world.serving_version() == 1
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_an_edit_of_an_older_approved_package_deploys_nothing() -> None:
+    world = make_world("dev")
+    v1 = deploy_version(world)
+    deploy_version(world, auc="0.94")
+    # Editing v1 (here its approval description) moves its LastModifiedTime and sends the same event, Approved.
+    world.approve(v1["package_arn"])
+    state = prepare.run(event_for(v1["package_arn"]), world.settings, world.clients())
+    assert (state["action"], state["outcome"]) == ("conclude", "noop")
+    assert world.serving_version() == 2
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_events_delivered_out_of_order_keep_the_newest_status() -> None:
+    world = make_world("dev")
+    arn = world.register()
+    earlier = datetime.now(timezone.utc) - timedelta(minutes=5)
+    assert announce(world, event_for(arn))["action"] == "deploy"
+    pending = event_for(arn, status="PendingManualApproval", at=earlier)  # made before the approval, late
+    assert announce(world, pending)["outcome"] == "ignored"
+    record = Ledger(world.dynamodb, world.settings["ledger_table_name"]).package(arn)
+    assert record is not None and record.status == "Approved"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_a_re_approval_whose_approved_event_arrives_first_is_rolled_out_by_the_late_event() -> None:
+    world = make_world("dev")
+    v1 = deploy_version(world)
+    deploy_version(world, auc="0.94")
+    pending_at = datetime.now(timezone.utc)
+    world.approve(v1["package_arn"], status="PendingManualApproval")
+    world.approve(v1["package_arn"])
+    approved = prepare.run(event_for(v1["package_arn"]), world.settings, world.clients())
+    assert approved["outcome"] == "noop"  # without the Pending event it looks like an edit of v1
+    late = prepare.run(
+        event_for(v1["package_arn"], status="PendingManualApproval", at=pending_at), world.settings, world.clients()
+    )
+    assert late["action"] == "deploy"
+    assert run_to_end(world, late)["outcome"] == "deployed"
+    assert world.serving_version() == 1
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_rejecting_the_serving_version_keeps_it_serving_and_says_so() -> None:
+    world = make_world("dev")
+    v1 = deploy_version(world)
+    world.approve(v1["package_arn"], status="Rejected")
+    state = prepare.run(event_for(v1["package_arn"], status="Rejected"), world.settings, world.clients())
+    assert (state["action"], state["outcome"]) == ("conclude", "kept_serving")
+    assert "still serves" in state["reason"] and "approve another version" in state["reason"]
+    conclude.run(state, world.settings, world.clients())
+    assert world.messages()[-1]["subject"] == "[dev] model v1: kept_serving"
+    assert world.serving_version() == 1
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_registering_or_rejecting_a_version_not_serving_publishes_nothing() -> None:
+    world = make_world("dev")
+    deploy_version(world)
+    before = len(world.messages())
+    arn = world.register(approve=False)
+    for status in ("PendingManualApproval", "Rejected"):
+        state = prepare.run(event_for(arn, status=status), world.settings, world.clients())
+        assert state["outcome"] == "ignored"
+        conclude.run(state, world.settings, world.clients())
+    assert len(world.messages()) == before
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -397,7 +543,8 @@ def test_an_update_sends_the_environments_blue_green_config_with_the_new_fleets_
     state = prepare.run(event_for(world.register(auc="0.94")), world.settings, world.clients())
     state = rollout.run(state, world.settings, world.clients())
     (update,) = [params for name, params in world.sagemaker.calls if name == "update_endpoint"]
-    assert update == requests.update_endpoint_request(world.settings, state["config_name"])
+    serving = world.sagemaker.describe_endpoint_config(EndpointConfigName=first["config_name"])
+    assert update == requests.update_endpoint_request(world.settings, state["config_name"], serving)
     assert world.alarm_names() == sorted(requests.rollback_alarm_names(state["config_name"]))
     assert world.endpoint()["PendingDeploymentSummary"]["EndpointConfigName"] == state["config_name"]
     assert world.endpoint()["EndpointConfigName"] == first["config_name"]
@@ -419,15 +566,63 @@ def test_no_update_starts_without_its_rollback_alarms(monkeypatch: pytest.Monkey
 
 
 @pytest.mark.usefixtures("moto_env")
-def test_a_failing_tag_after_the_update_was_accepted_does_not_end_the_watch() -> None:
-    world = make_world("dev")
+def test_start_rollout_run_again_after_its_update_was_accepted_watches_its_own_update() -> None:
+    world = make_world("prod")
     deploy_version(world)
     state = prepare.run(event_for(world.register(auc="0.94")), world.settings, world.clients())
-    world.sagemaker.fail("add_tags", client_error("AddTags", "InternalFailure", "try again", 500), times=1)
+    rollout.run(dict(state), world.settings, world.clients())  # accepted; then the task is retried
+    again = rollout.run(dict(state), world.settings, world.clients())
+    assert again["rollout"] == "started"
+    assert len(world.sagemaker.accepted_updates) == 1
+    assert run_to_end(world, again)["outcome"] == "deployed"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_conclude_run_again_after_it_published_does_not_publish_twice() -> None:
+    world = make_world("dev")
+    state = prepare.run(event_for(world.register()), world.settings, world.clients())
     state = rollout.run(state, world.settings, world.clients())
-    assert (state["rollout"], state["tag_pending"]) == ("started", True)
+    world.sagemaker.settle()
     state = check.run(state, world.settings, world.clients())
-    assert (state["rollout"], state["tag_pending"]) == ("in_progress", False)
+    first = conclude.run(dict(state), world.settings, world.clients())
+    again = conclude.run(dict(state), world.settings, world.clients())
+    assert (first["outcome"], again["outcome"]) == ("deployed", "deployed")
+    assert [m["subject"] for m in world.messages()] == ["[dev] model v1: deployed"]
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_create_endpoint_not_seeing_the_new_config_yet_runs_the_step_again() -> None:
+    world = make_world("dev")
+    state = prepare.run(event_for(world.register()), world.settings, world.clients())
+    world.sagemaker.fail("create_endpoint", world.sagemaker.not_yet_consistent("CreateEndpoint", "endpoint-config"))
+    with pytest.raises(NotYetConsistent):
+        rollout.run(dict(state), world.settings, world.clients())
+    assert rollout.run(dict(state), world.settings, world.clients())["rollout"] == "started"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_cleanup_keeps_a_config_another_execution_has_claimed() -> None:
+    world = make_world("dev", previous_versions_kept=0)
+    v1 = deploy_version(world)
+    v2 = rollout.run(
+        prepare.run(event_for(world.register(auc="0.94")), world.settings, world.clients()),
+        world.settings,
+        world.clients(),
+    )
+    # While v2 rolls out, v1 is approved again (the runbook's rollback); its execution claims v1's config.
+    world.approve(v1["package_arn"], status="PendingManualApproval")
+    announce(world, event_for(v1["package_arn"], status="PendingManualApproval"))
+    world.approve(v1["package_arn"])
+    again = prepare.run(event_for(v1["package_arn"]), world.settings, world.clients())
+    Ledger(world.dynamodb, world.settings["ledger_table_name"]).claim(
+        again["deployment_key"], again["run_id"], again["config_name"], time.time() + 3600
+    )
+    world.sagemaker.settle()
+    state = conclude.run(check.run(v2, world.settings, world.clients()), world.settings, world.clients())
+    assert state["outcome"] == "deployed"
+    assert v1["config_name"] not in state["deleted_configs"]
+    assert world.moto_sagemaker.describe_model(ModelName=v1["model_name"])
+    assert world.moto_sagemaker.describe_endpoint_config(EndpointConfigName=v1["config_name"])
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -630,9 +825,9 @@ def test_teardown_deletes_the_endpoint_and_every_config_model_and_alarm_it_made_
     world.moto_sagemaker.create_model(
         ModelName="someone-elses-model", ExecutionRoleArn=world.settings["model_role_arn"]
     )
-    removed = teardown.run(world.settings, world.clients(), deadline=float("inf"))
+    removed = teardown.run(world.settings, world.clients(), deadline=float("inf"), sleep=world.sagemaker.advance)
     assert "endpoint/mlops-dev" in removed
-    assert world.endpoint()["EndpointStatus"] == "Deleting"
+    assert world.endpoint_name not in world.sagemaker.endpoints  # waited until SageMaker had deleted it
     assert world.moto_sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
     assert [m["ModelName"] for m in world.moto_sagemaker.list_models()["Models"]] == ["someone-elses-model"]
     assert world.alarm_names() == []
@@ -647,8 +842,27 @@ def test_teardown_stops_running_deployments_first() -> None:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
     )["stateMachineArn"]
     execution = world.stepfunctions.start_execution(stateMachineArn=machine)["executionArn"]
-    teardown.run({**world.settings, "state_machine_arn": machine}, world.clients(), deadline=float("inf"))
+    teardown.run(
+        {**world.settings, "state_machine_arn": machine},
+        world.clients(),
+        deadline=float("inf"),
+        sleep=world.sagemaker.advance,
+    )
     assert world.stepfunctions.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_teardown_waits_until_the_endpoint_is_deleted_before_answering() -> None:
+    world = make_world("dev")
+    deploy_version(world)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        world.sagemaker.advance(seconds)
+
+    teardown.run(world.settings, world.clients(), deadline=float("inf"), sleep=sleep)
+    assert waited and world.endpoint_name not in world.sagemaker.endpoints
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -694,9 +908,10 @@ def test_the_teardown_handler_answers_cloudformation(
     monkeypatch.setattr(
         teardown, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
     )
+    monkeypatch.setattr(teardown.time, "sleep", world.sagemaker.advance)  # simulated time passes while it waits
     teardown.handler(_cfn_event(request_type), _Context())
     assert answers == [("SUCCESS", answer)]
-    assert (world.endpoint()["EndpointStatus"] == "InService") is endpoint_left
+    assert (world.endpoint_name in world.sagemaker.endpoints) is endpoint_left
 
 
 @pytest.mark.usefixtures("moto_env")
@@ -724,3 +939,92 @@ def test_rollback_alarms_left_by_a_stopped_execution_go_with_the_next_conclusion
         world.cloudwatch.put_metric_alarm(**request)  # as if an execution had been stopped mid-rollout
     deploy_version(world, auc="0.94")
     assert world.alarm_names() == []
+
+
+# ------------------------------------------------------------------------------------ the endpoint double's rules
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_an_update_keeps_the_autoscaled_instance_count_when_it_retains_variant_properties() -> None:
+    world = make_world("prod")
+    deploy_version(world)
+    world.sagemaker.set_instance_count(world.endpoint_name, 5)  # autoscaling scaled out
+    deploy_version(world, auc="0.94")
+    assert world.endpoint()["ProductionVariants"][0]["CurrentInstanceCount"] == 5
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_an_update_changing_data_capture_starts_from_the_configs_count() -> None:
+    world = make_world("prod")
+    deploy_version(world)
+    world.sagemaker.set_instance_count(world.endpoint_name, 5)
+    world.settings["data_capture_percent"] = 5  # the new config captures differently: nothing retained
+    deploy_version(world, auc="0.94")
+    assert world.endpoint()["ProductionVariants"][0]["CurrentInstanceCount"] == world.settings["instance_count"]
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_the_double_refuses_a_canary_larger_than_half_the_capacity() -> None:
+    world = make_world("prod")
+    first = deploy_version(world)
+    request = requests.update_endpoint_request(world.settings, first["config_name"])
+    request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["CanarySize"]["Value"] = 60
+    for alarm in requests.rollback_alarm_requests(world.settings, first["config_name"]):
+        world.cloudwatch.put_metric_alarm(**alarm)
+    with pytest.raises(ClientError, match="outside 1-50 %"):
+        world.sagemaker.update_endpoint(**request)
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_the_double_refuses_an_update_whose_rollback_alarms_do_not_exist() -> None:
+    world = make_world("dev")
+    first = deploy_version(world)
+    with pytest.raises(ClientError, match="Could not find CloudWatch alarms"):
+        world.sagemaker.update_endpoint(**requests.update_endpoint_request(world.settings, first["config_name"]))
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_the_double_refuses_to_delete_a_busy_endpoint() -> None:
+    world = make_world("dev")
+    deploy_version(world)
+    world.sagemaker.start_system_update(world.endpoint_name)
+    with pytest.raises(ClientError, match="Cannot delete in-progress endpoint"):
+        world.sagemaker.delete_endpoint(EndpointName=world.endpoint_name)
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_an_endpoint_left_update_rollback_failed_is_updated_out_of_it_by_the_next_approval() -> None:
+    world = make_world("dev")
+    deploy_version(world)
+    world.sagemaker.rollbacks_fail = True
+    arn = world.register(auc="0.94")
+    world.sagemaker.failing_models.update({name: "ping health check failed" for name in _model_names(world, arn)})
+    state = run_to_end(world, prepare.run(event_for(arn), world.settings, world.clients()))
+    assert (state["outcome"], world.endpoint()["EndpointStatus"]) == ("failed", "UpdateRollbackFailed")
+    assert "rollback failed too" in state["reason"]
+    world.sagemaker.rollbacks_fail = False
+    state = deploy_version(world, auc="0.95")
+    assert (world.endpoint()["EndpointStatus"], world.serving_version()) == ("InService", 3)
+
+
+def _model_names(world: World, package_arn: str) -> list[str]:
+    version = int(package_arn.rsplit("/", 1)[1])
+    return [
+        names.resource_name(
+            names.name_prefix(world.endpoint_name), version, names.settings_hash(world.settings, package_arn)
+        )
+    ]
+
+
+@pytest.mark.usefixtures("moto_env")
+def test_a_registration_and_an_approval_in_the_same_second_read_as_registered_then_approved() -> None:
+    # An event's `time` has one-second resolution: a registration and an approval made in the same second tie.
+    world = make_world("dev")
+    arn = world.register(approve=False)
+    second = datetime.now(timezone.utc).replace(microsecond=0)
+    registered = prepare.run(event_for(arn, status="PendingManualApproval", at=second), world.settings, world.clients())
+    assert registered["action"] == "conclude"
+    world.approve(arn)
+    state = prepare.run(event_for(arn, at=second), world.settings, world.clients())
+    assert state["action"] == "deploy"
+    assert run_to_end(world, state)["outcome"] == "deployed"

@@ -96,3 +96,15 @@ def test_a_timeout_is_retried_then_means_try_later(example, monkeypatch: pytest.
     example.runtime.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", time_out)
     assert example.score(ROWS) is None
     assert len(attempts) == 3  # total_max_attempts in the example's retry configuration
+
+
+def test_an_inference_id_goes_with_the_request_for_the_label_join(example) -> None:
+    # Data capture records InvokeEndpoint's InferenceId as eventMetadata.inferenceId (docs/monitoring.md).
+    answer = b'{"predictions": [{"probability": 0.81, "label": ">50K"}]}'
+    with stubbed(example) as stub:
+        stub.add_response(
+            "invoke_endpoint",
+            {"Body": StreamingBody(io.BytesIO(answer), len(answer)), "ContentType": "application/json"},
+            {**expected_request('[{"age": 39, "workclass": "State-gov"}]'), "InferenceId": "order-17"},
+        )
+        assert example.score(ROWS, inference_id="order-17") == [{"probability": 0.81, "label": ">50K"}]

@@ -68,11 +68,13 @@ def test_an_unknown_region_is_named() -> None:
 # --- imports flow one way: app -> stacks (application -> stage -> each stack) -> constructs -> settings ---------
 
 # What the modules in each place may not import (a module name, or a package and everything in it).
+# The local twin (twin/) reads what synth wrote (cdk.out), never the app that writes it; nothing deployed uses it.
 FORBIDDEN_IMPORTS = {
-    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code"),
-    "constructs": ("app", "synth_speedups", "stacks", "tools"),
-    "stacks": ("app", "synth_speedups", "tools"),
-    "tools": ("app", "synth_speedups", "stacks", "constructs"),
+    "settings": ("app", "synth_speedups", "stacks", "constructs", "tools", "ml_code", "twin"),
+    "constructs": ("app", "synth_speedups", "stacks", "tools", "twin"),
+    "stacks": ("app", "synth_speedups", "tools", "twin"),
+    "tools": ("app", "synth_speedups", "stacks", "constructs", "twin"),
+    "twin": ("app", "synth_speedups", "stacks", "tools", "tests"),
 }
 # Inside stacks/: the stage composes the stacks, the application composes the stages.
 FORBIDDEN_INSIDE_STACKS = {"stage.py": ("stacks.application",)}
@@ -128,23 +130,3 @@ def test_inside_stacks_the_application_composes_stages_and_stages_compose_stacks
         forbidden = FORBIDDEN_INSIDE_STACKS.get(path.name, FORBIDDEN_FOR_EACH_STACK)
         found += wrong_way_imports(path, forbidden)
     assert found == []
-
-
-# settings/config.py and settings/names.py only re-export settings/schema.py + settings/loading.py and
-# settings/resource_names.py for the deploy constructs another branch is rewriting: nothing new may import them,
-# and each goes once its list is empty.
-TRANSITIONAL_IMPORTERS = {
-    "settings.config": ["constructs/model_deployment.py"],
-    "settings.names": ["constructs/deployment_workflow.py", "constructs/model_deployment.py"],
-}
-
-
-@pytest.mark.parametrize("module", sorted(TRANSITIONAL_IMPORTERS))
-def test_the_transitional_settings_modules_keep_only_their_last_importers(module: str) -> None:
-    sources = [REPO_ROOT / "app.py"] + [
-        path
-        for place in ("settings", "stacks", "constructs", "tools", "tests")
-        for path in (REPO_ROOT / place).rglob("*.py")
-    ]
-    importers = sorted(str(path.relative_to(REPO_ROOT)) for path in sources if module in imported_modules(path))
-    assert importers == TRANSITIONAL_IMPORTERS[module]

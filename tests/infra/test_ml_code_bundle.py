@@ -21,6 +21,7 @@ from constructs.ml_code_bundle import ML_CODE_DIR, MlCodeBundle, bundle_contents
 from tests.infra.synthesis import REPO_ROOT
 
 TOOLS_DIR = ML_CODE_DIR / "local"
+LAUNCHER = REPO_ROOT / "constructs" / "model_monitoring_lambda" / "monitoring" / "launcher.py"
 
 
 def contents() -> SimpleNamespace:
@@ -54,6 +55,11 @@ def closure(entries: tuple[str, ...], folder: Path = ML_CODE_DIR) -> set[str]:
     return found
 
 
+def entry_scripts(lists: SimpleNamespace) -> tuple[str, ...]:
+    """Every script a container starts: the pipeline's steps, the endpoint's, and the monitoring job's."""
+    return (*lists.JOB_SCRIPTS, lists.ENDPOINT_SCRIPT, lists.MONITORING_SCRIPT)
+
+
 def tar_names(packed: bytes) -> list[str]:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(packed))) as tar:
         return tar.getnames()
@@ -82,10 +88,18 @@ def test_the_entry_scripts_listed_are_the_scripts_the_pipeline_names() -> None:
     assert named == {*lists.JOB_SCRIPTS, lists.ENDPOINT_SCRIPT}
 
 
+def test_the_monitoring_script_listed_is_the_script_the_launcher_starts() -> None:
+    # No pipeline step runs the monitoring job: the launcher function starts it from the same bundle, naming its
+    # script as the container's first argument.
+    strings = {node.value for node in ast.walk(ast.parse(LAUNCHER.read_text())) if isinstance(node, ast.Constant)}
+    named = {value for value in strings if isinstance(value, str) and re.fullmatch(r"[A-Za-z_]+\.py", value)}
+    assert named == {contents().MONITORING_SCRIPT}
+
+
 def test_the_python_files_listed_are_exactly_what_the_entry_scripts_import() -> None:
     lists = contents()
     listed = {name for name in lists.BUNDLE_FILES if name.endswith(".py")}
-    assert listed == closure((*lists.JOB_SCRIPTS, lists.ENDPOINT_SCRIPT))
+    assert listed == closure(entry_scripts(lists))
 
 
 def test_the_serving_modules_are_exactly_what_the_endpoint_script_imports() -> None:
@@ -107,9 +121,9 @@ def test_the_data_file_listed_is_the_contract_preprocess_reads_by_default() -> N
 
 def test_no_developer_tool_is_shipped() -> None:
     tools = {path.name for path in TOOLS_DIR.glob("*.py")}
-    assert {"local_run.py", "local_endpoint.py", "draft_contract.py"} <= tools
+    assert {"local_run.py", "local_endpoint.py", "draft_contract.py", "monitor_replay.py"} <= tools
     assert not tools & set(contents().BUNDLE_FILES)
-    assert not tools & closure((*contents().JOB_SCRIPTS, contents().ENDPOINT_SCRIPT))
+    assert not tools & closure(entry_scripts(contents()))
 
 
 def test_every_module_at_ml_codes_top_level_is_shipped() -> None:

@@ -127,17 +127,15 @@ def test_an_environment_name_that_makes_an_invalid_endpoint_name_is_refused() ->
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, environment: str) -> None:
+def test_the_rule_starts_the_workflow_on_every_status_change_in_this_group_only(app: App, environment: str) -> None:
     app.template(environment).has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": {
                 "source": ["aws.sagemaker"],
                 "detail-type": ["SageMaker Model Package State Change"],
-                "detail": {
-                    "ModelPackageGroupName": [f"mlops-{environment}"],
-                    "ModelApprovalStatus": ["Approved"],
-                },
+                # Every status: the ledger tells approvals from edits, and rejections of the serving version.
+                "detail": {"ModelPackageGroupName": [f"mlops-{environment}"]},
             },
             "Targets": [
                 Match.object_like(
@@ -156,8 +154,8 @@ def test_the_rule_starts_the_workflow_on_approval_in_this_group_only(app: App, e
     ("status", "group", "matches"),
     [
         ("Approved", "mlops-dev", True),
-        ("PendingManualApproval", "mlops-dev", False),  # the registration event
-        ("Rejected", "mlops-dev", False),
+        ("PendingManualApproval", "mlops-dev", True),  # the registration event (the workflow ignores it)
+        ("Rejected", "mlops-dev", True),  # a notice if the version serves
         ("Approved", "mlops-prod", False),  # another environment's group
     ],
 )
@@ -293,7 +291,14 @@ def test_the_outcome_decides_how_the_execution_ends(app: App) -> None:
     states = definition(app, "dev")["States"]
     choice = states["Outcome"]
     (succeed, rolled_back) = choice["Choices"]
-    assert sorted(c["StringEquals"] for c in succeed["Or"]) == ["deployed", "noop", "skipped", "superseded"]
+    assert sorted(c["StringEquals"] for c in succeed["Or"]) == [
+        "deployed",
+        "ignored",
+        "kept_serving",
+        "noop",
+        "skipped",
+        "superseded",
+    ]
     assert succeed["Next"] == "Done"
     assert (rolled_back["StringEquals"], rolled_back["Next"]) == ("rolled_back", "RolledBack")
     assert choice["Default"] == "DeploymentFailed"
@@ -307,9 +312,29 @@ def test_every_step_retries_lambda_service_errors_and_throttling(app: App, state
     task = definition(app, "dev")["States"][state]
     errors = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
     assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"} <= errors
-    assert "AwsThrottled" in errors  # what a step raises when AWS still throttles after botocore's retries
+    # What a step raises when AWS still throttles, answers 5XX, or has not caught up after botocore's retries.
+    assert {"AwsThrottled", "AwsUnavailable", "NotYetConsistent"} <= errors
+    assert "Lambda.Unknown" in errors  # a function timeout: the step may have done its work
     # payload_response_only: the task calls the function directly (Resource = its ARN).
     assert re.fullmatch(f"<ModelDeployment{STEP_FUNCTIONS[state]}Function[0-9A-F]{{8}}.Arn>", task["Resource"])
+
+
+def test_prepare_gets_the_execution_name_as_its_identity_in_the_ledger(app: App) -> None:
+    prepare = definition(app, "dev")["States"]["Prepare"]
+    assert prepare["Parameters"] == {"input.$": "$", "execution_id.$": "$$.Execution.Name"}
+
+
+def test_the_deploy_ledger_is_on_demand_with_point_in_time_recovery_and_ttl(app: App) -> None:
+    app.template("prod").has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "purge_at", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
 
 
 @pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint"])
@@ -487,3 +512,11 @@ def test_the_teardown_runs_before_the_workflow_is_deleted(app: App) -> None:
     depends_on = teardown["DependsOn"]
     assert any("StateMachine" in logical_id for logical_id in depends_on)
     assert any("ApprovalRule" in logical_id for logical_id in depends_on)
+
+
+def test_the_teardown_runs_before_the_endpoint_role_and_its_policy_are_deleted(app: App) -> None:
+    # SageMaker needs the execution role's policy until the endpoint is gone, to release its KMS grants.
+    (teardown,) = app.template("dev").find_resources("Custom::SageMakerEndpointTeardown").values()
+    depends_on = teardown["DependsOn"]
+    assert any(logical_id.startswith("ModelDeploymentModelPolicy") for logical_id in depends_on)
+    assert any(logical_id.startswith("ModelDeploymentModelRole") for logical_id in depends_on)

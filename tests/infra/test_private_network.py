@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from constructs.private_network import INTERFACE_ENDPOINTS
+from constructs.private_network import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS
 from constructs.training_pipeline_definition import CODE_CHANNEL_FOLDER
 from settings.loading import ConfigError, load_environments
 from tests.infra.conftest import no_network
 from tests.infra.support.iam_calls import CallRecorder
-from tests.infra.support.iam_jobs import deploy_settings, pipelines
+from tests.infra.support.iam_jobs import deploy_settings, monitor_settings, pipelines
 from tests.infra.support.iam_policy import Environment
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context, synthesize
 
@@ -31,7 +31,7 @@ ENDPOINT_SERVICE = {
     "stepfunctions": "states",
     "cloudwatch": "monitoring",
 }
-GATEWAY_SERVICES = {"s3"}
+GATEWAY_SERVICES = set(GATEWAY_ENDPOINTS)
 
 
 def environment(synthesized: Synthesized, name: str) -> Environment:
@@ -93,6 +93,27 @@ def test_every_job_runs_in_the_private_subnets_with_encrypted_traffic(synthesize
 
 
 @pytest.mark.parametrize("name", PRIVATE)
+def test_the_monitoring_job_runs_in_the_private_subnets_with_the_network_it_uses(
+    synthesized: Synthesized, name: str
+) -> None:
+    """The launcher's request (monitoring.launcher.job_request) carries the VPC; not isolated: monitor.py reads S3
+    (gateway endpoint) and publishes to CloudWatch (the "monitoring" interface endpoint) itself."""
+    from constructs.model_monitoring_lambda.monitoring.launcher import job_request
+
+    env = environment(synthesized, name)
+    settings = monitor_settings(env)
+    assert settings is not None
+    package = {"ModelPackageVersion": 1, "ModelPackageArn": "arn:aws:sagemaker:eu-west-1:1:model-package/g/1"}
+    request = job_request(dict(settings), "job", "2026-01-01T00:00:00+00:00", package, "s3://b/baseline.json")
+    network = request["NetworkConfig"]
+    assert set(network["VpcConfig"]["Subnets"]) == subnets_of(env)
+    assert network["VpcConfig"]["SecurityGroupIds"]
+    assert network["EnableInterContainerTrafficEncryption"] is True
+    assert network["EnableNetworkIsolation"] is False
+    assert {"s3", "monitoring"} <= set(endpoint_services(env))
+
+
+@pytest.mark.parametrize("name", PRIVATE)
 def test_the_model_is_created_in_the_vpc_and_isolated(synthesized: Synthesized, name: str) -> None:
     settings = deploy_settings(environment(synthesized, name))
     assert settings is not None
@@ -109,6 +130,8 @@ def test_an_environment_without_a_network_has_no_vpc_anywhere(synthesized: Synth
     assert "VpcConfig" not in json.dumps([step["Arguments"] for step in job_steps(env)])
     settings = deploy_settings(env)
     assert settings is not None and "model_vpc_config" not in settings
+    monitoring = monitor_settings(env)
+    assert monitoring is not None and "network_config" not in monitoring
 
 
 # ------------------------------------------------------------------------------------ isolation
@@ -179,7 +202,8 @@ def endpoint_services(env: Environment) -> dict[str, Mapping[str, Any]]:
 @pytest.mark.parametrize("name", PRIVATE)
 def test_interface_endpoints_have_private_dns_and_s3_has_its_gateway(synthesized: Synthesized, name: str) -> None:
     endpoints = endpoint_services(environment(synthesized, name))
-    assert endpoints.pop("s3")["VpcEndpointType"] == "Gateway"
+    for gateway in GATEWAY_ENDPOINTS:  # S3, and DynamoDB for the deploy ledger
+        assert endpoints.pop(gateway)["VpcEndpointType"] == "Gateway", gateway
     assert set(endpoints) == set(INTERFACE_ENDPOINTS)
     for service, properties in endpoints.items():
         assert properties["VpcEndpointType"] == "Interface", service
@@ -228,9 +252,11 @@ def existing_vpc(tmp_path_factory: pytest.TempPathFactory) -> Environment:
 def test_an_existing_vpc_is_imported_not_created(existing_vpc: Environment) -> None:
     assert not list(resources_of(existing_vpc, "AWS::EC2::VPC"))
     assert not list(resources_of(existing_vpc, "AWS::EC2::Subnet"))
-    (gateway,) = [e for e in endpoint_services(existing_vpc).values() if e["VpcEndpointType"] == "Gateway"]
-    assert gateway["VpcId"] == EXISTING["existing"]["vpc_id"]
-    assert gateway["RouteTableIds"] == EXISTING["existing"]["private_subnet_route_table_ids"]
+    gateways = {s: e for s, e in endpoint_services(existing_vpc).items() if e["VpcEndpointType"] == "Gateway"}
+    assert set(gateways) == set(GATEWAY_ENDPOINTS)
+    for gateway in gateways.values():
+        assert gateway["VpcId"] == EXISTING["existing"]["vpc_id"]
+        assert gateway["RouteTableIds"] == EXISTING["existing"]["private_subnet_route_table_ids"]
 
 
 def test_an_existing_vpc_places_jobs_model_and_functions_in_its_subnets_with_the_teams_groups(

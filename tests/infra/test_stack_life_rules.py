@@ -78,7 +78,7 @@ def test_rule_3_finds_a_changed_model_package_group_description() -> None:
 
 
 def test_a_resource_type_not_classified_fails_the_rules() -> None:
-    template = {"Resources": {"Table": resource("AWS::DynamoDB::Table", {"TableName": "t"}, "T/Table/Resource")}}
+    template = {"Resources": {"Stream": resource("AWS::Kinesis::Stream", {"Name": "s"}, "T/Stream/Resource")}}
     (finding,) = stack_life_rules.every_rule(template, "dev")
     assert "NAME_PROPERTY" in finding
 

@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
+from constructs.model_monitoring import monitoring_alarm_names
 from tests.infra.support import resource_policies
 from tests.infra.support.iam_policy import Environment
 from tests.infra.support.resource_policies import Caller, Use, allowed, queue_policy, uses
 from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+
+# The statements that let CloudWatch alarms notify: the endpoint's operator alarms and the monitoring alarms, which
+# each grant the (identical, unconditioned) key statement, so a check of the key removes or conditions both.
+ALARM_SIDS = ("EndpointAlarmsToTopic", "MonitoringAlarmsToTopic")
 
 
 def environment(templates: Mapping[str, Any], name: str, region: str) -> Environment:
@@ -64,13 +69,16 @@ def test_the_publishers_found_include_each_operator_alarm_and_dead_letter_rule(
     topic_arn, key_arn, _, _ = topic_and_key(env)
     found = uses(env, topic_arn, key_arn)
     alarms = {u.caller.why for u in found if u.caller.principal == "cloudwatch.amazonaws.com" and u.policy == "topic"}
-    assert alarms == {f"mlops-{name}-{s}" for s in ("invocation-5xx-errors", "model-errors", "model-latency")}
+    operators = {f"mlops-{name}-{s}" for s in ("invocation-5xx-errors", "model-errors", "model-latency")}
+    assert alarms == operators | set(monitoring_alarm_names(f"mlops-{name}"))
     assert {u.caller.principal for u in found if u.policy.startswith("queue")} == {"events.amazonaws.com"}
     assert any(u.caller.principal.startswith("logs.") for u in found)
     assert any(not u.caller.is_service for u in found if u.policy == "topic")  # the roles that publish
 
 
-def without_statement(templates: Mapping[str, Any], resource_type: str, policy: str, sid_prefix: str) -> Any:
+def without_statement(
+    templates: Mapping[str, Any], resource_type: str, policy: str, sid_prefix: str | tuple[str, ...]
+) -> Any:
     broken = copy.deepcopy(dict(templates))
     for template in broken.values():
         for resource in template["Resources"].values():
@@ -86,9 +94,9 @@ def without_statement(templates: Mapping[str, Any], resource_type: str, policy: 
     ("resource_type", "policy"), [("AWS::SNS::TopicPolicy", "PolicyDocument"), ("AWS::KMS::Key", "KeyPolicy")]
 )
 def test_removing_the_alarm_allow_fails_the_check(synthesized: Synthesized, resource_type: str, policy: str) -> None:
-    templates = without_statement(synthesized.templates["prod"], resource_type, policy, "EndpointAlarmsToTopic")
+    templates = without_statement(synthesized.templates["prod"], resource_type, policy, ALARM_SIDS)
     denied = denied_uses(environment(templates, "prod", synthesized.stages["prod"].region))
-    assert len(denied) == 3 * (1 if resource_type == "AWS::SNS::TopicPolicy" else 2)
+    assert len(denied) == 6 * (1 if resource_type == "AWS::SNS::TopicPolicy" else 2)
     assert all("cloudwatch.amazonaws.com" in line for line in denied)
 
 
@@ -98,7 +106,7 @@ def test_removing_the_eventbridge_allow_from_the_key_fails_the_check(synthesized
     assert denied and all("key: events.amazonaws.com" in line for line in denied)
 
 
-def with_source_arn_condition_on_key_statement(templates: Mapping[str, Any], sid_prefix: str) -> Any:
+def with_source_arn_condition_on_key_statement(templates: Mapping[str, Any], sid_prefix: str | tuple[str, ...]) -> Any:
     """The key statement as it was before: scoped by aws:SourceArn, a key the KMS request is not documented to carry."""
     conditioned = copy.deepcopy(dict(templates))
     for template in conditioned.values():
@@ -112,10 +120,10 @@ def with_source_arn_condition_on_key_statement(templates: Mapping[str, Any], sid
 
 @pytest.mark.parametrize(
     ("sid_prefix", "service"),
-    [("EndpointAlarmsToTopic", "cloudwatch.amazonaws.com"), ("EventBridgeDeadLetters", "events.amazonaws.com")],
+    [(ALARM_SIDS, "cloudwatch.amazonaws.com"), ("EventBridgeDeadLetters", "events.amazonaws.com")],
 )
 def test_a_key_statement_conditioned_on_the_source_arn_fails_the_check(
-    synthesized: Synthesized, sid_prefix: str, service: str
+    synthesized: Synthesized, sid_prefix: str | tuple[str, ...], service: str
 ) -> None:
     # The KMS request made for the publisher is modelled as documented, without aws:SourceArn: such a condition
     # would deny every use, and alarms or dead letters would silently go nowhere.

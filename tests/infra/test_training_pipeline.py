@@ -381,18 +381,34 @@ def test_with_a_margin_the_same_condition_step_also_checks_the_champion_floor(
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_trigger_may_describe_this_groups_packages_only(synthesized: Synthesized, environment: str) -> None:
-    # Listing names no package (the group is a filter), so it is granted on "*"; describing stays in the group.
-    group_packages = {"Fn::Join": ["", ["arn:aws:sagemaker:eu-west-1:", {"Ref": "AWS::AccountId"},
-                                        f":model-package/mlops-{environment}/*"]]}  # fmt: skip
+def test_trigger_may_read_what_its_endpoint_serves_only(synthesized: Synthesized, environment: str) -> None:
+    # The champion is the model the environment's endpoint serves: endpoint -> config -> model -> package.
+    def arn(resource: str) -> dict[str, Any]:
+        return {"Fn::Join": ["", ["arn:aws:sagemaker:eu-west-1:", {"Ref": "AWS::AccountId"}, f":{resource}"]]}
+
+    prefix = f"mlops-{environment}"
     synthesized.template(environment, "Training").has_resource_properties(
         "AWS::IAM::Policy",
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
                     [
-                        {"Action": "sagemaker:ListModelPackages", "Effect": "Allow", "Resource": "*"},
-                        {"Action": "sagemaker:DescribeModelPackage", "Effect": "Allow", "Resource": group_packages},
+                        {
+                            "Action": "sagemaker:DescribeEndpoint",
+                            "Effect": "Allow",
+                            "Resource": arn(f"endpoint/{prefix}"),
+                        },
+                        {
+                            "Action": "sagemaker:DescribeEndpointConfig",
+                            "Effect": "Allow",
+                            "Resource": arn(f"endpoint-config/{prefix}-v*"),
+                        },
+                        {"Action": "sagemaker:DescribeModel", "Effect": "Allow", "Resource": arn(f"model/{prefix}-v*")},
+                        {
+                            "Action": "sagemaker:DescribeModelPackage",
+                            "Effect": "Allow",
+                            "Resource": arn(f"model-package/mlops-{environment}/*"),
+                        },
                     ]
                 )
             },
@@ -451,3 +467,40 @@ def test_the_request_check_refuses_an_unknown_argument(definitions: dict[str, di
     train["Arguments"]["ResourceConfig"]["InstanceSize"] = "large"
     with pytest.raises(ParamValidationError, match='Unknown parameter in ResourceConfig: "InstanceSize"'):
         validate_step_request(train)
+
+
+def test_the_flip_rate_gate_is_off_by_default_and_one_more_condition_when_set() -> None:
+    # Off in every environment (cdk.json has no training.max_flip_rate): the definitions above have no flip rule.
+    from constructs.training_pipeline import PLACEHOLDERS
+    from constructs.training_pipeline_definition import (
+        FLIP_MARGIN_JSON_PATH,
+        PipelineSettings,
+        build_pipeline_definition,
+    )
+
+    assert all(CONFIGS[name].training.max_flip_rate is None for name in ENVIRONMENTS)
+    training = CONFIGS["dev"].training
+    settings = PipelineSettings(
+        pipeline_name="mlops-dev-training",
+        environment_name="dev",
+        region="eu-west-1",
+        model_package_group_name="mlops-dev",
+        auc_threshold=training.auc_threshold,
+        auc_thresholds=(("dev", training.auc_threshold),),
+        champion_auc_margin=None,
+        max_flip_rate=0.05,
+        processing_instance_type=training.processing_instance_type,
+        training_instance_type=training.training_instance_type,
+        training_instance_count=1,
+        training_volume_size_gb=30,
+        max_runtime_seconds=3600,
+        enable_step_caching=False,
+        encrypt_inter_container_traffic=False,
+        **PLACEHOLDERS,
+    )
+    definition = json.loads(build_pipeline_definition(settings))
+    _, flip_rule = gate_conditions(definition)
+    assert flip_rule["Type"] == "GreaterThanOrEqualTo"
+    assert flip_rule["LeftValue"]["Std:JsonGet"]["Path"] == FLIP_MARGIN_JSON_PATH
+    assert flip_rule["RightValue"] == 0.0
+    assert evaluate_arguments(definition)["--max-flip-rate"] == "0.05"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
-import itertools
 import json
 import logging
 import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -31,6 +29,7 @@ PINNED_BUCKET = "mlops-test-artifacts"
 PINNED_PREFIX = "pipeline-inputs/"
 PIPELINE = "mlops-test-training"
 MODEL_PACKAGE_GROUP = "mlops-test"
+ENDPOINT = "mlops-test"
 NO_CHAMPION = [{"Name": "ChampionModelUri", "Value": ""}, {"Name": "ChampionModelPackageArn", "Value": ""}]
 TARGET = "income-per-year"
 MAX_UPLOAD_BYTES = 100_000
@@ -87,7 +86,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "PINNED_INPUT_BUCKET": PINNED_BUCKET,
             "PINNED_INPUT_PREFIX": PINNED_PREFIX,
             "ENVIRONMENT_NAME": "test",
-            "MODEL_PACKAGE_GROUP_NAME": MODEL_PACKAGE_GROUP,
+            "ENDPOINT_NAME": ENDPOINT,
         }.items():
             monkeypatch.setenv(name, value)
         trigger.clients.cache_clear()  # the handler's clients are created inside this mock
@@ -121,17 +120,12 @@ def start_request(token: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def expect_no_champion(stubber: Stubber) -> None:
-    """The stubbed client first answers the serving-model lookup: no Approved package yet."""
-    stubber.add_response(
-        "list_model_packages",
-        {"ModelPackageSummaryList": []},
-        expected_params={
-            "ModelPackageGroupName": MODEL_PACKAGE_GROUP,
-            "ModelApprovalStatus": "Approved",
-            "SortBy": "CreationTime",
-            "SortOrder": "Descending",
-            "MaxResults": trigger.CHAMPION_CANDIDATES,
-        },
+    """The stubbed client first answers the serving-model lookup: no endpoint yet."""
+    stubber.add_client_error(
+        "describe_endpoint",
+        service_error_code="ValidationException",
+        service_message=f'Could not find endpoint "{ENDPOINT}".',
+        expected_params={"EndpointName": ENDPOINT},
     )
 
 
@@ -669,12 +663,33 @@ def started_parameters(aws: Aws, result: dict[str, Any]) -> dict[str, str]:
     return {parameter["Name"]: parameter["Value"] for parameter in parameters}
 
 
-def test_the_run_is_compared_with_the_most_recently_approved_package(aws: Aws) -> None:
+def serve(aws: Aws, package_arn: str, version: int) -> None:
+    """What the deploy workflow leaves behind: a model of the package, its config, the endpoint on it."""
+    name = f"{ENDPOINT}-v{version}-abcd1234"
+    aws.sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/model",
+        Containers=[{"ModelPackageName": package_arn}],
+    )
+    aws.sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        ],
+    )
+    # moto has no UpdateEndpoint: a new endpoint on the config stands for the update.
+    if any(e["EndpointName"] == ENDPOINT for e in aws.sagemaker.list_endpoints()["Endpoints"]):
+        aws.sagemaker.delete_endpoint(EndpointName=ENDPOINT)
+    aws.sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=name)
+
+
+def test_the_run_is_compared_with_the_model_the_endpoint_serves(aws: Aws) -> None:
     first = register(aws, "s3://artifacts/models/1/model.tar.gz")
     second = register(aws, "s3://artifacts/models/2/model.tar.gz")
     register(aws, "s3://artifacts/models/3/model.tar.gz")  # newest, still waiting for approval
     decide(aws, first, "Approved")
     decide(aws, second, "Approved")
+    serve(aws, second, 2)
 
     parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
@@ -682,28 +697,22 @@ def test_the_run_is_compared_with_the_most_recently_approved_package(aws: Aws) -
     assert parameters["ChampionModelPackageArn"] == second
 
 
-def test_re_approving_an_older_version_makes_it_the_champion(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Re-approving an older version is how a rollback is done: the deploy workflow then serves that one.
-    # DescribeModelPackage (SageMaker API Reference): LastModifiedTime is "the last time that the model package
-    # was modified"; UpdateModelPackage sets it, in moto too. moto's clock, a minute per call: on a fast machine
-    # the three approvals would otherwise share one timestamp.
-    ticks = itertools.count()
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    monkeypatch.setattr("moto.sagemaker.models.utcnow", lambda: start + timedelta(minutes=next(ticks)))
+def test_an_older_version_serving_again_is_the_champion_even_after_a_newer_one_was_edited(aws: Aws) -> None:
+    # Rolled back to v1 (approved again); then v2's metadata is edited, which moves its LastModifiedTime.
     first = register(aws, "s3://artifacts/models/1/model.tar.gz")
     second = register(aws, "s3://artifacts/models/2/model.tar.gz")
     decide(aws, first, "Approved")
     decide(aws, second, "Approved")
-    decide(aws, first, "Approved")
+    serve(aws, first, 1)
+    decide(aws, second, "Approved")
 
     parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
     assert parameters["ChampionModelPackageArn"] == first
 
 
-def test_rejected_and_pending_packages_are_no_champion(aws: Aws) -> None:
-    decide(aws, register(aws, "s3://artifacts/models/1/model.tar.gz"), "Rejected")
-    register(aws, "s3://artifacts/models/2/model.tar.gz")
+def test_without_an_endpoint_there_is_no_champion(aws: Aws) -> None:
+    decide(aws, register(aws, "s3://artifacts/models/1/model.tar.gz"), "Approved")
 
     parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
@@ -770,7 +779,7 @@ def test_a_malformed_ignored_columns_setting_is_a_configuration_error() -> None:
             "PINNED_INPUT_BUCKET",
             "PINNED_INPUT_PREFIX",
             "ENVIRONMENT_NAME",
-            "MODEL_PACKAGE_GROUP_NAME",
+            "ENDPOINT_NAME",
         )
     }
     environ |= {"MAX_UPLOAD_BYTES": "1", "ALLOWED_COLUMNS": "null", "IGNORED_COLUMNS": '"id"'}

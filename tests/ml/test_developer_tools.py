@@ -9,12 +9,12 @@ from ml_helpers import ML_CODE, ML_TOOLS
 
 import bundle_contents
 
-TOOLS = ("local_run.py", "local_endpoint.py", "draft_contract.py")
+TOOLS = ("local_run.py", "local_endpoint.py", "draft_contract.py", "monitor_replay.py")
 
 
 def test_each_tool_starts_from_the_repository_root_as_make_runs_it() -> None:
     # -E: no PYTHONPATH from the test run; each tool must find ml_code's modules by itself. local_run.py is
-    # started this way by every test in test_local_run.py; the other two, side by side, here.
+    # started this way by every test in test_local_run.py; the others, side by side, here.
     started = {
         tool: subprocess.Popen(
             [sys.executable, "-E", "-s", f"ml_code/local/{tool}", "--help"],
@@ -23,7 +23,7 @@ def test_each_tool_starts_from_the_repository_root_as_make_runs_it() -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for tool in ("local_endpoint.py", "draft_contract.py")
+        for tool in ("local_endpoint.py", "draft_contract.py", "monitor_replay.py")
     }
     for tool, process in started.items():
         stdout, stderr = process.communicate()

@@ -21,6 +21,7 @@ from sklearn import metrics
 import artifacts
 import evaluate
 import evaluation_metrics
+import job_output
 import local_run
 import model_io
 import train
@@ -159,6 +160,8 @@ def test_without_a_champion_only_the_threshold_gates(small_run: TrainedRun, tmp_
         "champion": None,
         "auc_difference": None,
         "gate": {"margin": 0.01, "minimum_auc": 0.0, "passes": True},
+        "decision_stability": None,
+        "flip_gate": {"max_flip_rate": None, "margin": 0.0, "passes": None},
     }
     assert "No model serves in this environment yet" in (tmp_path / artifacts.REPORT_FILE).read_text()
 
@@ -363,3 +366,42 @@ def test_evaluation_json_carries_the_gate_verdict(small_run: TrainedRun, tmp_pat
     assert f"Quality gate of this run: passes: ROC-AUC {auc:.4f} clears the threshold 0.5." in (
         (tmp_path / artifacts.REPORT_FILE).read_text()
     )
+
+
+def test_a_challenger_flipping_too_many_labels_fails_the_gate(
+    small_run: TrainedRun, weak_model: Path, tmp_path: Path
+) -> None:
+    context = context_for(small_run, champion_model_uri=str(small_run.model), max_flip_rate=0.0)
+    document = evaluate.evaluate(weak_model, small_run.splits / artifacts.TEST, tmp_path, 50, 0, context)
+    stability = document["champion_comparison"]["decision_stability"]
+    assert stability["flip_rate"] > 0
+    assert document["champion_comparison"]["flip_gate"]["passes"] is False
+    assert "flip_rate" in document["quality_gate"]["failed_rules"]
+    assert f"would flip {stability['flip_rate']:.2%} of the test rows' labels" in document["quality_gate"]["reason"]
+    report = (tmp_path / artifacts.REPORT_FILE).read_text()
+    assert f"{stability['flip_rate']:.2%} of the test rows would get another label" in report
+    assert "flip-rate gate at most 0.00%: fails" in report
+
+
+def test_the_same_model_flips_nothing(small_run: TrainedRun, tmp_path: Path) -> None:
+    context = context_for(small_run, champion_model_uri=str(small_run.model), max_flip_rate=0.0)
+    document = evaluate.evaluate(small_run.model, small_run.splits / artifacts.TEST, tmp_path, 50, 0, context)
+    assert document["champion_comparison"]["decision_stability"]["flip_rate"] == 0.0
+    assert document["champion_comparison"]["flip_gate"] == {"max_flip_rate": 0.0, "margin": 0.0, "passes": True}
+
+
+def test_the_container_paths_follow_sagemaker_base_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The local twin runs the job in a folder laid out like /opt/ml and points SAGEMAKER_BASE_DIR at it.
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    args = evaluate.parse_args([])
+    assert args.model_dir == tmp_path / "processing" / "input" / "model"
+    assert args.output_dir == tmp_path / "processing" / "output" / "evaluation"
+    assert job_output.output_dir() == tmp_path / "output"
+
+
+def test_without_sagemaker_base_dir_the_paths_are_the_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SM_OUTPUT_DIR", raising=False)
+    monkeypatch.delenv("SAGEMAKER_BASE_DIR", raising=False)
+    assert evaluate.parse_args([]).test_dir == Path("/opt/ml/processing/input/test")
+    assert job_output.output_dir() == Path("/opt/ml/output")

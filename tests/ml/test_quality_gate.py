@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
+import decision_stability
 import quality_gate
 
 
@@ -55,3 +59,30 @@ def test_a_passing_gate_says_what_it_cleared() -> None:
 def test_a_shortfall_smaller_than_the_shown_decimals_still_shows() -> None:
     # 0.84999 at four decimals would read "ROC-AUC 0.8500 is 0.0000 below the threshold 0.85".
     assert gate(0.84999, 0.85, None, None)["reason"] == "ROC-AUC 0.84999 is 0.00001 below the threshold 0.85"
+
+
+def test_decision_stability_by_hand() -> None:
+    challenger = np.array([0.1, 0.6, 0.4, 0.9, 0.5], dtype=np.float32)
+    champion = np.array([0.2, 0.4, 0.6, 0.9, 0.49], dtype=np.float32)
+    result = decision_stability.decision_stability(challenger, champion, 0.5)
+    # At the cut-off 0.5: rows 1 and 4 become positive, row 2 negative: 3 of 5 flip.
+    assert (result["flip_rate"], result["flipped_to_positive"], result["flipped_to_negative"]) == (0.6, 2, 1)
+    assert result["mean_absolute_score_shift"] == pytest.approx((0.1 + 0.2 + 0.2 + 0.0 + 0.01) / 5, abs=1e-6)
+    assert [shift["test_row"] for shift in result["largest_score_shifts"]] == [1, 2, 0, 4, 3]
+    assert decision_stability.flip_gate(result, 0.5)["passes"] is False
+    assert decision_stability.flip_gate(result, 0.5)["margin"] == pytest.approx(-0.1)
+    assert decision_stability.flip_gate(None, 0.5) == {"max_flip_rate": 0.5, "margin": 0.0, "passes": True}
+    assert decision_stability.flip_gate(result, None)["passes"] is None
+
+
+def test_the_gate_reason_names_the_flip_rate_beyond_its_limit() -> None:
+    stability = {"flip_rate": 0.125}
+    comparison = {
+        "champion": {"auc": {"value": 0.90}},
+        "gate": {"margin": 0.02, "passes": True},
+        "decision_stability": stability,
+        "flip_gate": decision_stability.flip_gate(stability, 0.05),
+    }
+    verdict = quality_gate.quality_gate(0.91, None, comparison)
+    assert (verdict["passes"], verdict["failed_rules"]) == (False, ["flip_rate"])
+    assert verdict["reason"] == "ROC-AUC 0.9100 would flip 12.50% of the test rows' labels, more than 5.00%"

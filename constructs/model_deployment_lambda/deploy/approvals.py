@@ -1,10 +1,7 @@
-"""The model package group's approvals: the one arbiter every execution consults at each decision point.
+"""The model package group's approvals as the registry shows them: only to seed the ledger (`ledger.py`).
 
-Concurrent executions (two approvals, or one approval delivered several times) never coordinate directly. Each
-asks the registry which package was approved last and the endpoint whether a rollout runs; SageMaker refuses a
-second UpdateEndpoint while one is in progress ("Cannot update in-progress endpoint"), which makes the endpoint
-itself the lock. So whatever the order of events and timers, only the latest approval starts a rollout once the
-endpoint is free, and an overtaken execution ends `superseded`.
+A package's LastModifiedTime is the time of its approval only until someone edits or archives it ("Model
+Package State Change" fires for those too), so after the seed the ledger's record of approval events decides.
 """
 
 from __future__ import annotations
@@ -13,11 +10,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .decisions import Approval, latest_approval
+from .decisions import Approval
 
 
 def approval_of(package: Mapping[str, Any]) -> Approval:
-    # An approval changes the package, so LastModifiedTime is the approval's time (DescribeModelPackage).
     approved_at = package.get("LastModifiedTime") or package["CreationTime"]
     if not isinstance(approved_at, datetime):
         approved_at = datetime.fromisoformat(str(approved_at))
@@ -26,8 +22,11 @@ def approval_of(package: Mapping[str, Any]) -> Approval:
     )
 
 
-def latest_approved_package(sagemaker: Any, group_name: str) -> Approval | None:
-    """The most recently approved package of the group, read from the registry now."""
+def registry_approvals(sagemaker: Any, group_name: str) -> list[Approval]:
+    """Every Approved package of the group, approved (as far as the registry can say) at its LastModifiedTime.
+
+    Described one by one (the listing has no LastModifiedTime): once per ledger, when it is seeded.
+    """
     approvals = []
     pages = sagemaker.get_paginator("list_model_packages").paginate(
         ModelPackageGroupName=group_name, ModelApprovalStatus="Approved"
@@ -37,4 +36,4 @@ def latest_approved_package(sagemaker: Any, group_name: str) -> Approval | None:
             package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
             if package.get("ModelApprovalStatus") == "Approved":  # it may have changed since the listing
                 approvals.append(approval_of(package))
-    return latest_approval(approvals)
+    return approvals

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Clients, error_code, is_missing
+from .aws import Clients, NotYetConsistent, error_code
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # The workflow's IAM allows registering only targets carrying this tag with the endpoint's name, and changing
@@ -34,6 +34,19 @@ def apply_autoscaling(aws: Clients, settings: Mapping[str, Any]) -> None:
         MaxCapacity=scaling["max_instances"],
         Tags={ENDPOINT_TAG: settings["endpoint_name"]},
     )
+    try:
+        _put_scaling_policy(aws, settings, resource, scaling)
+    except ClientError as error:
+        if error_code(error) == "ObjectNotFoundException":
+            # The target registered just above is not visible yet to PutScalingPolicy: "You cannot create a
+            # scaling policy until you have registered the resource as a scalable target" (Application Auto
+            # Scaling API reference, PutScalingPolicy,
+            # https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html).
+            raise NotYetConsistent(str(error)) from error
+        raise
+
+
+def _put_scaling_policy(aws: Clients, settings: Mapping[str, Any], resource: str, scaling: Mapping[str, Any]) -> None:
     aws.autoscaling.put_scaling_policy(
         PolicyName=f"{settings['endpoint_name']}-invocations-per-instance",
         ServiceNamespace="sagemaker",
@@ -70,20 +83,19 @@ def deregister_autoscaling(aws: Clients, settings: Mapping[str, Any]) -> None:
             raise
 
 
-def pause_if_instance_type_changes(aws: Clients, settings: Mapping[str, Any], previous_config: str | None) -> bool:
+def pause_if_instance_type_changes(
+    aws: Clients, settings: Mapping[str, Any], previous_config: Mapping[str, Any] | None
+) -> bool:
     """SageMaker rejects an update changing the instance type of an autoscaled variant: deregister first.
 
-    Returns whether it paused; `conclude` registers autoscaling again whatever the outcome.
+    `previous_config`: DescribeEndpointConfig of the config serving now. Returns whether it paused; `conclude`
+    registers autoscaling again whatever the outcome.
     """
     if not settings.get("autoscaling") or not previous_config:
         return False
-    try:
-        old = aws.sagemaker.describe_endpoint_config(EndpointConfigName=previous_config)
-    except ClientError as error:
-        if is_missing(error):
-            return False
-        raise
-    if {variant.get("InstanceType") for variant in old["ProductionVariants"]} == {settings["instance_type"]}:
+    if {variant.get("InstanceType") for variant in previous_config["ProductionVariants"]} == {
+        settings["instance_type"]
+    }:
         return False
     deregister_autoscaling(aws, settings)
     return True

@@ -24,6 +24,26 @@ class AwsThrottled(RuntimeError):
     """AWS kept throttling after botocore's retries: the state machine retries the step later (its Retry)."""
 
 
+class AwsUnavailable(RuntimeError):
+    """AWS answered a 5xx (InternalFailure, ServiceUnavailable, ...) after botocore's retries: retried later."""
+
+
+class NotYetConsistent(RuntimeError):
+    """A read behind a write the step just made did not see it yet; the step runs again (its Retry).
+
+    CreateEndpoint: "SageMaker ... checks the endpoint configuration with an eventually consistent read ...
+    this causes a validation error ... retry logic is recommended" (API reference, CreateEndpoint,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html). PutScalingPolicy right
+    after RegisterScalableTarget has the same caveat (Application Auto Scaling API reference, PutScalingPolicy,
+    https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html). Every step is
+    safe to run again, so the whole step is retried rather than one call.
+    """
+
+
+# The step errors the state machine retries (deployment_workflow.py): each means "run this step again later".
+RETRIED_STEP_ERRORS = ("AwsThrottled", "AwsUnavailable", "NotYetConsistent")
+
+
 @dataclass
 class Clients:
     sagemaker: Any
@@ -31,6 +51,7 @@ class Clients:
     autoscaling: Any
     stepfunctions: Any
     cloudwatch: Any
+    dynamodb: Any
 
 
 def aws_clients() -> Clients:
@@ -40,6 +61,7 @@ def aws_clients() -> Clients:
         autoscaling=boto3.client("application-autoscaling", config=_BOTO_CONFIG),
         stepfunctions=boto3.client("stepfunctions", config=_BOTO_CONFIG),
         cloudwatch=boto3.client("cloudwatch", config=_BOTO_CONFIG),
+        dynamodb=boto3.client("dynamodb", config=_BOTO_CONFIG),
     )
 
 
@@ -57,9 +79,22 @@ def step_handler(run: Callable[[Any, Mapping[str, Any], Clients], dict[str, Any]
         except ClientError as error:
             if error_code(error) in _THROTTLING_CODES:
                 raise AwsThrottled(str(error)) from error
+            if is_server_error(error):
+                raise AwsUnavailable(str(error)) from error
             raise
 
     return handler
+
+
+def is_transient(error: BaseException) -> bool:
+    """Throttling, a 5xx or a read not yet consistent: the step should run again, not report a failure."""
+    if isinstance(error, (AwsThrottled, AwsUnavailable, NotYetConsistent)):
+        return True
+    return isinstance(error, ClientError) and (error_code(error) in _THROTTLING_CODES or is_server_error(error))
+
+
+def is_server_error(error: ClientError) -> bool:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
 
 
 def error_code(error: ClientError) -> str:

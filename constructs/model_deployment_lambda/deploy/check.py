@@ -1,7 +1,7 @@
 """Step `CheckEndpoint`: judge the rollout from the endpoint itself, every POLL_SECONDS until it ends.
 
 No error of a call here ends the watch: the rollout goes on whatever this Lambda sees, so an unreadable endpoint
-counts as one more check, and the tag `StartRollout` could not write is retried.
+counts as one more check. Read-only: safe to run twice.
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ from .decisions import (
     decide_outcome,
 )
 from .requests import rollback_alarm_names
-from .rollout import deployment_tags, tag_endpoint
 
 
 def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:
     state = dict(state)
     endpoint_name = settings["endpoint_name"]
     state["rollout_checks"] = int(state.get("rollout_checks", 0)) + 1
-    if state.get("tag_pending"):
-        state["tag_pending"] = not tag_endpoint(aws.sagemaker, endpoint_name, deployment_tags(state))
     try:
         endpoint = describe_endpoint(aws.sagemaker, endpoint_name)
     except (ClientError, BotoCoreError) as error:

@@ -2,13 +2,19 @@
 
 Every execution ends here whatever happened, so this is where what a rollout changed is put back: autoscaling is
 registered again whenever the endpoint is InService, and the rollback alarms of configs no longer being rolled
-out are deleted. Each of those is tried on its own; a failure is reported, never hides the outcome.
+out are deleted. Each of those is tried on its own; a failure is reported, never hides the outcome. A transient
+error (throttling, a 5xx, a read not yet consistent) instead fails the step so that Step Functions runs it again:
+everything before the publish is safe to repeat, and the ledger's report record makes the publish happen once.
+
+What is being rolled out by any execution (the config in flight on the endpoint, and every config claimed in the
+ledger and not yet released) is never deleted, nor are its model and rollback alarms.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,8 +22,25 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .autoscaling import apply_autoscaling
-from .aws import Clients, describe_endpoint, ignore_missing, now, resource_tags, step_handler
-from .decisions import OUTCOME_DEPLOYED, OUTCOME_FAILED, config_in_flight, configs_to_delete, summary_message
+from .aws import (
+    Clients,
+    NotYetConsistent,
+    describe_endpoint,
+    ignore_missing,
+    is_transient,
+    now,
+    resource_tags,
+    step_handler,
+)
+from .decisions import (
+    OUTCOME_DEPLOYED,
+    OUTCOME_FAILED,
+    OUTCOME_IGNORED,
+    config_in_flight,
+    configs_to_delete,
+    summary_message,
+)
+from .ledger import Ledger
 from .names import SERVED_TAG, versioned_prefix
 from .requests import rollback_alarm_names
 
@@ -27,6 +50,14 @@ LOGGER.setLevel(logging.INFO)
 
 def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:
     state = dict(state)
+    ledger = Ledger(aws.dynamodb, settings["ledger_table_name"])
+    report_key = state.get("run_id") or f"event-{state.get('id') or (state.get('detail') or {}).get('ModelPackageArn')}"
+    earlier = ledger.report(report_key)
+    if earlier is not None:  # this step ran before and published: the same answer, not a second message
+        state.pop("error", None)
+        state.pop("detail", None)
+        state.update(earlier)
+        return state
     error = state.pop("error", None)
     detail = state.pop("detail", None)  # Prepare failed on the raw event: report its package at least
     if isinstance(detail, Mapping):
@@ -41,7 +72,9 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     def attempt(what: str, action: Callable[[], None]) -> None:
         try:
             action()
-        except (ClientError, BotoCoreError) as failure:
+        except (ClientError, BotoCoreError, NotYetConsistent) as failure:
+            if is_transient(failure):
+                raise  # the whole step runs again (its Retry)
             notes.append(f"{what} failed: {failure}")
 
     endpoint: dict[str, Any] | None = None
@@ -50,29 +83,47 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
         nonlocal endpoint
         endpoint = describe_endpoint(aws.sagemaker, settings["endpoint_name"])
 
+    if state.get("run_id") and state.get("deployment_key"):
+        # Released first: this rollout has ended, whatever follows; other executions' claims are read next.
+        ledger.release(state["deployment_key"], state["run_id"])
     attempt("reading the endpoint", read_endpoint)
-    if endpoint is not None:
+    protected: set[str] | None = None
+
+    def read_protected() -> None:
+        nonlocal protected
+        protected = ledger.protected_configs(time.time())
+
+    attempt("reading the rollouts in progress", read_protected)
+    if endpoint is not None and protected is not None:  # nothing is deleted without knowing what is in use
         state["serving_config_name"] = endpoint.get("EndpointConfigName")
         in_flight = config_in_flight(endpoint)
+        keep = protected | ({in_flight} if in_flight else set())
         # Before the cleanup, which may delete the configs these alarms are found by.
         attempt(
             "removing rollback alarms",
-            lambda: delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, in_flight),
+            lambda: delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, keep),
         )
-    if outcome == OUTCOME_DEPLOYED:
-        attempt("cleanup", lambda: _clean_up_after_deploy(aws.sagemaker, settings, state))
+        if outcome == OUTCOME_DEPLOYED:
+            attempt("cleanup", lambda: _clean_up_after_deploy(aws.sagemaker, settings, state, keep))
     if endpoint is not None and endpoint["EndpointStatus"] == "InService":
         # While another rollout runs, its own Conclude restores autoscaling when it ends.
         attempt("restoring autoscaling", lambda: apply_autoscaling(aws, settings))
     if notes:
         state["reason"] = "; ".join([state.get("reason") or "", *notes]).lstrip("; ")
-    subject, message = summary_message(state, settings)
-    aws.sns.publish(
-        TopicArn=settings["topic_arn"],
-        Subject=subject,
-        Message=message,
-        MessageAttributes={"outcome": {"DataType": "String", "StringValue": outcome}},
-    )
+    if outcome != OUTCOME_IGNORED:  # a registration, or a rejection of a version not serving: nothing to say
+        subject, message = summary_message(state, settings)
+        aws.sns.publish(
+            TopicArn=settings["topic_arn"],
+            Subject=subject,
+            Message=message,
+            MessageAttributes={"outcome": {"DataType": "String", "StringValue": outcome}},
+        )
+    try:
+        ledger.record_report(report_key, {"outcome": outcome, "reason": state.get("reason") or ""})
+    except (ClientError, BotoCoreError) as failure:
+        # Published already: failing the step now would publish again on its retry. Only a second fault (the
+        # invocation lost after this) could then repeat the message.
+        LOGGER.warning("published, but could not record the report of %s: %s", report_key, failure)
     LOGGER.info("outcome %s: %s", outcome, state.get("reason"))
     return state
 
@@ -87,8 +138,8 @@ def _error_text(error: Mapping[str, Any]) -> str:
     return f"{error.get('Error', 'Error')}: {cause}"[:1000]
 
 
-def delete_rollback_alarms(cloudwatch: Any, sagemaker: Any, settings: Mapping[str, Any], in_flight: str | None) -> None:
-    """Delete the rollback alarms of this endpoint's configs, except those of a config still being rolled out.
+def delete_rollback_alarms(cloudwatch: Any, sagemaker: Any, settings: Mapping[str, Any], keep: set[str]) -> None:
+    """Delete the rollback alarms of this endpoint's configs, except those of configs in `keep` (being rolled out).
 
     By name (the form in which SageMaker's guide grants DescribeAlarms on rollback alarms), for every config of
     the endpoint, so alarms left by a stopped execution go too.
@@ -96,7 +147,7 @@ def delete_rollback_alarms(cloudwatch: Any, sagemaker: Any, settings: Mapping[st
     names = [
         name
         for config in list_own_configs(sagemaker, settings)
-        if config["EndpointConfigName"] != in_flight
+        if config["EndpointConfigName"] not in keep
         for name in rollback_alarm_names(config["EndpointConfigName"])
     ]
     for start in range(0, len(names), 100):  # DescribeAlarms and DeleteAlarms take at most 100 names
@@ -106,7 +157,7 @@ def delete_rollback_alarms(cloudwatch: Any, sagemaker: Any, settings: Mapping[st
             cloudwatch.delete_alarms(AlarmNames=existing)
 
 
-def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: dict[str, Any]) -> None:
+def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: dict[str, Any], keep: set[str]) -> None:
     serving = sagemaker.describe_endpoint_config(EndpointConfigName=state["config_name"])
     sagemaker.add_tags(ResourceArn=serving["EndpointConfigArn"], Tags=[{"Key": SERVED_TAG, "Value": "true"}])
     configs = [
@@ -118,10 +169,14 @@ def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: d
         for config in list_own_configs(sagemaker, settings)
     ]
     started_at = datetime.fromisoformat(state["started_at"]) if state.get("started_at") else now()
-    doomed = configs_to_delete(configs, state["config_name"], settings["previous_versions_kept"], started_at)
+    kept_versions = settings["previous_versions_kept"]
+    doomed = [
+        name for name in configs_to_delete(configs, state["config_name"], kept_versions, started_at) if name not in keep
+    ]
     for name in doomed:
-        ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
+        # The model first: a step run again finds the config still listed and finishes the pair.
         ignore_missing(sagemaker.delete_model, ModelName=name)
+        ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
     state["deleted_configs"] = doomed
 
 

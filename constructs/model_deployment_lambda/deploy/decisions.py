@@ -20,6 +20,10 @@ OUTCOME_FAILED = "failed"
 OUTCOME_NOOP = "noop"
 OUTCOME_SKIPPED = "skipped"
 OUTCOME_SUPERSEDED = "superseded"
+# A status event that is not an approval (registration, rejection of a version not serving): nothing to report.
+OUTCOME_IGNORED = "ignored"
+# The serving version was rejected in the registry: it keeps serving (documented), and the topic says so.
+OUTCOME_KEPT_SERVING = "kept_serving"
 IN_PROGRESS = "in_progress"
 
 
@@ -38,6 +42,14 @@ def latest_approval(approvals: Iterable[Approval]) -> Approval | None:
     By approval time, not by version, so that approving an older version again is how one rolls back.
     """
     return max(approvals, key=lambda a: (a.approved_at, a.version), default=None)
+
+
+def version_of_config(config_name: str | None) -> int | None:
+    """The package version in a config or model name `<prefix>-v<version>-<hash>` (names.resource_name)."""
+    if not config_name or "-v" not in config_name:
+        return None
+    head = config_name.rsplit("-v", 1)[1].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def decide_outcome(endpoint: Mapping[str, Any] | None, target_config: str) -> tuple[str, str]:

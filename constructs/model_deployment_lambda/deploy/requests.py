@@ -117,16 +117,54 @@ def deployment_config(settings: Mapping[str, Any], config_name: str) -> dict[str
     }
 
 
-def update_endpoint_request(settings: Mapping[str, Any], config_name: str) -> dict[str, Any]:
+# What RetainAllVariantProperties would keep of the old config's data capture. The API reference lists
+# DataCaptureConfig among the VariantPropertyType values ExcludeRetainedVariantProperties could override, marked
+# "(Not currently supported.)" (VariantProperty,
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VariantProperty.html): so the workflow never asks
+# for it, and retains properties only when the old and the new config capture alike.
+_CAPTURE_FIELDS = (
+    "EnableCapture",
+    "InitialSamplingPercentage",
+    "DestinationS3Uri",
+    "KmsKeyId",
+    "CaptureOptions",
+    "CaptureContentTypeHeader",
+)
+
+
+def capture_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    capture = (config or {}).get("DataCaptureConfig") or {}
+    return {key: capture.get(key) for key in _CAPTURE_FIELDS if capture.get("EnableCapture")}
+
+
+def retains_variant_properties(
+    settings: Mapping[str, Any], new_config: Mapping[str, Any], previous_config: Mapping[str, Any] | None
+) -> bool:
+    """Whether UpdateEndpoint keeps the autoscaled instance count (RetainAllVariantProperties).
+
+    Only where autoscaling runs, and only when nothing but the count could be retained wrongly: the same instance
+    type and the same data capture as the config serving now. Otherwise the new config applies whole (its
+    InitialInstanceCount), and Conclude registers autoscaling again, which scales from there.
+    """
+    if not settings.get("autoscaling") or previous_config is None:
+        return False
+    same_type = {v.get("InstanceType") for v in previous_config["ProductionVariants"]} == {settings["instance_type"]}
+    return same_type and capture_settings(previous_config) == capture_settings(new_config)
+
+
+def update_endpoint_request(
+    settings: Mapping[str, Any], config_name: str, previous_config: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """UpdateEndpoint with the blue/green policy; `previous_config` is DescribeEndpointConfig of the serving one."""
     request: dict[str, Any] = {
         "EndpointName": settings["endpoint_name"],
         "EndpointConfigName": config_name,
         "DeploymentConfig": deployment_config(settings, config_name),
     }
-    if settings.get("autoscaling"):
-        # Keep the instance count autoscaling reached; the data capture settings still come from the new config.
+    new_config = endpoint_config_request(settings, config_name, config_name)
+    if retains_variant_properties(settings, new_config, previous_config):
+        # Keep the instance count (and weight) autoscaling reached; nothing is excluded.
         request["RetainAllVariantProperties"] = True
-        request["ExcludeRetainedVariantProperties"] = [{"VariantPropertyType": "DataCaptureConfig"}]
     return request
 
 

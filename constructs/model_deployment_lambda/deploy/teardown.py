@@ -32,8 +32,10 @@ def handler(event: dict[str, Any], context: Any) -> None:
     send_cfn_response(event, context, status, reason)
 
 
-def run(settings: Mapping[str, Any], aws: Clients, deadline: float, sleep: Any = time.sleep) -> list[str]:
-    """Stop running deployments, delete the endpoint, then every config and model with this endpoint's prefix."""
+def run(settings: Mapping[str, Any], aws: Clients, deadline: float, sleep: Any = None) -> list[str]:
+    """Stop running deployments, delete the endpoint and wait until it is gone, then every config and model with
+    this endpoint's prefix."""
+    sleep = sleep or time.sleep
     removed: list[str] = []
     machine = settings.get("state_machine_arn")
     if machine:
@@ -55,7 +57,14 @@ def run(settings: Mapping[str, Any], aws: Clients, deadline: float, sleep: Any =
     if endpoint is not None and endpoint["EndpointStatus"] != "Deleting":
         aws.sagemaker.delete_endpoint(EndpointName=endpoint_name)
         removed.append(f"endpoint/{endpoint_name}")
-    delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, in_flight=None)
+    # Until the endpoint is gone: CloudFormation deletes the model role's policy after this resource, and
+    # SageMaker needs it while it deletes ("If you delete the ExecutionRole or its policy before the endpoint is
+    # deleted, SageMaker can't release the KMS grants", DeleteEndpoint, API reference).
+    while describe_endpoint(aws.sagemaker, endpoint_name) is not None:
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"endpoint {endpoint_name} is still Deleting: retry the stack deletion when it is gone")
+        sleep(15)
+    delete_rollback_alarms(aws.cloudwatch, aws.sagemaker, settings, keep=set())
     for config in list_own_configs(aws.sagemaker, settings):
         ignore_missing(aws.sagemaker.delete_endpoint_config, EndpointConfigName=config["EndpointConfigName"])
         removed.append(f"endpoint-config/{config['EndpointConfigName']}")

@@ -13,7 +13,14 @@ from policy_sentry.querying.actions import get_actions_for_service
 
 from tests.infra.support.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
 from tests.infra.support.iam_calls import RecordedCall, handler_modules
-from tests.infra.support.iam_jobs import deploy_settings, model_role_needs, pipeline_needs, pipelines
+from tests.infra.support.iam_jobs import (
+    deploy_settings,
+    model_role_needs,
+    monitor_job_needs,
+    monitor_settings,
+    pipeline_needs,
+    pipelines,
+)
 from tests.infra.support.iam_needs import (
     LambdaFunction,
     call_needs,
@@ -112,13 +119,17 @@ class Judgement:
 
 
 def judge_sagemaker_roles(environment: Environment, all_roles: Mapping[str, Role], judgement: Judgement) -> None:
-    """The pipeline's role against its jobs' needs; the model role against the endpoint's."""
+    """The pipeline's role against its jobs' needs; the model role against the endpoint's; the monitoring job's role
+    against the job the monitoring launcher starts."""
     ctx = encryption_context(environment)
     settings = deploy_settings(environment)
+    monitoring = monitor_settings(environment)
     for pipeline in pipelines(environment):
         judgement.judge(all_roles[pipeline.role], pipeline_needs(pipeline, ctx))
         if settings is not None:
             judgement.judge(all_roles[settings["model_role_arn"]], model_role_needs(pipeline, settings, ctx))
+        if monitoring is not None:
+            judgement.judge(all_roles[monitoring["job_role_arn"]], monitor_job_needs(monitoring, pipeline, ctx))
 
 
 def _environment_of(call: RecordedCall) -> str | None:

@@ -311,3 +311,51 @@ def deploy_settings(environment: Environment) -> Mapping[str, Any] | None:
         if resource["Type"] == "AWS::Lambda::Function" and "DEPLOY_SETTINGS" in variables:
             return json.loads(environment.resolve(stack_id, variables["DEPLOY_SETTINGS"]))
     return None
+
+
+def monitor_settings(environment: Environment) -> Mapping[str, Any] | None:
+    """The monitoring launcher's settings (MONITOR_SETTINGS, constructs/model_monitoring.py), resolved."""
+    for stack_id, _, resource in environment.resources():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if resource["Type"] == "AWS::Lambda::Function" and "MONITOR_SETTINGS" in variables:
+            return json.loads(environment.resolve(stack_id, variables["MONITOR_SETTINGS"]))
+    return None
+
+
+def monitor_job_needs(settings: Mapping[str, Any], pipeline: Pipeline, ctx: Context) -> list[Need]:
+    """What the monitoring job does as its role: what SageMaker does for the processing job the launcher requests
+    (the same request the launcher builds, monitoring.launcher.job_request), and what ml_code/monitor.py does
+    itself with boto3: list and read the window's capture, the labels and the serving version's baseline, and
+    publish its figures."""
+    from constructs.model_monitoring_lambda.monitoring.launcher import job_request
+
+    values = _Values(pipeline)
+    (register,) = [s for s in _steps(list(pipeline.definition["Steps"])) if s["Type"] == "RegisterModel"]
+    baseline = values(register["Arguments"]["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"])
+    package = {"ModelPackageVersion": 3, "ModelPackageArn": ctx.arn("sagemaker", "model-package/group/3")}
+    job = f"{settings['job_name_prefix']}-202601010000"
+    request = job_request(dict(settings), job, "2026-01-01T00:00:00+00:00", package, baseline)
+    why = f"monitoring job {job}"
+    cluster = request["ProcessingResources"]["ClusterConfig"]
+    needs = _volume_key(cluster.get("VolumeKmsKeyId"), why)
+    needs += _image(ctx, request["AppSpecification"]["ImageUri"], why)
+    needs += _in_vpc(ctx, request.get("NetworkConfig", {}).get("VpcConfig"), why)
+    for item in request["ProcessingInputs"]:
+        needs += _read_prefix(ctx, item["S3Input"]["S3Uri"], why + f" input {item['InputName']}")
+    outputs = request["ProcessingOutputConfig"]
+    for item in outputs["Outputs"]:
+        needs += _write_prefix(ctx, item["S3Output"]["S3Uri"], outputs.get("KmsKeyId"), why + " report")
+    needs += _logs_and_metrics(
+        ctx, "/aws/sagemaker/ProcessingJobs", f"{job}/algo-1", "/aws/sagemaker/ProcessingJobs", why
+    )
+    # monitor.py: each hour's capture prefix (<uri>/<variant>/yyyy/mm/dd/hh/), the labels, the baseline file.
+    capture = f"{settings['capture_uri']}/{settings['variant_name']}/2026/01/01/00/"
+    needs += _read_prefix(ctx, capture, why + " data capture")
+    needs += _read_prefix(ctx, settings["labels_uri"], why + " labels")
+    needs += _read_prefix(ctx, baseline, why + " baseline")
+    needs.append(
+        Need("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": settings["metrics_namespace"]}, why=why)
+    )
+    for need in needs:
+        check_against_reference(need.action, [need], need.why)
+    return needs

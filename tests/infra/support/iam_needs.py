@@ -75,6 +75,7 @@ def lambda_functions(environment: Environment) -> list[LambdaFunction]:
             environment.resolve(rule_stack, rule["Properties"]["EventPattern"])
             for rule_stack, _, rule in environment.resources()
             if rule["Type"] == "AWS::Events::Rule"
+            and "EventPattern" in rule["Properties"]  # a scheduled rule has none
             and any(environment.resolve(rule_stack, t["Arn"]) == arn for t in rule["Properties"].get("Targets", []))
         )
         functions.append(
@@ -354,6 +355,22 @@ def _create_model(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
     ]
 
 
+def _create_processing_job(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
+    # The reference lists iam:PassRole and sagemaker:AddTags as CreateProcessingJob's dependent actions; the request's
+    # Tags are its aws:RequestTag/<key> and aws:TagKeys (IAM User Guide, "Controlling access ... using tags").
+    arn = _sagemaker(ctx, "processing-job", p["ProcessingJobName"])
+    tags = p.get("Tags") or []
+    request: dict[str, Any] = {f"aws:RequestTag/{tag['Key']}": tag["Value"] for tag in tags}
+    if tags:
+        request["aws:TagKeys"] = [tag["Key"] for tag in tags]
+    passed = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    needs = [
+        Need("sagemaker:CreateProcessingJob", arn, request, why),
+        Need("iam:PassRole", p["RoleArn"], passed, why + " (RoleArn)"),
+    ]
+    return needs + ([Need("sagemaker:AddTags", arn, request, why + " (Tags)")] if tags else [])
+
+
 def _sagemaker_rules() -> dict[str, Rule]:
     def on(kind: str, parameter: str) -> Callable[[str], Rule]:
         return lambda action: lambda p, ctx, why: [Need(action, _sagemaker(ctx, kind, p[parameter]), why=why)]
@@ -394,6 +411,10 @@ def _sagemaker_rules() -> dict[str, Rule]:
         "ListEndpointConfigs": anything("sagemaker:ListEndpointConfigs"),
         "ListModels": anything("sagemaker:ListModels"),
         "StartPipelineExecution": on("pipeline", "PipelineName")("sagemaker:StartPipelineExecution"),
+        "CreateProcessingJob": _create_processing_job,
+        "ListPipelineParametersForExecution": on_arn("PipelineExecutionArn")(
+            "sagemaker:ListPipelineParametersForExecution"
+        ),
         "ListPipelineExecutionSteps": on_arn("PipelineExecutionArn")("sagemaker:ListPipelineExecutionSteps"),
     }
 

@@ -178,6 +178,7 @@ class Resolver:
             ("AWS::CloudWatch::Alarm", "Arn"): lambda: self.arn("cloudwatch", f"alarm:{physical}"),
             # Private network mode: the jobs', model's and functions' security groups, named by a stand-in id.
             ("AWS::EC2::SecurityGroup", "GroupId"): lambda: physical,
+            ("AWS::DynamoDB::Table", "Arn"): lambda: self.arn("dynamodb", f"table/{physical}"),
         }
         if (kind, attribute) not in attributes:
             raise UnresolvableIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) in stack {self.stack_id}")
@@ -198,6 +199,7 @@ class Resolver:
             "AWS::SageMaker::Pipeline": "PipelineName",
             "AWS::CloudWatch::Alarm": "AlarmName",
             "AWS::Events::Rule": "Name",
+            "AWS::DynamoDB::Table": "TableName",
         }.get(resource["Type"])
         if name_property and name_property in properties:
             return str(self.resolve(properties[name_property]))

@@ -21,6 +21,7 @@ RETAINING = ("Retain", "RetainExceptOnCreate", "Snapshot")
 # replace the resource, specify a new name"). A type missing here fails the rules: classify it.
 NAME_PROPERTY: Mapping[str, str | None] = {
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::Rule": "Name",
     # Private network mode (constructs/private_network.py): none of these is given a name.
     "AWS::EC2::FlowLog": None,

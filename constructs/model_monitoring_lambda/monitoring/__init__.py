@@ -1,0 +1,1 @@
+"""The monitoring schedule's Lambda code: start the monitoring job (launcher), start a retraining run (retraining)."""

@@ -1,0 +1,139 @@
+"""Starts the monitoring job for the version the endpoint serves, on EventBridge's schedule.
+
+The job (ml_code/monitor.py) runs as a SageMaker processing job in the training pipeline's XGBoost image with its
+code bundle; it reads the window's data capture, the serving version's baseline (the package's drift-check
+baseline, written by evaluate) and the uploaded labels, writes monitoring_report.json and publishes CloudWatch
+metrics. The job's name comes from the schedule's time, so a redelivered event starts nothing new. Nothing to
+monitor (no endpoint yet, a version registered before baselines existed) is logged and answered, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from .serving import serving_package
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+
+def settings() -> dict[str, Any]:
+    return json.loads(os.environ["MONITOR_SETTINGS"])
+
+
+def baseline_uri(package: dict[str, Any]) -> str | None:
+    quality = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
+    return quality.get("Statistics", {}).get("S3Uri")
+
+
+def job_request(config: dict[str, Any], job_name: str, window_end: str, package: dict[str, Any], baseline: str) -> dict:
+    version = str(package["ModelPackageVersion"])
+    alarms = config["alarms"]
+    arguments = [
+        "monitor.py",
+        "--baseline", baseline,
+        "--capture", config["capture_uri"],
+        "--labels", config["labels_uri"],
+        "--variant", config["variant_name"],
+        "--window-end", window_end,
+        "--window-hours", str(config["window_hours"]),
+        "--label-window-days", str(config["label_window_days"]),
+        "--endpoint-name", config["endpoint_name"],
+        "--model-version", version,
+        "--metrics-namespace", config["metrics_namespace"],
+        "--feature-psi", str(alarms["feature_psi"]),
+        "--score-psi", str(alarms["score_psi"]),
+        "--auc-drop", str(alarms["realized_auc_drop"]),
+        "--min-rows", str(alarms["min_rows"]),
+        "--min-labelled-rows", str(alarms["min_labelled_rows"]),
+        "--output-dir", config["output_path"],
+    ]  # fmt: skip
+    request = {
+        "ProcessingJobName": job_name,
+        "RoleArn": config["job_role_arn"],
+        "AppSpecification": {
+            "ImageUri": config["image_uri"],
+            "ContainerEntrypoint": config["entrypoint"],
+            "ContainerArguments": arguments,
+        },
+        "ProcessingInputs": [
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": config["code_uri"],
+                    "LocalPath": config["code_path"],
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "monitoring",
+                    "S3Output": {
+                        "S3Uri": f"{config['report_uri']}/{job_name}",
+                        "LocalPath": config["output_path"],
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ],
+            "KmsKeyId": config["kms_key_arn"],
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": config["instance_type"],
+                "VolumeSizeInGB": 30,
+                "VolumeKmsKeyId": config["kms_key_arn"],
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "Environment": {"PYTHONUNBUFFERED": "1"},
+        "Tags": [
+            {"Key": config["environment_tag_key"], "Value": config["environment"]},
+            {"Key": "mlops:model-package-arn", "Value": package["ModelPackageArn"]},
+        ],
+    }
+    if config.get("network_config"):  # private network mode: subnets, security groups (docs/private-network.md)
+        request["NetworkConfig"] = config["network_config"]
+    return request
+
+
+def run(event: dict[str, Any], sagemaker: Any = None) -> dict[str, Any]:
+    config = settings()
+    sagemaker = sagemaker or boto3.client("sagemaker")
+    # A scheduled event's `time` is when it was due: the window ends there, and it names the job.
+    due = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
+    package, why = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
+    if package is None:
+        log.warning("nothing to monitor: %s", why)
+        return {"status": "skipped", "reason": why}
+    baseline = baseline_uri(package)
+    if not baseline:
+        why = f"{package['ModelPackageArn']} has no drift-check baseline (registered before monitoring existed?)"
+        log.warning("nothing to monitor: %s", why)
+        return {"status": "skipped", "reason": why}
+    job_name = f"{config['job_name_prefix']}-{due:%Y%m%d%H%M}"
+    request = job_request(config, job_name, due.isoformat(), package, baseline)
+    try:
+        sagemaker.create_processing_job(**request)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceInUse":  # this schedule's job exists: a redelivery
+            log.info("monitoring job %s already started", job_name)
+            return {"status": "already started", "job_name": job_name}
+        raise
+    report = f"{config['report_uri']}/{job_name}/monitoring_report.json"
+    log.info("monitoring job %s started for %s; report: %s", job_name, package["ModelPackageArn"], report)
+    return {"status": "started", "job_name": job_name, "report_uri": report}
+
+
+def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    return run(event)

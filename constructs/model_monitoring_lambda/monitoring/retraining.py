@@ -1,0 +1,82 @@
+"""Starts the training pipeline again when a monitoring alarm goes to ALARM (only where retraining is switched on).
+
+Invoked by an EventBridge rule on "CloudWatch Alarm State Change" of the monitoring alarms. Guards against
+retraining storms: nothing starts while a run of the pipeline is executing, nor within min_interval_hours of the
+last run's start; the request token is derived from the alarm and the time of its state change, so a redelivered
+event is answered with the execution it already started. The run takes the most recent run's input (the pinned
+copy of the latest accepted export) with the model the endpoint serves as its champion; it registers its model as
+PendingManualApproval like every run: nothing deploys without a person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+
+from .serving import serving_package
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+KEPT_PARAMETERS = ("InputDataUri", "InputDataVersion")
+
+
+def settings() -> dict[str, Any]:
+    return json.loads(os.environ["RETRAINING_SETTINGS"])
+
+
+def run(event: dict[str, Any], sagemaker: Any = None, now: datetime | None = None) -> dict[str, Any]:
+    config = settings()
+    sagemaker = sagemaker or boto3.client("sagemaker")
+    now = now or datetime.now(timezone.utc)
+    detail = event.get("detail", {})
+    if detail.get("state", {}).get("value") != "ALARM":
+        return {"status": "ignored", "reason": "not a change to ALARM"}
+    executions = sagemaker.list_pipeline_executions(
+        PipelineName=config["pipeline_name"], SortBy="CreationTime", SortOrder="Descending", MaxResults=20
+    )["PipelineExecutionSummaries"]
+    if any(item.get("PipelineExecutionStatus") in ("Executing", "Stopping") for item in executions):
+        return _skipped("a run of the pipeline is executing")
+    if not executions:
+        return _skipped("the pipeline has never run: there is no export to retrain on")
+    latest = executions[0]
+    interval = timedelta(hours=config["min_interval_hours"])
+    if now - latest["StartTime"] < interval:
+        return _skipped(f"the last run started less than {config['min_interval_hours']} hours ago")
+    parameters = sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=latest["PipelineExecutionArn"]
+    ).get("PipelineParameters", [])
+    kept = [p for p in parameters if p["Name"] in KEPT_PARAMETERS]
+    package, _ = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
+    champion = [
+        {
+            "Name": "ChampionModelUri",
+            "Value": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] if package else "",
+        },
+        {"Name": "ChampionModelPackageArn", "Value": package["ModelPackageArn"] if package else ""},
+    ]
+    alarm = detail.get("alarmName", "?")
+    token = hashlib.sha256(f"{alarm} {detail['state'].get('timestamp')}".encode()).hexdigest()
+    response = sagemaker.start_pipeline_execution(
+        PipelineName=config["pipeline_name"],
+        ClientRequestToken=token,
+        PipelineParameters=kept + champion,
+        PipelineExecutionDisplayName=f"retrain-{token[:24]}",
+        PipelineExecutionDescription=f"Retraining after alarm {alarm}"[:3072],
+    )
+    log.info("retraining started after %s: %s", alarm, response["PipelineExecutionArn"])
+    return {"status": "started", "pipeline_execution_arn": response["PipelineExecutionArn"]}
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    log.info("no retraining: %s", reason)
+    return {"status": "skipped", "reason": reason}
+
+
+def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    return run(event)
