@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from constructs.dead_letter_queue import allow_eventbridge_to_dead_letter
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
+from constructs.scanner_reasons import skip_checkov
 
 INCOMING_PREFIX = "incoming/"
 
@@ -66,6 +67,11 @@ class DataStorage(Construct):
             ],
             removal_policy=removal_policy,
             auto_delete_objects=destroy_on_removal,
+        )
+        skip_checkov(
+            self.access_log_bucket,
+            "CKV_AWS_18",
+            "The access-log bucket itself: the other buckets (and VPC flow logs) log here; logging to itself would loop",
         )
 
         self.data_bucket_name = bucket_name(environment_name, "data")

@@ -8,8 +8,9 @@ import importlib.util
 import io
 import os
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from aws_cdk import Token
 from aws_cdk import aws_s3_assets as s3_assets
 
 from constructs import Construct
@@ -62,3 +63,7 @@ class MlCodeBundle(Construct):
         self.tarball = tarball
         self.asset = s3_assets.Asset(self, "Asset", path=str(tarball))
         self.s3_uri = self.asset.s3_object_url
+        # The object's own name (its content hash): known at synth, where a channel holding it puts the file.
+        self.file_name = PurePosixPath(self.asset.s3_object_key).name
+        if Token.is_unresolved(self.file_name):
+            raise ValueError("the code bundle's object key is not known at synth time")

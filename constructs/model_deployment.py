@@ -47,6 +47,7 @@ from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
+from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
 from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import resource_names as names
@@ -117,9 +118,11 @@ class ModelDeployment(Construct):
         artifacts_bucket: s3.IBucket,
         topic: sns.ITopic,
         destroy_on_removal: bool,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self._network = network
         self.endpoint_name = names.endpoint_name(environment_name)
         if not _NAME.fullmatch(self.endpoint_name):
             raise ValueError(f"endpoint name {self.endpoint_name!r} is not a valid SageMaker name")
@@ -150,6 +153,8 @@ class ModelDeployment(Construct):
             topic=topic,
         )
         self.model_role = self._model_role(artifacts_bucket)
+        if network is not None:
+            allow_sagemaker_network_interfaces(self.model_role)
 
         data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         self.ledger = self._ledger_table()
@@ -164,6 +169,9 @@ class ModelDeployment(Construct):
             topic_arn=topic.topic_arn,
             ledger_table_name=self.ledger.table_name,
         )
+        if network is not None:
+            # The model's VpcConfig and EnableNetworkIsolation, for the deploy steps' CreateModel request.
+            deploy_settings.update(model_network_settings(network))
         self.workflow_role = iam.Role(
             self,
             "WorkflowRole",
@@ -405,4 +413,5 @@ class ModelDeployment(Construct):
             timeout=Duration.seconds(timeout),
             role=role,
             log_group=self._log_group(name, logs.RetentionDays.THREE_MONTHS),
+            network=self._network,
         ).function

@@ -36,6 +36,7 @@ from constructs.permissions import (
     allow_key_use,
     allow_wildcard,
 )
+from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 from constructs.training_pipeline_definition import CODE_DIR, ENVIRONMENT_TAG_KEY, PROCESSING_ROOT, RUN_FROM_BUNDLE
 from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION, xgboost_image_repository_arn
@@ -83,9 +84,11 @@ class ModelMonitoring(Construct):
         pipeline_name: str,
         pipeline_arn: str,
         model_package_group_name: str,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self.network = network
         self.endpoint_name = endpoint_name
         self.report_uri = f"s3://{artifacts_bucket.bucket_name}/{REPORTS_PREFIX}{endpoint_name}"
         self.job_name_prefix = f"mlops-{environment_name}-monitor"
@@ -119,6 +122,15 @@ class ModelMonitoring(Construct):
                 "min_labelled_rows": settings.alarms.min_labelled_rows,
             },
         }
+        if network is not None:
+            # Private network mode (docs/private-network.md): the job runs in the private subnets, not isolated, as
+            # monitor.py itself reads S3 (the gateway endpoint) and publishes to CloudWatch (its interface endpoint).
+            launcher_settings["network_config"] = {
+                "VpcConfig": {"Subnets": network.subnet_ids, "SecurityGroupIds": network.workload_security_group_ids},
+                "EnableInterContainerTrafficEncryption": True,
+                "EnableNetworkIsolation": False,
+            }
+            allow_sagemaker_network_interfaces(self.job_role)
         self.launcher = PythonLambda(
             self,
             "Launcher",
@@ -128,6 +140,7 @@ class ModelMonitoring(Construct):
             environment={"MONITOR_SETTINGS": stack.to_json_string(launcher_settings)},
             key=key,
             log_group=encrypted_log_group(self, f"/mlops/{environment_name}/monitoring/launcher", key),
+            network=network,
         )
         self._allow_serving_lookup(self.launcher.role, endpoint_name, model_package_group_name)
         jobs = stack.format_arn(
@@ -336,6 +349,7 @@ class ModelMonitoring(Construct):
             log_group=encrypted_log_group(
                 Construct(self, "RetrainerLogs"), f"/mlops/{environment_name}/monitoring/retraining", key
             ),
+            network=self.network,
         )
         role = self.retrainer.role
         allow(role, ["sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"], [pipeline_arn])

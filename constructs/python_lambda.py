@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -14,6 +15,8 @@ from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from constructs.permissions import allow_logs_to_use_key
+from constructs.private_network import NetworkPlacement, allow_lambda_network_interfaces
+from constructs.scanner_reasons import skip_function_checks
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the latest: cdk-nag AwsSolutions-L1
 DEFAULT_TIMEOUT = Duration.seconds(60)
@@ -38,6 +41,7 @@ class PythonLambda(Construct):
     Without `role`, the function gets a role of its own holding no AWS managed policy
     (AWSLambdaBasicExecutionRole grants logs on every group): it may write to its own log group only.
     Functions that are steps of one workflow may share a `role` and bring a named `log_group`.
+    With `network` (private network mode) the function runs in the environment's private subnets.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class PythonLambda(Construct):
         retry_attempts: int | None = None,
         role: iam.IRole | None = None,
         log_group: logs.ILogGroup | None = None,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = log_group or logs.LogGroup(
@@ -77,5 +82,22 @@ class PythonLambda(Construct):
             memory_size=256,
             dead_letter_queue=dead_letter_queue,
             retry_attempts=retry_attempts,
+            **(_in_vpc(network) if network is not None else {}),
+        )
+        if network is not None:
+            if not isinstance(self.role, iam.Role):
+                raise TypeError("a function in a VPC needs a role of this app, to which Lambda's network needs go")
+            # Lambda checks the role may create network interfaces when it creates the function.
+            self.function.node.add_dependency(allow_lambda_network_interfaces(self.role))
+        skip_function_checks(
+            self.function, has_dead_letter_queue=dead_letter_queue is not None, in_vpc=network is not None
         )
         self.log_group.grant_write(self.role)
+
+
+def _in_vpc(network: NetworkPlacement) -> dict[str, object]:
+    return {
+        "vpc": network.vpc,
+        "vpc_subnets": ec2.SubnetSelection(subnets=list(network.subnets)),
+        "security_groups": list(network.function_security_groups),
+    }

@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.dead_letter_queue import dead_letter_queue
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
+from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
@@ -47,6 +48,7 @@ class TrainingNotifier(Construct):
         model_package_group_name: str,
         topic: sns.ITopic,
         key: kms.IKey,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # What EventBridge cannot deliver, or the function cannot process after retries, lands here.
@@ -66,6 +68,7 @@ class TrainingNotifier(Construct):
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=2,
             log_group=encrypted_log_group(self, f"/mlops/{environment_name}/training/notifier", key),
+            network=network,
         )
         allow(self.notifier.role, ["sns:Publish"], [topic.topic_arn])
         allow_key_use(self.notifier.role, key, KEY_CLIENT_ACTIONS)

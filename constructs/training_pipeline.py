@@ -16,6 +16,7 @@ from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
 from constructs.pipeline_definition_limits import check_pipeline_definition
+from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
 from constructs.training_pipeline_definition import (
     ENVIRONMENT_TAG_KEY,
     PipelineSettings,
@@ -76,6 +77,21 @@ def _replace(part: str, placeholder: str, token: str) -> list[str]:
     return [piece for piece in replaced if piece]
 
 
+def _network_tokens(network: NetworkPlacement | None) -> dict[str, list[tuple[str, str]]]:
+    """(placeholder, token) pairs of the jobs' subnets and security groups; none outside a private network."""
+    if network is None:
+        return {"subnet_ids": [], "security_group_ids": []}
+    return {
+        "subnet_ids": [
+            (f"mlops-placeholder-subnet-{index}-id", token) for index, token in enumerate(network.subnet_ids)
+        ],
+        "security_group_ids": [
+            (f"mlops-placeholder-security-group-{index}-id", token)
+            for index, token in enumerate(network.workload_security_group_ids)
+        ],
+    }
+
+
 class TrainingPipeline(Construct):
     def __init__(
         self,
@@ -89,6 +105,7 @@ class TrainingPipeline(Construct):
         key: kms.IKey,
         code: MlCodeBundle,
         destroy_on_removal: bool,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
@@ -107,6 +124,10 @@ class TrainingPipeline(Construct):
         # stacks", says what each environment keeps and how a redeploy takes a kept group back.
         self.model_package_group.apply_removal_policy(lifecycle_removal_policy(destroy_on_removal))
         self.role = self._execution_role(environment_name, artifacts_bucket, key, code, region)
+        # Private network mode: the jobs' subnets and security groups are tokens too (another stack's, or ids).
+        network_tokens = _network_tokens(network)
+        if network is not None:
+            allow_sagemaker_network_interfaces(self.role)
 
         definition = build_pipeline_definition(
             PipelineSettings(
@@ -126,6 +147,9 @@ class TrainingPipeline(Construct):
                 enable_step_caching=settings.enable_step_caching,
                 encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
                 label_threshold=settings.label_threshold,
+                subnet_ids=tuple(placeholder for placeholder, _ in network_tokens["subnet_ids"]),
+                security_group_ids=tuple(placeholder for placeholder, _ in network_tokens["security_group_ids"]),
+                code_file_name=code.file_name,
                 **PLACEHOLDERS,
             )
         )
@@ -137,7 +161,9 @@ class TrainingPipeline(Construct):
             "code_uri": code.s3_uri,
             "kms_key_arn": key.key_arn,
         }
-        body = substitute_tokens(definition, {PLACEHOLDERS[name]: token for name, token in tokens.items()})
+        placeholders = {PLACEHOLDERS[name]: token for name, token in tokens.items()}
+        placeholders.update(pair for pairs in network_tokens.values() for pair in pairs)
+        body = substitute_tokens(definition, placeholders)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",

@@ -14,6 +14,7 @@ parsers, so callers pass valid placeholder strings and swap the tokens back into
 from __future__ import annotations
 
 import functools
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,17 @@ class PipelineSettings:
     encrypt_inter_container_traffic: bool
     # The endpoint's label cut-off: registered in the model package's environment, shown in the run's report.
     label_threshold: float = 0.5
+    # Private network mode (docs/private-network.md): the jobs' subnets and security groups. Empty: no VPC, and
+    # no job isolated (today's definition).
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    # The code bundle's object name (the last part of code_uri's key): where an isolated training job finds it.
+    code_file_name: str = "sourcedir.tar.gz"
+
+    @property
+    def private_network(self) -> bool:
+        return bool(self.subnet_ids)
+
     # The flip-rate gate (ml_code/decision_stability.py): None, no gate.
     max_flip_rate: float | None = None
 
@@ -124,7 +136,27 @@ def build_pipeline_definition(settings: PipelineSettings) -> str:
     ):
         # Each step prints "Running within a PipelineSession, there will be No Wait...": expected here.
         warnings.simplefilter("ignore", UserWarning)
-        return _pipeline(settings, session).definition()
+        definition = _pipeline(settings, session).definition()
+    return _with_isolated_code_path(definition, settings) if settings.private_network else definition
+
+
+# Where the SDK says an isolated training job's code is: its "code" channel, assumed to hold sourcedir.tar.gz
+# (sagemaker.estimator.Framework.CONTAINER_CODE_CHANNEL_SOURCEDIR_PATH). SageMaker writes a channel's object
+# under its own name (/opt/ml/input/data/<channel>/<object name>), and the bundle is a CDK asset named by its hash.
+SDK_CODE_CHANNEL_PATH = "/opt/ml/input/data/code/sourcedir.tar.gz"
+CODE_CHANNEL_FOLDER = "/opt/ml/input/data/code"
+
+
+def _with_isolated_code_path(definition: str, settings: PipelineSettings) -> str:
+    """The Train step's sagemaker_submit_directory pointed at the bundle as its code channel holds it: the
+    training toolkit extracts that file (sagemaker_training._files.download_and_extract) before running train.py."""
+    parsed = json.loads(definition)
+    (train,) = [step for step in parsed["Steps"] if step["Type"] == "Training"]
+    hyperparameters = train["Arguments"]["HyperParameters"]
+    if json.loads(hyperparameters["sagemaker_submit_directory"]) != SDK_CODE_CHANNEL_PATH:
+        raise ValueError("the SDK no longer points an isolated job's code at its code channel: check this module")
+    hyperparameters["sagemaker_submit_directory"] = json.dumps(f"{CODE_CHANNEL_FOLDER}/{settings.code_file_name}")
+    return json.dumps(parsed)
 
 
 @dataclass(frozen=True)
@@ -162,16 +194,31 @@ def _pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
     job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
     run_prefix = f"s3://{settings.artifacts_bucket}/{pipeline_prefix(settings.pipeline_name)}"
-    processor = _processor(settings, session, image_uri, parameters.processing_instance_type, job_tags)
+    instance_type = parameters.processing_instance_type
     code_input = ProcessingInput(source=settings.code_uri, destination=CODE_DIR, input_name="code")
 
-    preprocess = _preprocess_step(processor, code_input, parameters, run_prefix, cache)
+    # Preprocess reads its declared input and writes its outputs, nothing else: isolated in a private network.
+    preprocess_processor = _processor(settings, session, image_uri, instance_type, job_tags, isolated=True)
+    preprocess = _preprocess_step(preprocess_processor, code_input, parameters, run_prefix, cache)
     split_uris = {split: preprocess.properties.ProcessingOutputConfig.Outputs[split].S3Output.S3Uri for split in SPLITS}
     train = _train_step(settings, session, image_uri, parameters, split_uris, run_prefix, job_tags, cache)
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
     evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    # Evaluate is never isolated: it downloads the champion model itself (ml_code/champion.py), because a
+    # processing input cannot be optional and most runs have a champion only after the first approval
+    # (docs/private-network.md, "What isolation changes"). In a private network it reaches S3 by the gateway
+    # endpoint, with the pipeline role's read of model artifacts.
+    evaluate_processor = _processor(settings, session, image_uri, instance_type, job_tags, isolated=False)
     evaluate = _evaluate_step(
-        settings, processor, code_input, parameters, model_data, split_uris, evaluation_report, run_prefix, cache
+        settings,
+        evaluate_processor,
+        code_input,
+        parameters,
+        model_data,
+        split_uris,
+        evaluation_report,
+        run_prefix,
+        cache,
     )
     register = _register_step(settings, session, image_uri, model_data, evaluate, evaluation_report)
     fail = _fail_step(evaluate, evaluation_report)
@@ -226,8 +273,11 @@ def _processor(
     image_uri: str,
     instance_type: ParameterString,
     job_tags: list[dict[str, str]],
+    *,
+    isolated: bool,
 ) -> Processor:
-    """The processing job Preprocess and Evaluate share: the XGBoost image running a script of the code bundle."""
+    """A processing job of Preprocess or Evaluate: the XGBoost image running a script of the code bundle. In a
+    private network it runs in the VPC, and with no network at all where `isolated`."""
     return Processor(
         role=settings.role_arn,
         image_uri=image_uri,
@@ -237,10 +287,25 @@ def _processor(
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
         max_runtime_in_seconds=settings.max_runtime_seconds,
-        network_config=NetworkConfig(encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic),
+        network_config=NetworkConfig(
+            encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+            **_job_network(settings, isolated),
+        ),
         tags=job_tags,
         sagemaker_session=session,
     )
+
+
+def _job_network(settings: PipelineSettings, isolated: bool) -> dict[str, Any]:
+    """A job's VPC and isolation arguments (the same names for NetworkConfig and the estimator); none outside a
+    private network, so that definition stays as it was."""
+    if not settings.private_network:
+        return {}
+    return {
+        "subnets": list(settings.subnet_ids),
+        "security_group_ids": list(settings.security_group_ids),
+        "enable_network_isolation": isolated,
+    }
 
 
 def _preprocess_step(
@@ -303,6 +368,9 @@ def _train_step(
         # and the model lands under that name.
         output_path=f"{run_prefix}/{TRAINING_OUTPUT_FOLDER}",
         encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+        # Isolated in a private network: the SDK then hands the code bundle over as a "code" input channel,
+        # and train.py reads only its channels (training hosts still reach each other).
+        **_job_network(settings, isolated=True),
         metric_definitions=[{"Name": "validation:auc", "Regex": VALIDATION_AUC_METRIC_REGEX}],
         disable_profiler=True,
         debugger_hook_config=False,

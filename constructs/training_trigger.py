@@ -19,6 +19,7 @@ from constructs.data_storage import INCOMING_PREFIX
 from constructs.dead_letter_queue import dead_letter_queue
 from constructs.model_deployment_lambda.deploy.names import name_prefix
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
+from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 from settings import resource_names as names
 
@@ -60,6 +61,7 @@ class TrainingTrigger(Construct):
         pipeline_arn: str,
         model_package_group_name: str,
         max_upload_megabytes: int,
+        network: NetworkPlacement | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         endpoint_name = names.endpoint_name(environment_name)
@@ -93,6 +95,7 @@ class TrainingTrigger(Construct):
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=2,
             log_group=encrypted_log_group(self, f"/mlops/{environment_name}/training/trigger", key),
+            network=network,
         )
         role = self.trigger.role
         allow_wildcard(

@@ -211,6 +211,85 @@ class DeploymentConfig:
             )
 
 
+def _aws_id(prefix: str, example: str) -> dict[str, Any]:
+    """An EC2 id: the prefix, then 8 or 17 hex digits (the older and the current form)."""
+    return _form(rf"{prefix}-[0-9a-f]{{8}}([0-9a-f]{{9}})?", f"an id such as {prefix}-{example}")
+
+
+_HEX_EXAMPLE = "0123456789abcdef0"
+
+
+@dataclass(frozen=True)
+class ExistingVpcConfig:
+    """A VPC the team already has, imported from these ids without any lookup (synth stays offline)."""
+
+    vpc_id: str = field(metadata=_aws_id("vpc", _HEX_EXAMPLE))
+    # One private subnet per availability zone, in the same order; each with its route table (the S3 gateway
+    # endpoint adds its route there).
+    availability_zones: tuple[str, ...] = field(
+        metadata=_form(r"[a-z]{2}(-gov)?-[a-z]+-\d[a-z]", "an availability zone such as eu-west-1a")
+    )
+    private_subnet_ids: tuple[str, ...] = field(metadata=_aws_id("subnet", _HEX_EXAMPLE))
+    private_subnet_route_table_ids: tuple[str, ...] = field(metadata=_aws_id("rtb", _HEX_EXAMPLE))
+    # Added to every job, model and function besides the security groups the stacks create (e.g. a group your
+    # organisation requires on every network interface).
+    security_group_ids: tuple[str, ...] = field(default=(), metadata=_aws_id("sg", _HEX_EXAMPLE))
+    # false: the VPC already has the endpoints docs/private-network.md lists (an interface endpoint with private
+    # DNS can exist only once per VPC and service).
+    create_vpc_endpoints: bool = True
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        zones, subnets = len(self.availability_zones), len(self.private_subnet_ids)
+        if not subnets:
+            yield "private_subnet_ids", "must name at least one subnet"
+        if subnets != zones or len(self.private_subnet_route_table_ids) != subnets:
+            yield (
+                "private_subnet_ids",
+                f"must be as many as availability_zones ({zones}) and private_subnet_route_table_ids "
+                f"({len(self.private_subnet_route_table_ids)}), one per zone in the same order, got {subnets}",
+            )
+        if len(set(self.availability_zones)) != zones:
+            yield "availability_zones", "must name each zone once (one private subnet per zone)"
+
+
+@dataclass(frozen=True)
+class CreatedVpcConfig:
+    """A VPC the Data stack creates: private subnets only (no internet gateway, no NAT), in two zones."""
+
+    cidr: str = field(
+        metadata=_form(
+            r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}/(1[6-9]|2[0-2])",
+            "an IPv4 CIDR block from /16 to /22 such as 10.40.0.0/16",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Where jobs, the endpoint's model and the functions run: docs/private-network.md.
+
+    off: outside any VPC (the default, also when the section is absent); existing: in the team's VPC, given by
+    ids; created: in a VPC the Data stack creates. In both private modes the VPC gets the endpoints the system
+    calls and containers that need no network run isolated.
+    """
+
+    mode: Literal["off", "existing", "created"]
+    existing: ExistingVpcConfig | None = None
+    created: CreatedVpcConfig | None = None
+
+    @property
+    def private(self) -> bool:
+        return self.mode != "off"
+
+    def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        for mode in ("existing", "created"):
+            given = getattr(self, mode) is not None
+            if given and self.mode != mode:
+                yield mode, f"must be absent (or null) when mode is {self.mode!r}"
+            if not given and self.mode == mode:
+                yield mode, f"is required when mode is {mode!r}"
+
+
 @dataclass(frozen=True)
 class MonitoringAlarmsConfig:
     """When the monitoring job's figures alarm (docs/monitoring.md). PSI reads < 0.1 stable, 0.1-0.25 moderate,
@@ -271,8 +350,21 @@ class EnvironmentConfig:
     notifications: NotificationsConfig
     deployment: DeploymentConfig
     monitoring: MonitoringConfig
+    # None: off, as mode "off" (docs/private-network.md).
+    network: NetworkConfig | None = None
+
+    @property
+    def private_network(self) -> NetworkConfig | None:
+        """The network settings when jobs, model and functions run in a VPC; None when they do not."""
+        return self.network if self.network is not None and self.network.private else None
 
     def invariant_errors(self) -> Iterator[tuple[str, str]]:
+        if self.private_network is not None and not self.training.encrypt_inter_container_traffic:
+            yield (
+                "training.encrypt_inter_container_traffic",
+                "must be true in a private network mode (network.mode "
+                f"{self.private_network.mode!r}): traffic between training hosts is encrypted there",
+            )
         if self.monitoring.schedule_enabled and self.deployment.endpoint.data_capture_percent == 0:
             yield (
                 "monitoring.schedule_enabled",

@@ -11,6 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.model_deployment import ModelDeployment
+from constructs.private_network import NetworkPlacement
 from settings.schema import EnvironmentConfig
 
 
@@ -24,6 +25,7 @@ class DeploymentStack(Stack):
         storage: DataStorage,
         topic: sns.ITopic,
         model_package_group_name: str,
+        network: NetworkPlacement | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -38,6 +40,7 @@ class DeploymentStack(Stack):
             artifacts_bucket=s3.Bucket.from_bucket_name(self, "ArtifactsBucket", storage.artifacts_bucket_name),
             topic=topic,
             destroy_on_removal=config.destroy_on_removal,
+            network=network,
         )
         CfnOutput(self, "EndpointName", value=self.deployment.endpoint_name)
         CfnOutput(self, "DeployStateMachineArn", value=self.deployment.state_machine.state_machine_arn)

@@ -21,7 +21,13 @@ class MlopsStage(Stage):
         self.notifications = NotificationsStack(self, "Notifications", config=config, key=storage.key)
         topic = self.notifications.notifications.topic
         self.training = TrainingStack(
-            self, "Training", config=config, storage=storage, topic=topic, auc_thresholds=auc_thresholds
+            self,
+            "Training",
+            config=config,
+            storage=storage,
+            topic=topic,
+            auc_thresholds=auc_thresholds,
+            network=self.data.placement,
         )
         self.deployment = DeploymentStack(
             self,
@@ -30,6 +36,7 @@ class MlopsStage(Stage):
             storage=storage,
             topic=topic,
             model_package_group_name=self.training.pipeline.model_package_group_name,
+            network=self.data.placement,
         )
         # Each stack deploys after, and locks against deletion, the stacks whose resources it uses: the key (Data),
         # the topic (Notifications), the buckets by name (Data), the model package group by name (Training).

@@ -12,6 +12,7 @@ from constructs import Construct
 from constructs.data_storage import DataStorage
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.model_monitoring import ModelMonitoring
+from constructs.private_network import NetworkPlacement
 from constructs.training_notifier import TrainingNotifier
 from constructs.training_pipeline import TrainingPipeline
 from constructs.training_trigger import TrainingTrigger
@@ -29,6 +30,7 @@ class TrainingStack(Stack):
         storage: DataStorage,
         topic: sns.ITopic,
         auc_thresholds: dict[str, float],
+        network: NetworkPlacement | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -46,6 +48,7 @@ class TrainingStack(Stack):
             key=storage.key,
             code=self.code,
             destroy_on_removal=config.destroy_on_removal,
+            network=network,
         )
         self.trigger = TrainingTrigger(
             self,
@@ -59,6 +62,7 @@ class TrainingStack(Stack):
             pipeline_arn=self.pipeline.pipeline_arn,
             model_package_group_name=self.pipeline.model_package_group_name,
             max_upload_megabytes=config.training.max_upload_megabytes,
+            network=network,
         )
         self.notifier = TrainingNotifier(
             self,
@@ -68,6 +72,7 @@ class TrainingStack(Stack):
             model_package_group_name=self.pipeline.model_package_group_name,
             topic=topic,
             key=storage.key,
+            network=network,
         )
         # Beside the pipeline it may restart, with the code bundle its jobs run; the endpoint only by its fixed name.
         self.monitoring = ModelMonitoring(
@@ -84,6 +89,7 @@ class TrainingStack(Stack):
             pipeline_name=self.pipeline.pipeline_name,
             pipeline_arn=self.pipeline.pipeline_arn,
             model_package_group_name=self.pipeline.model_package_group_name,
+            network=network,
         )
         CfnOutput(self, "PipelineName", value=self.pipeline.pipeline_name)
         CfnOutput(self, "ModelPackageGroupName", value=self.pipeline.model_package_group_name)

@@ -102,11 +102,17 @@ def test_a_replaced_key_or_topic_changes_its_consumers_templates(synthesized: Sy
         for template in templates.values()
         for r in weak_references(template.get("Resources", {}))
     }
-    assert len(read) == 2  # the key's ARN and the topic's ARN
+    network = [resource for resource in read if "Network" in resource[1]]
+    assert len(read) - len(network) == 2  # the key's ARN and the topic's ARN
     for producer, output_name in read:
         value = templates[producer]["Outputs"][output_name]["Value"]
         logical_id = value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
         assert logical_id in output_name
         resource = templates[producer]["Resources"][logical_id]
+        if resource["Type"].startswith("AWS::EC2::"):
+            # The private network's subnets and security groups (VpcId, CidrBlock, GroupDescription) cannot avoid
+            # create-only properties: docs/private-network.md, "Changing the network of a deployed environment",
+            # says to remove the Training and Deployment stacks before a change that replaces them.
+            continue
         create_only = set(stack_life_rules.create_only_properties(resource["Type"]))
         assert create_only & set(resource.get("Properties", {})) == set(), (producer, logical_id)

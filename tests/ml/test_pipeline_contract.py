@@ -104,8 +104,12 @@ def test_evaluate_reads_and_writes_where_the_step_mounts(definition: dict[str, A
 
 
 def test_training_channels_are_the_ones_train_reads(definition: dict[str, Any]) -> None:
-    channels = {c["ChannelName"] for c in steps(definition)["Train"]["Arguments"]["InputDataConfig"]}
-    assert channels == {"train", "validation"}  # SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION
+    arguments = steps(definition)["Train"]["Arguments"]
+    channels = {c["ChannelName"] for c in arguments["InputDataConfig"]}
+    # An isolated job (private network mode: stg, prod) also gets the code bundle as a "code" channel, which the
+    # training toolkit extracts before it starts train.py (docs/private-network.md).
+    code = {"code"} if arguments.get("EnableNetworkIsolation") else set()
+    assert channels == {"train", "validation"} | code  # SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION
 
 
 def test_training_hosts_bound_their_waits_by_the_job_runtime(definition: dict[str, Any]) -> None:

@@ -148,3 +148,36 @@ def test_the_model_package_points_at_the_folder_training_writes() -> None:
         text = json.dumps(definition)
         assert f'"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/{model_io.SERVING_CODE_DIR_NAME}"' in text
         assert f'"SAGEMAKER_PROGRAM": "{local_endpoint.ENTRY_SCRIPT}"' in text
+
+
+def test_an_isolated_model_serves_from_its_artifact_alone_with_no_network(
+    small_run: TrainedRun, rows: str, tmp_path: Path
+) -> None:
+    # Private network mode: the model runs with network isolation (no S3, no index). SageMaker extracts
+    # model.tar.gz into /opt/ml/model; sagemaker-containers copies /opt/ml/model/code to /opt/ml/code, writes its
+    # own setup.py and runs `pip install .` there (adding `-r requirements.txt` only if the folder has one, which
+    # would need PyPI), then imports the entry script. Here: the same folders, and a fresh interpreter in which
+    # any connection attempt fails.
+    packed = model_trained_with(ML_CODE, small_run, tmp_path / "version")
+    opt_ml_model = tmp_path / "opt/ml/model"
+    with tarfile.open(packed) as tar:
+        tar.extractall(opt_ml_model, filter="data")
+    opt_ml_code = shutil.copytree(opt_ml_model / model_io.SERVING_CODE_DIR_NAME, tmp_path / "opt/ml/code")
+    assert not {"requirements.txt", "setup.py", "pyproject.toml"} & {path.name for path in opt_ml_code.iterdir()}
+    program = f"""
+import json, socket, sys
+def refuse(*args, **kwargs):
+    raise OSError("network isolation: no connection")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = refuse
+sys.path.insert(0, {str(opt_ml_code)!r})
+import inference
+model = inference.model_fn({str(opt_ml_model)!r})
+response = inference.transform_fn(model, sys.stdin.read(), "text/csv", "application/json")
+print(json.dumps({{"status": response.status_code, "answers": len(json.loads(response.get_data())["predictions"])}}))
+"""
+    completed = subprocess.run(
+        [sys.executable, "-I", "-c", program], input=rows, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"status": 200, "answers": ROWS}

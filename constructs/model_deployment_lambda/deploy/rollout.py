@@ -146,6 +146,16 @@ def ensure_model(sagemaker: Any, settings: Mapping[str, Any], state: Mapping[str
             ExecutionRoleArn=settings["model_role_arn"],
             Containers=[{"ModelPackageName": state["package_arn"]}],
             Tags=[{"Key": PACKAGE_TAG, "Value": state["package_arn"]}],
+            # Private network mode: the settings carry the model's VPC and isolation (constructs/private_network.py,
+            # model_network_settings); without them, neither key is sent.
+            **(
+                {
+                    "VpcConfig": settings["model_vpc_config"],
+                    "EnableNetworkIsolation": settings["model_enable_network_isolation"],
+                }
+                if "model_vpc_config" in settings
+                else {}
+            ),
         )
     except ClientError as error:
         # The name is derived from the package version and the settings: an existing one is this very model.

@@ -55,7 +55,7 @@ def job_request(config: dict[str, Any], job_name: str, window_end: str, package:
         "--min-labelled-rows", str(alarms["min_labelled_rows"]),
         "--output-dir", config["output_path"],
     ]  # fmt: skip
-    return {
+    request = {
         "ProcessingJobName": job_name,
         "RoleArn": config["job_role_arn"],
         "AppSpecification": {
@@ -102,6 +102,9 @@ def job_request(config: dict[str, Any], job_name: str, window_end: str, package:
             {"Key": "mlops:model-package-arn", "Value": package["ModelPackageArn"]},
         ],
     }
+    if config.get("network_config"):  # private network mode: subnets, security groups (docs/private-network.md)
+        request["NetworkConfig"] = config["network_config"]
+    return request
 
 
 def run(event: dict[str, Any], sagemaker: Any = None) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from constructs.training_pipeline_definition import CODE_CHANNEL_FOLDER
 from tests.infra.support.iam_needs import Context, check_against_reference
+from tests.infra.support.iam_network import network_needs
 from tests.infra.support.iam_policy import PARTITION, Environment, Need
 
 EXECUTION_ID = "a1b2c3d4e5f6"  # a pipeline execution id: every run writes under its own
@@ -192,6 +194,7 @@ def pipeline_needs(pipeline: Pipeline, ctx: Context) -> list[Need]:
             cluster = arguments["ProcessingResources"]["ClusterConfig"]
             needs += _volume_key(cluster.get("VolumeKmsKeyId"), why)
             needs += _image(ctx, arguments["AppSpecification"]["ImageUri"], why)
+            needs += _in_vpc(ctx, arguments.get("NetworkConfig", {}).get("VpcConfig"), why)
             for item in arguments.get("ProcessingInputs", []):
                 needs += _read_prefix(ctx, values(item["S3Input"]["S3Uri"]), why + f" input {item['InputName']}")
             outputs = arguments["ProcessingOutputConfig"]
@@ -207,9 +210,14 @@ def pipeline_needs(pipeline: Pipeline, ctx: Context) -> list[Need]:
             for channel in arguments["InputDataConfig"]:
                 uri = values(channel["DataSource"]["S3DataSource"]["S3Uri"])
                 needs += _read_prefix(ctx, uri, why + f" channel {channel['ChannelName']}")
-            # Script mode: the container downloads sagemaker_submit_directory (a JSON string) as the job's role.
+            needs += _in_vpc(ctx, arguments.get("VpcConfig"), why)
+            # Script mode: the container downloads sagemaker_submit_directory (a JSON string) as the job's role;
+            # an isolated job finds it in its "code" channel instead, read above like the others.
             code = json.loads(arguments["HyperParameters"]["sagemaker_submit_directory"])
-            needs += _read_object(ctx, code, why + " code")
+            if not code.startswith(CODE_CHANNEL_FOLDER + "/"):
+                needs += _read_object(ctx, code, why + " code")
+            elif not any(channel["ChannelName"] == "code" for channel in arguments["InputDataConfig"]):
+                raise UnknownPipelineValue(f"{why}: the code is in a code channel the job does not have")
             output = arguments["OutputDataConfig"]
             needs += _write_prefix(ctx, values(output["S3OutputPath"]), output.get("KmsKeyId"), why + " model")
             group, namespace = "/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TrainingJobs"
@@ -254,6 +262,13 @@ def _job(ctx: Context, kind: str, step_name: str, role: str, tags: list[dict[str
     ]
 
 
+def _in_vpc(ctx: Context, vpc_config: Mapping[str, Any] | None, why: str) -> list[Need]:
+    """A job or model with a VpcConfig: SageMaker's network interfaces in its subnets, as its role."""
+    if not vpc_config:
+        return []
+    return network_needs(ctx, "sagemaker", vpc_config["Subnets"], vpc_config["SecurityGroupIds"], why + " (VPC)")
+
+
 def model_role_needs(pipeline: Pipeline, settings: Mapping[str, Any], ctx: Context) -> list[Need]:
     """What the endpoint's instances do as the model role (CreateModel ExecutionRoleArn): pull the image, download
     the model and the inference code, log, publish metrics, and write captured data."""
@@ -269,6 +284,7 @@ def model_role_needs(pipeline: Pipeline, settings: Mapping[str, Any], ctx: Conte
     needs += _logs_and_metrics(
         ctx, group, f"{settings['variant_name']}/i-0123456789abcdef0", "/aws/sagemaker/Endpoints", why
     )
+    needs += _in_vpc(ctx, settings.get("model_vpc_config"), why)
     if settings.get("data_capture_percent"):
         # DataCaptureConfig: SageMaker writes captured requests under DestinationS3Uri, encrypted with KmsKeyId.
         needs += _write_prefix(ctx, settings["data_capture_s3_uri"], settings["kms_key_arn"], why + " data capture")
@@ -323,6 +339,7 @@ def monitor_job_needs(settings: Mapping[str, Any], pipeline: Pipeline, ctx: Cont
     cluster = request["ProcessingResources"]["ClusterConfig"]
     needs = _volume_key(cluster.get("VolumeKmsKeyId"), why)
     needs += _image(ctx, request["AppSpecification"]["ImageUri"], why)
+    needs += _in_vpc(ctx, request.get("NetworkConfig", {}).get("VpcConfig"), why)
     for item in request["ProcessingInputs"]:
         needs += _read_prefix(ctx, item["S3Input"]["S3Uri"], why + f" input {item['InputName']}")
     outputs = request["ProcessingOutputConfig"]

@@ -51,6 +51,7 @@ class LambdaFunction:
     log_group: str | None
     kms_key: str | None
     dead_letter_queue: str | None
+    vpc_config: Mapping[str, Any] | None
     event_patterns: tuple[Mapping[str, Any], ...]  # resolved patterns of the rules that target it
 
     @property
@@ -88,6 +89,7 @@ def lambda_functions(environment: Environment) -> list[LambdaFunction]:
                 log_group=properties.get("LoggingConfig", {}).get("LogGroup"),
                 kms_key=properties.get("KmsKeyArn"),
                 dead_letter_queue=properties.get("DeadLetterConfig", {}).get("TargetArn"),
+                vpc_config=properties.get("VpcConfig"),
                 event_patterns=patterns,
             )
         )
@@ -589,6 +591,11 @@ def runtime_needs(function: LambdaFunction, ctx: Context) -> list[Need]:
         queue = function.dead_letter_queue
         needs.append(Need("sqs:SendMessage", queue, why=why + " (dead-letter queue)"))
         needs += _kms(ctx.queue_keys.get(queue), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted DLQ)")
+    if function.vpc_config:
+        from tests.infra.support.iam_network import network_needs  # it builds on this module
+
+        vpc = function.vpc_config
+        needs += network_needs(ctx, "lambda", vpc["SubnetIds"], vpc["SecurityGroupIds"], why + " (VPC)")
     for need in needs:
         check_against_reference(need.action, [need], why)
     return needs

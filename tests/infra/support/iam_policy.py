@@ -113,6 +113,8 @@ class Resolver:
         if function == "Fn::Select":
             index, items = argument
             return self.resolve(items)[int(self.resolve(index))]
+        if function == "Fn::GetAZs":  # a created VPC's subnets: stand-in zone names of the region
+            return [f"{self.environment.region}{zone}" for zone in "abc"]
         if function == "Fn::Split":
             separator, text = argument
             return str(self.resolve(text)).split(separator)
@@ -174,6 +176,8 @@ class Resolver:
             ("AWS::SageMaker::Pipeline", "PipelineName"): lambda: physical,
             ("AWS::Events::Rule", "Arn"): lambda: self.arn("events", f"rule/{physical}"),
             ("AWS::CloudWatch::Alarm", "Arn"): lambda: self.arn("cloudwatch", f"alarm:{physical}"),
+            # Private network mode: the jobs', model's and functions' security groups, named by a stand-in id.
+            ("AWS::EC2::SecurityGroup", "GroupId"): lambda: physical,
             ("AWS::DynamoDB::Table", "Arn"): lambda: self.arn("dynamodb", f"table/{physical}"),
         }
         if (kind, attribute) not in attributes:

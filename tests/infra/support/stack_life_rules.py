@@ -23,6 +23,15 @@ NAME_PROPERTY: Mapping[str, str | None] = {
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::DynamoDB::Table": "TableName",
     "AWS::Events::Rule": "Name",
+    # Private network mode (constructs/private_network.py): none of these is given a name.
+    "AWS::EC2::FlowLog": None,
+    "AWS::EC2::RouteTable": None,
+    "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::EC2::SecurityGroupIngress": None,
+    "AWS::EC2::Subnet": None,
+    "AWS::EC2::SubnetRouteTableAssociation": None,
+    "AWS::EC2::VPC": None,
+    "AWS::EC2::VPCEndpoint": None,
     "AWS::IAM::Policy": None,  # an inline policy's name is unique within its role only, not a physical name
     "AWS::IAM::Role": "RoleName",
     "AWS::KMS::Key": None,
