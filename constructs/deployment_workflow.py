@@ -32,6 +32,90 @@ STEPS = (
     ("CheckEndpoint", "deploy.check.handler", "Judges the rollout from the endpoint itself", 60),
     ("Conclude", "deploy.conclude.handler", "Cleans up, restores autoscaling, reports the outcome on SNS", 300),
 )
+# What each step's handler calls (deploy/<module>.py), and so all its role holds: statement id (in
+# workflow_statements) -> the actions of it the step gets. An action goes to a step only if that step's code calls
+# it or a service checks it on that step's request; every step decrypts its environment variables (Lambda does it
+# as the function's role). The least-privilege check (tests/infra/test_iam_least_privilege.py) proves each both ways.
+_KEY_FOR_ENVIRONMENT = {"UseEnvironmentKey": frozenset({"kms:Decrypt"})}
+STEP_GRANTS: dict[str, dict[str, frozenset[str]]] = {
+    # The approval, the group's history (seeding the ledger), the endpoint's state, the claim.
+    "Prepare": {
+        "ReadApprovedPackages": frozenset({"sagemaker:DescribeModelPackage"}),
+        "ListApprovedPackages": frozenset({"sagemaker:ListModelPackages"}),
+        "ManageOwnModelsConfigsEndpoint": frozenset({"sagemaker:DescribeEndpoint"}),
+        "DeployLedger": frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}),
+        **_KEY_FOR_ENVIRONMENT,
+    },
+    # Model, config, rollback alarms, CreateEndpoint/UpdateEndpoint (passing the model role, granting the key to
+    # SageMaker, which reads the alarms as the caller), deleting an endpoint that failed to create, pausing
+    # autoscaling before an update that changes the instance type.
+    "StartRollout": {
+        "ManageOwnModelsConfigsEndpoint": frozenset(
+            {
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModel",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:CreateEndpoint",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DeleteEndpoint",
+                "sagemaker:AddTags",
+            }
+        ),
+        "PassModelRole": frozenset({"iam:PassRole"}),
+        "OwnRollbackAlarms": frozenset({"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms"}),
+        "FindOwnScalableTarget": frozenset({"application-autoscaling:DescribeScalableTargets"}),
+        "ChangeOwnScalableTarget": frozenset({"application-autoscaling:DeregisterScalableTarget"}),
+        "UseEnvironmentKey": frozenset({"kms:Decrypt", "kms:DescribeKey"}),
+        "GrantKeyToSageMaker": frozenset({"kms:CreateGrant"}),
+        "DeployLedger": frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"}),
+    },
+    # Reads only: the endpoint and its rollback alarms.
+    "CheckEndpoint": {
+        "ManageOwnModelsConfigsEndpoint": frozenset({"sagemaker:DescribeEndpoint"}),
+        "OwnRollbackAlarms": frozenset({"cloudwatch:DescribeAlarms"}),
+        **_KEY_FOR_ENVIRONMENT,
+    },
+    # Cleanup of superseded models, configs and rollback alarms, the serving config tagged, autoscaling restored
+    # (or deregistered where none is configured any more), the report on the encrypted topic.
+    "Conclude": {
+        "ManageOwnModelsConfigsEndpoint": frozenset(
+            {
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DeleteModel",
+                "sagemaker:DeleteEndpointConfig",
+                "sagemaker:AddTags",
+                "sagemaker:ListTags",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            }
+        ),
+        "ListConfigs": frozenset({"sagemaker:ListEndpointConfigs"}),
+        "OwnRollbackAlarms": frozenset({"cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"}),
+        "TargetTrackingAlarms": frozenset(
+            {"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms"}
+        ),
+        "RegisterOwnScalableTarget": frozenset(
+            {"application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"}
+        ),
+        "FindOwnScalableTarget": frozenset({"application-autoscaling:DescribeScalableTargets"}),
+        "ChangeOwnScalableTarget": frozenset(
+            {"application-autoscaling:PutScalingPolicy", "application-autoscaling:DeregisterScalableTarget"}
+        ),
+        "AutoscalingServiceLinkedRole": frozenset({"iam:CreateServiceLinkedRole"}),
+        "UseEnvironmentKey": frozenset({"kms:Decrypt", "kms:GenerateDataKey"}),
+        "ReportOutcome": frozenset({"sns:Publish"}),
+        "DeployLedger": frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Scan"}),
+    },
+}
+
+
+def step_actions(step: str) -> frozenset[str]:
+    """Every action `step`'s role holds, whatever the resource."""
+    return frozenset().union(*STEP_GRANTS[step].values())
+
+
 SUCCEEDING_OUTCOMES = ("deployed", "noop", "skipped", "superseded", "ignored", "kept_serving")
 
 
@@ -86,6 +170,24 @@ def scalable_target_statements(scope: Construct, endpoint_name: str, actions: li
             )
         )
     return statements
+
+
+def step_statements(step: str, statements: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
+    """The workflow's statements cut down to what `step` calls (STEP_GRANTS); statements left empty dropped."""
+    kept = []
+    for statement in statements:
+        granted = STEP_GRANTS[step].get(statement.sid or "", frozenset())
+        actions = [action for action in statement.actions if action in granted]
+        if actions:
+            kept.append(
+                iam.PolicyStatement(
+                    sid=statement.sid,
+                    actions=actions,
+                    resources=statement.resources,
+                    conditions=statement.conditions or None,
+                )
+            )
+    return kept
 
 
 def workflow_statements(
@@ -201,13 +303,22 @@ def workflow_statements(
     ]
 
 
-def acknowledge_workflow_policy(policy: iam.Policy, *, endpoint_name: str, name_prefix: str, group: str) -> None:
+def acknowledge_workflow_policy(
+    policy: iam.Policy,
+    statements: list[iam.PolicyStatement],
+    *,
+    endpoint_name: str,
+    name_prefix: str,
+    group: str,
+) -> None:
     group_in_arn = group if Token.is_unresolved(group) else group.lower()
-    acknowledge(
-        policy,
-        "AwsSolutions-IAM5[Resource::*]",
-        "ListEndpointConfigs and DescribeScalableTargets allow no narrower resource; ListModelPackages names no package",
-    )
+    unscoped = sorted({a for s in statements if "*" in s.resources for a in s.actions})
+    if unscoped:
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            f"{', '.join(unscoped)} allow no narrower resource (ListModelPackages names no package)",
+        )
     acknowledge_wildcards_once_resolved(
         policy,
         [

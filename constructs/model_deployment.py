@@ -41,6 +41,7 @@ from constructs.deployment_workflow import (
     acknowledge_workflow_policy,
     deploy_state_machine,
     regional_arn,
+    step_statements,
     workflow_statements,
 )
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
@@ -172,35 +173,40 @@ class ModelDeployment(Construct):
         if network is not None:
             # The model's VpcConfig and EnableNetworkIsolation, for the deploy steps' CreateModel request.
             deploy_settings.update(model_network_settings(network))
-        self.workflow_role = iam.Role(
+        statements = workflow_statements(
             self,
-            "WorkflowRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Deploy workflow steps of {self.endpoint_name}",
-        )
-        policy = iam.Policy(
-            self,
-            "WorkflowPolicy",
-            statements=workflow_statements(
-                self,
-                endpoint_name=self.endpoint_name,
-                name_prefix=self._prefix,
-                model_package_group_name=model_package_group_name,
-                model_role=self.model_role,
-                key=key,
-                topic=topic,
-                ledger=self.ledger,
-            ),
-        )
-        policy.attach_to_role(self.workflow_role)
-        acknowledge_workflow_policy(
-            policy, endpoint_name=self.endpoint_name, name_prefix=self._prefix, group=model_package_group_name
+            endpoint_name=self.endpoint_name,
+            name_prefix=self._prefix,
+            model_package_group_name=model_package_group_name,
+            model_role=self.model_role,
+            key=key,
+            topic=topic,
+            ledger=self.ledger,
         )
         environment = {"DEPLOY_SETTINGS": stack.to_json_string(deploy_settings)}
-        steps = {
-            name: self._function(name, handler, description, environment, self.workflow_role, timeout)
-            for name, handler, description, timeout in STEPS
-        }
+        # One role per step, holding only what that step's handler calls (STEP_GRANTS): a fault or a bug in
+        # CheckEndpoint cannot update or delete the endpoint, nor Prepare pass the model role.
+        self.step_roles: dict[str, iam.Role] = {}
+        steps = {}
+        for name, handler, description, timeout in STEPS:
+            role = iam.Role(
+                self,
+                f"{name}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"Deploy workflow step {name} of {self.endpoint_name}",
+            )
+            step_policy = step_statements(name, statements)
+            policy = iam.Policy(self, f"{name}Policy", statements=step_policy)
+            policy.attach_to_role(role)
+            acknowledge_workflow_policy(
+                policy,
+                step_policy,
+                endpoint_name=self.endpoint_name,
+                name_prefix=self._prefix,
+                group=model_package_group_name,
+            )
+            self.step_roles[name] = role
+            steps[name] = self._function(name, handler, description, environment, role, timeout)
         # Waiting for a busy endpoint, then for our own rollout, each bounded by `limit` checks, plus slack.
         limit = busy_limit(dataclasses.asdict(settings))
         self.state_machine = deploy_state_machine(

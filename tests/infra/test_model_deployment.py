@@ -20,6 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
+from constructs.deployment_workflow import STEP_GRANTS, STEPS, step_actions
 from constructs.model_deployment import ModelDeployment
 from settings.loading import load_environments
 from tests.infra.sample_events import model_package_state_change
@@ -421,14 +422,14 @@ def _by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
 
 
 def test_the_workflow_passes_only_the_model_role_and_only_to_sagemaker(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "PassModelRole")
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentStartRolloutPolicy"), "PassModelRole")
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     (role, attribute) = statement["Resource"]["Fn::GetAtt"]
     assert (role.startswith("ModelDeploymentModelRole"), attribute) == (True, "Arn")
 
 
 def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"), "ManageOwnModelsConfigsEndpoint")
+    statement = _by_sid(_statements(app, "dev", "ModelDeploymentStartRolloutPolicy"), "ManageOwnModelsConfigsEndpoint")
     assert sorted(render(resource).rsplit(":", 1)[1] for resource in statement["Resource"]) == [
         "endpoint-config/mlops-dev-v*",
         "endpoint/mlops-dev",
@@ -437,12 +438,12 @@ def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) ->
 
 
 def test_the_workflow_is_not_granted_what_it_never_calls(app: App) -> None:
-    actions = json.dumps(_statements(app, "dev", "ModelDeploymentWorkflowPolicy"))
+    actions = json.dumps([_statements(app, "dev", f"ModelDeployment{name}Policy") for name, *_ in STEPS])
     for unused in ("DescribeScalingPolicies", "sagemaker:ListModels"):
         assert unused not in actions
 
 
-@pytest.mark.parametrize("policy", ["ModelDeploymentWorkflowPolicy", "ModelDeploymentModelPolicy"])
+@pytest.mark.parametrize("policy", ["ModelDeploymentStartRolloutPolicy", "ModelDeploymentModelPolicy"])
 def test_the_rollback_alarms_are_readable_by_the_caller_and_the_execution_role(app: App, policy: str) -> None:
     statements = _statements(app, "dev", policy)
     readable = [
@@ -456,7 +457,7 @@ def test_the_rollback_alarms_are_readable_by_the_caller_and_the_execution_role(a
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_autoscaling_is_limited_to_this_endpoints_tagged_sagemaker_variant(app: App, environment: str) -> None:
-    statements = _statements(app, environment, "ModelDeploymentWorkflowPolicy")
+    statements = _statements(app, environment, "ModelDeploymentConcludePolicy")
     register = _by_sid(statements, "RegisterOwnScalableTarget")
     change = _by_sid(statements, "ChangeOwnScalableTarget")
     common = {
@@ -480,6 +481,33 @@ def test_autoscaling_is_limited_to_this_endpoints_tagged_sagemaker_variant(app: 
     assert find["Condition"] == {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}}
     for statement in (register, change):
         assert render(statement["Resource"]).endswith(":scalable-target/*")
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+
+
+@pytest.mark.parametrize("environment", ["dev", "stg", "prod"])
+def test_each_step_has_its_own_role_holding_nothing_only_another_step_needs(app: App, environment: str) -> None:
+    functions = app.resources(environment, "AWS::Lambda::Function")
+    for name, handler, *_ in STEPS:
+        (function,) = [f for f in functions.values() if f["Properties"]["Handler"] == handler]
+        assert function["Properties"]["Role"]["Fn::GetAtt"][0].startswith(f"ModelDeployment{name}Role")
+        held = _actions(_statements(app, environment, f"ModelDeployment{name}Policy"))
+        assert held == step_actions(name)
+        statements = _statements(app, environment, f"ModelDeployment{name}Policy")
+        assert {statement["Sid"] for statement in statements} == set(STEP_GRANTS[name])
+        only_others = set().union(*(step_actions(other) for other, *_ in STEPS if other != name)) - held
+        assert not held & only_others
+    # The headline cases, spelled out.
+    check = _actions(_statements(app, environment, "ModelDeploymentCheckEndpointPolicy"))
+    assert check == {"sagemaker:DescribeEndpoint", "cloudwatch:DescribeAlarms", "kms:Decrypt"}  # kms: its variables
+    for step in ("Prepare", "CheckEndpoint", "Conclude"):
+        held = _actions(_statements(app, environment, f"ModelDeployment{step}Policy"))
+        assert not held & {"sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "iam:PassRole"}, step
+    for step in ("Prepare", "StartRollout", "CheckEndpoint"):
+        held = _actions(_statements(app, environment, f"ModelDeployment{step}Policy"))
+        assert not held & {"sns:Publish", "sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig"}, step
 
 
 def test_the_teardown_deregisters_only_this_endpoints_tagged_variant(app: App) -> None:

@@ -35,7 +35,7 @@ _DESCRIBE_KEY = (
 UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
     ("Training/Pipeline/ExecutionRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
     ("Deployment/ModelDeployment/ModelRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
-    ("Deployment/ModelDeployment/WorkflowRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
+    ("Deployment/ModelDeployment/StartRolloutRole", "kms:DescribeKey", "*"): _DESCRIBE_KEY,
     ("Training/Pipeline/ExecutionRole", "s3:AbortMultipartUpload", "*"): (
         "jobs upload large outputs (model.tar.gz, splits) in parts and abort a failed upload; no offline run "
         "uploads anything"
@@ -51,6 +51,11 @@ UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
         "the teardown deregisters the variant's scalable target when one is registered; the environments it exists "
         "in (removal_policy destroy: dev, stg) configure no autoscaling, so no test registers one first"
     ),
+    ("Deployment/ModelDeployment/ConcludeRole", "application-autoscaling:DeregisterScalableTarget", "*"): (
+        "Conclude deregisters the variant's scalable target when the environment's settings no longer configure "
+        "autoscaling but a target is registered (deploy/autoscaling.py); no test changes an environment's "
+        "autoscaling between two deploys"
+    ),
     ("Training/Trigger/Trigger/Role", "s3:AbortMultipartUpload", "*/pipeline-inputs/*"): (
         "boto3's managed copy (s3.copy) copies objects above its 8 MB multipart threshold in parts and aborts the "
         "upload when a part fails; the tests copy small objects in one CopyObject"
@@ -60,7 +65,7 @@ UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
 # A recorded call or need the policy denies, accepted: only where AWS cannot deliver the request that the test
 # makes, with why.
 DENIALS_ACCEPTED: dict[tuple[str, str, str], str] = {
-    ("Deployment/ModelDeployment/WorkflowRole", "sagemaker:DescribeModelPackage", "*:model-package/someone-else/*"): (
+    ("Deployment/ModelDeployment/PrepareRole", "sagemaker:DescribeModelPackage", "*:model-package/someone-else/*"): (
         "test_a_package_of_another_group_is_skipped feeds the workflow another group's approval; the approval rule "
         "only delivers this group's events, and in AWS the Describe would be denied (the step fails and is reported "
         "instead of skipped)"
