@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if CALLS in config.stash:
         config.stash[CALLS].uninstall()
-    for started in config.stash.get(EARLY_PROCESSES, {}).values():
+    for started in reversed(config.stash.get(EARLY_PROCESSES, {}).values()):  # those chained to another first
         started.stop()
 
 
@@ -86,7 +86,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         needed = list(dict.fromkeys(
             marker.args[0] for item in session.items if (marker := item.get_closest_marker("early_process"))
         ))  # fmt: skip
-        # Those that come after another one it starts too: last, each chained to the one it comes after.
+        # A process that comes after another one the session starts too: started last, chained to that one.
         for process in sorted(needed, key=lambda process: process.after in needed):
             started[process] = process.start(started.get(process.after) if process.after in needed else None)
 
