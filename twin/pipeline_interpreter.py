@@ -100,6 +100,7 @@ class PipelineInterpreter:
         self._s3 = s3
         self._sagemaker = sagemaker
         self._say = say
+        self.registrations: list[dict[str, Any]] = []  # each RegisterModel step's CreateModelPackage arguments
 
     # ------------------------------------------------------------------------------------------ expressions
 
@@ -253,6 +254,7 @@ class PipelineInterpreter:
             return {"said": f"model {model_uri}", "metadata": {"TrainingJob": {"Arn": job_name}}}
         if kind == "RegisterModel":
             arn = self._sagemaker.create_model_package(**arguments)["ModelPackageArn"]
+            self.registrations.append(dict(arguments))
             execution.properties[name] = {"ModelPackageArn": arn}
             status = arguments.get("ModelApprovalStatus", "PendingManualApproval")
             return {"said": f"{arn} ({status})", "metadata": {"RegisterModel": {"Arn": arn}}}

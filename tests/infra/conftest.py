@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if CALLS in config.stash:
         config.stash[CALLS].uninstall()
-    for started in config.stash.get(EARLY_PROCESSES, {}).values():
+    for started in reversed(config.stash.get(EARLY_PROCESSES, {}).values()):  # those chained to another first
         started.stop()
 
 
@@ -83,10 +83,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     started: dict[EarlyProcess, Started] = {}
     session.config.stash[EARLY_PROCESSES] = started  # first: what starts is stopped at the end, whatever happens
     if not session.config.option.collectonly:
-        for item in session.items:
-            marker = item.get_closest_marker("early_process")
-            if marker is not None and marker.args[0] not in started:
-                started[marker.args[0]] = marker.args[0].start()
+        needed = list(dict.fromkeys(
+            marker.args[0] for item in session.items if (marker := item.get_closest_marker("early_process"))
+        ))  # fmt: skip
+        # A process that comes after another one the session starts too: started last, chained to that one.
+        for process in sorted(needed, key=lambda process: process.after in needed):
+            started[process] = process.start(started.get(process.after) if process.after in needed else None)
 
 
 @pytest.fixture
