@@ -231,6 +231,19 @@ def test_every_task_and_call_under_faults_keeps_the_invariants(
     assert not failures, f"{len(failures)} schedules broke an invariant:\n" + "\n".join(failures)
 
 
+@pytest.mark.parametrize("kind", ["throttle", "5xx"])
+def test_a_failed_create_endpoint_config_on_a_first_deploy_leaves_no_model_without_its_config(
+    synthesized: Synthesized, deploy_machine: MakeMachine, kind: str
+) -> None:
+    """A schedule the exhaustive mode once reported (a model left without its config): CreateModel succeeded, the
+    single CreateEndpointConfig of the first deploy failed once; the retried StartRollout must finish the pair."""
+    scenario = SCENARIOS["first-deploy-delivered-twice-prod"]
+    plan = FaultPlan(aws_faults_by_occurrence={("sagemaker", "CreateEndpointConfig", 1): kind})
+    machine, events, arns, before = run_scenario(synthesized, deploy_machine, scenario, plan)
+    assert [fault.split(" ", 2)[2] for fault in plan.injected] == [f"sagemaker.CreateEndpointConfig: {kind}"]
+    assert_invariants(machine, events, scenario.expected(arns, events), before)
+
+
 @pytest.mark.skipif(not os.environ.get("MLOPS_EXHAUSTIVE_FAULTS"), reason="minutes: MLOPS_EXHAUSTIVE_FAULTS=1")
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_every_single_point_of_the_schedule_keeps_the_invariants(
