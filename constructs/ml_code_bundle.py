@@ -11,9 +11,11 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from aws_cdk import Token
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 
 from constructs import Construct
+from constructs.permissions import allow
 
 ML_CODE_DIR = Path(__file__).resolve().parents[1] / "ml_code"
 BUILD_DIR = Path(__file__).resolve().parents[1] / "build" / "ml_code"
@@ -67,3 +69,15 @@ class MlCodeBundle(Construct):
         self.file_name = PurePosixPath(self.asset.s3_object_key).name
         if Token.is_unresolved(self.file_name):
             raise ValueError("the code bundle's object key is not known at synth time")
+
+    def grant_job_read(self, role: iam.IRole) -> None:
+        """What a SageMaker job needs to receive the bundle: the object, and listing its key (a processing job
+        mounts it as an S3Prefix input, which lists the prefix first)."""
+        code_object = self.asset.s3_object_key
+        allow(role, ["s3:GetObject"], [self.asset.bucket.arn_for_objects(code_object)])
+        allow(
+            role,
+            ["s3:ListBucket"],
+            [self.asset.bucket.bucket_arn],
+            conditions={"StringEquals": {"s3:prefix": [code_object]}},
+        )

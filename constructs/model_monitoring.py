@@ -195,14 +195,7 @@ class ModelMonitoring(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Runs the monitoring job of {self.endpoint_name}",
         )
-        code_object = code.asset.s3_object_key
-        allow(role, ["s3:GetObject"], [code.asset.bucket.arn_for_objects(code_object)])
-        allow(
-            role,
-            ["s3:ListBucket"],
-            [code.asset.bucket.bucket_arn],
-            conditions={"StringEquals": {"s3:prefix": [code_object]}},
-        )
+        code.grant_job_read(role)
         reads = {
             f"{DATA_CAPTURE_PREFIX}{self.endpoint_name}/*": "data capture files under dated keys of this endpoint",
             f"{LABELS_PREFIX}{self.endpoint_name}/*": "label files the application uploads for this endpoint",

@@ -194,15 +194,7 @@ class TrainingPipeline(Construct):
             description="Runs the training pipeline and its processing and training jobs",
         )
         stack = Stack.of(self)
-        code_object = code.asset.s3_object_key
-        allow(role, ["s3:GetObject"], [code.asset.bucket.arn_for_objects(code_object)])
-        # Processing jobs mount the bundle as an S3Prefix input, which lists the prefix first.
-        allow(
-            role,
-            ["s3:ListBucket"],
-            [code.asset.bucket.bucket_arn],
-            conditions={"StringEquals": {"s3:prefix": [code_object]}},
-        )
+        code.grant_job_read(role)
         allow(role, ["s3:ListBucket"], [artifacts_bucket.bucket_arn])
         allow_wildcard(
             role,
