@@ -232,12 +232,15 @@ def test_every_task_and_call_under_faults_keeps_the_invariants(
 
 
 @pytest.mark.parametrize("kind", ["throttle", "5xx"])
-def test_a_failed_create_endpoint_config_on_a_first_deploy_leaves_no_model_without_its_config(
-    synthesized: Synthesized, deploy_machine: MakeMachine, kind: str
+@pytest.mark.parametrize("name", ["first-deploy-delivered-twice-prod", "two-approvals-and-a-duplicate-prod"])
+def test_a_failed_create_endpoint_config_leaves_no_model_without_its_config(
+    synthesized: Synthesized, deploy_machine: MakeMachine, name: str, kind: str
 ) -> None:
-    """A schedule the exhaustive mode once reported (a model left without its config): CreateModel succeeded, the
-    single CreateEndpointConfig of the first deploy failed once; the retried StartRollout must finish the pair."""
-    scenario = SCENARIOS["first-deploy-delivered-twice-prod"]
+    """Schedules the exhaustive mode reported (a model left without its config): CreateModel succeeded, the first
+    CreateEndpointConfig failed once. On a first deploy the retried StartRollout must finish the pair; with two
+    approvals, the retry finds the later approval and ends `superseded`, and its Conclude must remove the half-made
+    pair (the later approval's clean-up may run first, while the pair is still claimed)."""
+    scenario = SCENARIOS[name]
     plan = FaultPlan(aws_faults_by_occurrence={("sagemaker", "CreateEndpointConfig", 1): kind})
     machine, events, arns, before = run_scenario(synthesized, deploy_machine, scenario, plan)
     assert [fault.split(" ", 2)[2] for fault in plan.injected] == [f"sagemaker.CreateEndpointConfig: {kind}"]

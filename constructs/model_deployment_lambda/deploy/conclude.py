@@ -27,6 +27,7 @@ from .aws import (
     NotYetConsistent,
     describe_endpoint,
     ignore_missing,
+    is_missing,
     is_transient,
     now,
     resource_tags,
@@ -36,6 +37,7 @@ from .decisions import (
     OUTCOME_DEPLOYED,
     OUTCOME_FAILED,
     OUTCOME_IGNORED,
+    OUTCOME_SUPERSEDED,
     config_in_flight,
     configs_to_delete,
     summary_message,
@@ -105,6 +107,15 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
         )
         if outcome == OUTCOME_DEPLOYED:
             attempt("cleanup", lambda: _clean_up_after_deploy(aws.sagemaker, settings, state, keep))
+        elif outcome == OUTCOME_SUPERSEDED and state.get("config_name"):
+            # An earlier attempt of StartRollout may have made the model (and the config) before a retry found the
+            # later approval; the later approval's clean-up may already have run while this pair was claimed.
+            attempt(
+                "removing the superseded version's model",
+                lambda: _remove_never_served(
+                    aws.sagemaker, state["config_name"], keep | {endpoint["EndpointConfigName"]}
+                ),
+            )
     if endpoint is not None and endpoint["EndpointStatus"] == "InService":
         # While another rollout runs, its own Conclude restores autoscaling when it ends.
         attempt("restoring autoscaling", lambda: apply_autoscaling(aws, settings))
@@ -178,6 +189,24 @@ def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: d
         ignore_missing(sagemaker.delete_model, ModelName=name)
         ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
     state["deleted_configs"] = doomed
+
+
+def _remove_never_served(sagemaker: Any, name: str, keep: set[str]) -> None:
+    """Delete the model and config `name` unless kept or once served (a served one is a kept previous version
+    that approving it again reuses). Both are re-made by StartRollout if this version is approved again."""
+    if name in keep:
+        return
+    try:
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=name)
+    except ClientError as error:
+        if not is_missing(error):
+            raise
+    else:
+        if SERVED_TAG in resource_tags(sagemaker, config["EndpointConfigArn"]):
+            return
+    # The model first, as in the clean-up after a deploy: a step run again finds the config and finishes the pair.
+    ignore_missing(sagemaker.delete_model, ModelName=name)
+    ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
 
 
 def list_own_configs(sagemaker: Any, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
