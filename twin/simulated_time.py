@@ -1,7 +1,7 @@
 """Simulated time and in-process Lambda functions for moto's Amazon States Language interpreter.
 
-Shared by the local twin (twin/step_functions.py) and the deploy workflow's tests (tests/infra/
-step_functions_harness.py, which patches moto with them): a Wait state or a retry interval hands control to
+Shared by the local twin (twin/step_functions.py) and the deploy workflow's tests
+(tests/infra/support/step_functions_harness.py, which patches moto with them): a Wait state or a retry interval hands control to
 `SimulatedTime` instead of sleeping, and a Lambda task's Invoke runs the handler in this process.
 """
 

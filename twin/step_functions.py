@@ -1,10 +1,10 @@
 """Step Functions and the SageMaker endpoints it drives, as the twin stands them in.
 
 The synthesized state machine runs in moto's Amazon States Language interpreter (inside the local AWS's server),
-the way tests/infra/step_functions_harness.py runs it: Lambda tasks call the real handlers in this process
+the way tests/infra/support/step_functions_harness.py runs it: Lambda tasks call the real handlers in this process
 (`InProcessLambda`), Wait states and retry intervals move a simulated clock (`SimulatedTime`) instead of sleeping,
 and executions take turns in simulated-time order. The endpoint calls of every SageMaker client in this process
-(the deploy handlers') are answered by the endpoint-lifecycle double (tests/infra/sagemaker_endpoint_double.py,
+(the deploy handlers') are answered by the endpoint-lifecycle double (twin/sagemaker_endpoint_double.py,
 which follows AWS's CreateEndpoint / UpdateEndpoint / blue-green pages), whose clock is the same simulated time.
 
 SimulatedTime and InProcessLambda live in twin/simulated_time.py, shared with the harness; the double stays in
@@ -13,9 +13,7 @@ tests/infra until the deploy workflow's rewrite (issue 19) has landed, then move
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,26 +29,10 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from twin.cloudformation import ACCOUNT
-from twin.job_runner import REPO_ROOT
 from twin.lambda_host import LambdaHost
 from twin.local_aws import LocalAws, all_patched
+from twin.sagemaker_endpoint_double import SageMakerEndpointDouble
 from twin.simulated_time import InProcessLambda, SimulatedTime
-
-
-def _endpoint_double() -> Any:
-    """SageMakerEndpointDouble from tests/infra/sagemaker_endpoint_double.py (it imports only botocore), loaded from
-    its file: it stays there until the deploy workflow's rewrite (issue 19) has landed, then moves beside the twin.
-    (Outside pytest, `import tests` finds another distribution's package in site-packages.)"""
-    name = "twin._sagemaker_endpoint_double"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, REPO_ROOT / "tests" / "infra" / "sagemaker_endpoint_double.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].SageMakerEndpointDouble
 
 
 class _Answered:
@@ -64,7 +46,7 @@ class DeployRuntime:
     """Simulated time, the in-process Lambda functions, the endpoint double and moto's interpreter, wired."""
 
     def __init__(self, aws: LocalAws, lambdas: LambdaHost) -> None:
-        endpoint_double = _endpoint_double()
+        endpoint_double = SageMakerEndpointDouble
         own = boto3.Session(region_name=aws.region)  # the double's own clients: not answered by the double
         self.endpoints = endpoint_double(
             aws.client("sagemaker", own), aws.client("cloudwatch", own), aws.region, ACCOUNT

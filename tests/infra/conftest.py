@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.infra.support.early_process import EarlyProcess, Finished, Started
 from tests.infra.support.iam_calls import CallRecorder
-from tests.infra.synthesis import Synthesized, synthesize
+from tests.infra.support.synthesis import Synthesized, synthesize
 
 
 class NetworkUsed(RuntimeError):

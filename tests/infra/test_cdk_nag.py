@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from stacks.application import build_app, new_app
-from tests.infra.synthesis import Synthesized, cdk_json_context
+from tests.infra.support.synthesis import Synthesized, cdk_json_context
 
 
 def test_app_has_no_unacknowledged_findings(synthesized: Synthesized) -> None:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.infra.synthesis import REPO_ROOT, Synthesized
+from tests.infra.support.synthesis import REPO_ROOT, Synthesized
 
 
 def test_cfn_lint_passes_on_every_template(synthesized: Synthesized) -> None:

@@ -18,7 +18,7 @@ from settings.loading import (
     load_environments,
 )
 from tests.infra.support.early_process import EarlyProcess, Finished
-from tests.infra.synthesis import cdk_json_context
+from tests.infra.support.synthesis import cdk_json_context
 
 
 def context_with(change: dict[str, Any] | None = None, **top_level: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from settings.loading import environment_settings
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 
 KMS_ENCRYPTION = {
     "ServerSideEncryptionConfiguration": [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match
 
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

@@ -2,8 +2,8 @@
 
 Each test takes the state machine definition from the session's synthesized template, runs it in moto's Amazon
 States Language interpreter with every Lambda task served in-process by the real handler
-(`step_functions_harness.py`), and SageMaker endpoints answered by the lifecycle double
-(`sagemaker_endpoint_double.py`). Simulated time passes only at Wait states and retries.
+(`support/step_functions_harness.py`), and SageMaker endpoints answered by the lifecycle double
+(`twin/sagemaker_endpoint_double.py`). Simulated time passes only at Wait states and retries.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from constructs.model_deployment_lambda.deploy.requests import rollback_alarm_names
-from tests.infra.deploy_world import World, event_for, settings_for
-from tests.infra.sagemaker_endpoint_double import Endpoint, client_error
-from tests.infra.step_functions_harness import DeployMachine, MachineFactory, deploy_machines
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.deploy_world import World, event_for, settings_for
+from tests.infra.support.step_functions_harness import DeployMachine, MachineFactory, deploy_machines
+from tests.infra.support.synthesis import Synthesized
+from twin.sagemaker_endpoint_double import Endpoint, client_error
 
 MakeMachine = MachineFactory
 

@@ -4,7 +4,7 @@ Every run of every scenario must satisfy the same invariants (`assert_invariants
 approval (or on the previous version with a report saying why); exactly one true report per approval; rollback
 alarms exist whenever an update runs and no config or model in use is deleted (the endpoint double records both);
 nothing the workflow made is leaked; autoscaling ends as configured; every request is one the API references
-support. The harness applies the faults (`step_functions_harness.py`, `FaultPlan`); no handler knows about them.
+support. The harness applies the faults (`support/step_functions_harness.py`, `FaultPlan`); no handler knows about them.
 
 The fault space, kept small enough for the normal suite (README, "Tests"). Faults are named by occurrence ("the
 first call of each operation"), so one run covers every task and every AWS call of its scenario at once:
@@ -33,15 +33,15 @@ from typing import Any
 import pytest
 
 from constructs.model_deployment_lambda.deploy.names import SERVED_TAG
-from tests.infra.deploy_world import World, event_for, settings_for
-from tests.infra.step_functions_harness import (
+from tests.infra.support.deploy_world import World, event_for, settings_for
+from tests.infra.support.step_functions_harness import (
     CONSISTENCY_ERRORS,
     DeployMachine,
     FaultPlan,
     MachineFactory,
     deploy_machines,
 )
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.synthesis import Synthesized
 
 MakeMachine = MachineFactory
 

@@ -30,9 +30,9 @@ from constructs.model_deployment_lambda.deploy import (
 )
 from constructs.model_deployment_lambda.deploy.aws import AwsThrottled, Clients, NotYetConsistent, step_handler
 from constructs.model_deployment_lambda.deploy.ledger import Ledger
-from tests.infra import documented_support
-from tests.infra.deploy_world import ACCOUNT, REGION, World, event_for, settings_for
-from tests.infra.sagemaker_endpoint_double import client_error
+from tests.infra.support import documented_support
+from tests.infra.support.deploy_world import ACCOUNT, REGION, World, event_for, settings_for
+from twin.sagemaker_endpoint_double import client_error
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.synthesis import REPO_ROOT
+from tests.infra.support.synthesis import REPO_ROOT
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)

@@ -11,7 +11,7 @@ import pytest
 from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.support.iam_check import least_privilege_findings
 from tests.infra.support.iam_policy import Environment
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.synthesis import Synthesized
 
 
 @pytest.mark.after_handler_tests

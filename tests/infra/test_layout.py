@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.synthesis import REPO_ROOT, cdk_json_context
+from tests.infra.support.synthesis import REPO_ROOT, cdk_json_context
 
 
 def test_library_and_project_constructs_import_side_by_side() -> None:
@@ -130,3 +130,11 @@ def test_inside_stacks_the_application_composes_stages_and_stages_compose_stacks
         forbidden = FORBIDDEN_INSIDE_STACKS.get(path.name, FORBIDDEN_FOR_EACH_STACK)
         found += wrong_way_imports(path, forbidden)
     assert found == []
+
+
+@pytest.mark.parametrize("suite", ["infra", "ml"])
+def test_test_folders_hold_tests_and_their_helpers_stay_apart(suite: str) -> None:
+    folder = REPO_ROOT / "tests" / suite
+    modules = sorted(path.name for path in folder.glob("*.py") if path.name != "conftest.py")
+    assert [name for name in modules if not name.startswith("test_")] == []  # helpers live in support/
+    assert (folder / "support").is_dir()

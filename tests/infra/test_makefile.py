@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.infra.synthesis import REPO_ROOT
+from tests.infra.support.synthesis import REPO_ROOT
 
 MAKEFILE = REPO_ROOT / "Makefile"
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from aws_cdk import App, Stack
 
 from constructs.ml_code_bundle import ML_CODE_DIR, MlCodeBundle, bundle_contents, pack
-from tests.infra.synthesis import REPO_ROOT
+from tests.infra.support.synthesis import REPO_ROOT
 
 TOOLS_DIR = ML_CODE_DIR / "local"
 LAUNCHER = REPO_ROOT / "constructs" / "model_monitoring_lambda" / "monitoring" / "launcher.py"

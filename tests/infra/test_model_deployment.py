@@ -23,9 +23,9 @@ from aws_cdk.assertions import Match, Template
 from constructs.deployment_workflow import STEP_GRANTS, STEPS, step_actions
 from constructs.model_deployment import ModelDeployment
 from settings.loading import load_environments
-from tests.infra.sample_events import model_package_state_change
 from tests.infra.support.eventbridge import matches as matches_pattern
-from tests.infra.synthesis import Synthesized, cdk_json_context
+from tests.infra.support.sample_events import model_package_state_change
+from tests.infra.support.synthesis import Synthesized, cdk_json_context
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
 ENVIRONMENTS = tuple(CONFIGS)

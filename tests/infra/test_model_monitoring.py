@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from constructs.model_monitoring import METRICS_NAMESPACE, monitoring_alarm_names
 from constructs.model_monitoring_lambda.monitoring import launcher, retraining
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.synthesis import Synthesized
 
 REGION = "eu-west-1"
 ENDPOINT = "mlops-test"

@@ -37,7 +37,7 @@ from constructs.pipeline_definition_limits import (
     violations,
 )
 from settings.loading import load_environments
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 from tools.pipeline_rendering import pipeline_definition
 
 EVALUATE_REPORT = {"Get": "Steps.Evaluate.PropertyFiles.Report"}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.synthesis import REPO_ROOT, Synthesized
+from tests.infra.support.synthesis import REPO_ROOT, Synthesized
 from tools.review_diff import plumbing
 from tools.review_diff.comparison import (
     ResourceChange,

@@ -21,7 +21,7 @@ from tests.infra.support.iam_check import roles
 from tests.infra.support.iam_jobs import Pipeline, deploy_settings, model_role_needs, pipelines
 from tests.infra.support.iam_needs import encryption_context
 from tests.infra.support.iam_policy import Environment, evaluate
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 # Two executions of the pipeline, a deploy of ml_code apart.
 VERSION_A, VERSION_B = "aaaa1111aaaa", "bbbb2222bbbb"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.synthesis import cdk_json_context
+from tests.infra.support.synthesis import cdk_json_context
 from tools.review_diff.comparison import StackReview
 from tools.review_diff.rendering import render_markdown, render_text
 from tools.review_diff.settings_changes import setting_changes, settings_summary, summary_lines

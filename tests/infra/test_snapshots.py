@@ -9,7 +9,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.infra.support.early_process import EarlyProcess, Finished
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 STACKS = ("Data", "Deployment", "Notifications", "Training")
 

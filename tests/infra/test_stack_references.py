@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.infra.support import stack_life_rules
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 
 def weak_references(node: Any) -> Iterator[Mapping[str, str]]:

@@ -13,7 +13,7 @@ from constructs.model_monitoring import monitoring_alarm_names
 from tests.infra.support import resource_policies
 from tests.infra.support.iam_policy import Environment
 from tests.infra.support.resource_policies import Caller, Use, allowed, queue_policy, uses
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 # The statements that let CloudWatch alarms notify: the endpoint's operator alarms and the monitoring alarms, which
 # each grant the (identical, unconditioned) key statement, so a check of the key removes or conditions both.

@@ -7,9 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.infra.sample_events import MODEL_PACKAGE_STATE_CHANGE, OBJECT_CREATED, PIPELINE_ARN, PIPELINE_STATUS_CHANGE
 from tests.infra.support.eventbridge import matches
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.sample_events import (
+    MODEL_PACKAGE_STATE_CHANGE,
+    OBJECT_CREATED,
+    PIPELINE_ARN,
+    PIPELINE_STATUS_CHANGE,
+)
+from tests.infra.support.synthesis import Synthesized
 from tools.pipeline_rendering import render
 
 

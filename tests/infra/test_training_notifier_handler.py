@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from constructs.training_notifier_lambda import notify
-from tests.infra.sample_events import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE
+from tests.infra.support.sample_events import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE
 
 REGION = "eu-west-1"
 

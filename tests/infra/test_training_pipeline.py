@@ -24,7 +24,7 @@ from constructs.training_pipeline_definition import (
     VALIDATION_AUC_METRIC_REGEX,
 )
 from settings.loading import load_environments
-from tests.infra.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
+from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context
 from tools.pipeline_rendering import pipeline_definition
 
 CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}

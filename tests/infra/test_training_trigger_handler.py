@@ -21,7 +21,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from constructs.training_trigger_lambda import handler as trigger
-from tests.infra.sample_events import object_created
+from tests.infra.support.sample_events import object_created
 
 REGION = "eu-west-1"
 DATA_BUCKET = "mlops-test-data"

@@ -19,7 +19,7 @@ import pytest
 
 from constructs.model_monitoring_lambda.monitoring import launcher
 from tests.infra.support.early_process import EarlyProcess, Finished
-from tests.infra.synthesis import Synthesized
+from tests.infra.support.synthesis import Synthesized
 from tests.infra.test_snapshots import CLI_SYNTH
 from twin.cloudformation import Assembly
 from twin.local_aws import LocalAws

@@ -17,9 +17,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 
 # ml_code's scripts import each other as siblings, as do its developer tools (ml_code/local); the helpers live
-# beside this file.
+# in support/ beside this file.
 ML_CODE_DIR = Path(__file__).resolve().parents[2] / "ml_code"
-sys.path[:0] = [str(ML_CODE_DIR), str(ML_CODE_DIR / "local"), str(Path(__file__).resolve().parent)]
+sys.path[:0] = [str(ML_CODE_DIR), str(ML_CODE_DIR / "local"), str(Path(__file__).resolve().parent / "support")]
 
 from job_output import OUTPUT_DIR_ENV  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Multi-host training that works (tests/ml/distributed_job.py runs the hosts): hosts wait for a late first
+"""Multi-host training that works (tests/ml/support/distributed_job.py runs the hosts): hosts wait for a late first
 host and a late name, each trains on its share, only the first saves; and how long hosts wait for each other.
 Hosts that fail are tests/ml/test_train_host_failures.py's.
 """

@@ -1,4 +1,4 @@
-"""Multi-host training when a host fails, dies, leaves or never starts (tests/ml/distributed_job.py runs the
+"""Multi-host training when a host fails, dies, leaves or never starts (tests/ml/support/distributed_job.py runs the
 hosts): every host ends, with its reason, and none waits forever; and the group watch that ends a host whose
 XGBoost collective thread stopped.
 """

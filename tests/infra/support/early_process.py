@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.synthesis import REPO_ROOT
+from tests.infra.support.synthesis import REPO_ROOT
 
 # A process still running after this has hung: the test waiting for it fails.
 HANG_GUARD_SECONDS = 600

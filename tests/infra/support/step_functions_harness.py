@@ -49,8 +49,8 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 from constructs.model_deployment_lambda.deploy import aws as deploy_aws
-from tests.infra.deploy_world import ACCOUNT, REGION, World
-from tests.infra.sagemaker_endpoint_double import client_error
+from tests.infra.support.deploy_world import ACCOUNT, REGION, World
+from twin.sagemaker_endpoint_double import client_error
 from twin.simulated_time import SimulatedTime
 
 LAMBDA_PACKAGE = "constructs.model_deployment_lambda"

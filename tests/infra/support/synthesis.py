@@ -14,7 +14,7 @@ from aws_cdk.assertions import Template
 from stacks.application import build_app, new_app
 from stacks.stage import MlopsStage
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 # cdk.json's CLI settings and the context keys through which the CLI hands them to the app.

@@ -12,9 +12,9 @@ import boto3
 from constructs.model_deployment import workflow_settings
 from constructs.model_deployment_lambda.deploy.aws import Clients
 from settings.loading import load_environments
-from tests.infra import documented_support
-from tests.infra.sagemaker_endpoint_double import SageMakerEndpointDouble
-from tests.infra.synthesis import cdk_json_context
+from tests.infra.support import documented_support
+from tests.infra.support.synthesis import cdk_json_context
+from twin.sagemaker_endpoint_double import SageMakerEndpointDouble
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

@@ -1,5 +1,5 @@
 """Runs ml_code/train.py as one SageMaker training host, with the faults a test asks for: `run_forked`, in a
-process forked from one that imported this module (tests/ml/distributed_job.py starts hosts so).
+process forked from one that imported this module (tests/ml/support/distributed_job.py starts hosts so).
 
 TRAIN_HOST_FAULTS is JSON with any of:
     addresses            host name -> address: the resolver train.py gets (SageMaker's algo-N names do not
@@ -26,7 +26,7 @@ from typing import Any
 
 import xgboost as xgb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "ml_code"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "ml_code"))
 import train
 from job_output import JobFailure
 

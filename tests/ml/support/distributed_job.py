@@ -1,6 +1,6 @@
 """Multi-host training jobs on this machine, for the tests: train.py processes form one XGBoost collective
 group (the real tracker and collective) as SageMaker's algo-1, algo-2, ... would. Each host is a process of
-its own, forked from a server that imported train.py once (host_forks). tests/ml/train_host.py runs each host
+its own, forked from a server that imported train.py once (host_forks). tests/ml/support/train_host.py runs each host
 with the faults a test injects: a host that starts late, a name that resolves late, a host that fails or dies.
 
 Hosts here share one address, so the tracker's error signal (sent only to hosts on other machines) never

@@ -4,7 +4,7 @@ botocore validates types, required members and lengths; it accepts a member or a
 reference marks "(Not currently supported.)". This check reads the same documentation strings botocore ships
 (its service model holds the API reference's text) and refuses a request that uses such a field or value, plus
 the rules below that the documentation states in prose. `install` hooks it on a client so every request the
-deploy workflow sends in the tests is checked (tests/infra/deploy_world.py).
+deploy workflow sends in the tests is checked (tests/infra/support/deploy_world.py).
 
 Rules, each with its page:
 - [VariantProperty] https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VariantProperty.html

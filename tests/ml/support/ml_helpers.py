@@ -17,11 +17,11 @@ import preprocess
 import train
 from job_output import PROCESSING_MESSAGE_FILE, run_job
 
-ML_CODE = Path(__file__).resolve().parents[2] / "ml_code"
+ML_CODE = Path(__file__).resolve().parents[3] / "ml_code"
 ML_TOOLS = ML_CODE / "local"
 SAMPLE_DATA = ML_CODE / "data" / "adult.csv.gz"
 # The pipeline definitions as synthesized (tests/infra keeps them equal to the templates).
-PIPELINE_DEFINITIONS = Path(__file__).resolve().parents[1] / "infra" / "__snapshots__" / "test_training_pipeline"
+PIPELINE_DEFINITIONS = Path(__file__).resolve().parents[2] / "infra" / "__snapshots__" / "test_training_pipeline"
 SMALL_TARGET = "churned"
 SMALL_POSITIVE = "yes"
 
