@@ -29,7 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.deployment_alarms import allow_alarms_to_notify
 from constructs.ml_code_bundle import MlCodeBundle
-from constructs.model_deployment_lambda.deploy.names import versioned_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import versioned_prefix
 from constructs.permissions import (
     acknowledge_wildcard_resource,
     allow,

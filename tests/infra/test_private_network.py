@@ -346,8 +346,8 @@ def test_the_deploy_step_creates_the_model_with_the_environments_network(synthes
     import boto3
     from botocore.stub import Stubber
 
-    from constructs.model_deployment_lambda.deploy.names import PACKAGE_TAG
-    from constructs.model_deployment_lambda.deploy.rollout import ensure_model
+    from constructs.model_deployment_lambda.model_deployment.deployment_names import PACKAGE_TAG
+    from constructs.model_deployment_lambda.model_deployment.rollout import ensure_model
 
     settings = deploy_settings(environment(synthesized, name))
     assert settings is not None
