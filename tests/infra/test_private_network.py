@@ -98,7 +98,7 @@ def test_the_monitoring_job_runs_in_the_private_subnets_with_the_network_it_uses
 ) -> None:
     """The launcher's request (monitoring.launcher.job_request) carries the VPC; not isolated: monitor.py reads S3
     (gateway endpoint) and publishes to CloudWatch (the "monitoring" interface endpoint) itself."""
-    from constructs.model_monitoring_lambda.monitoring.launcher import job_request
+    from constructs.model_monitoring_lambda.model_monitoring.launcher import job_request
 
     env = environment(synthesized, name)
     settings = monitor_settings(env)

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from constructs.training_notifier_lambda import notify
+from constructs.training_notifier_lambda.training_notifier import aws_clients, notify
 from tests.infra.support.sample_events import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE
 
 REGION = "eu-west-1"
@@ -35,6 +35,7 @@ def topic_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, A
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         monkeypatch.setenv("TOPIC_ARN", topic_arn)
+        aws_clients.clients.cache_clear()  # the handler's clients are created inside this mock
         received: list[dict[str, Any]] = []
 
         class Inbox(list):  # reads the queue when the test looks
@@ -44,6 +45,7 @@ def topic_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, A
                 return iter(received)
 
         yield Inbox()
+        aws_clients.clients.cache_clear()
 
 
 def stubbed_sagemaker(steps: list[dict[str, Any]]) -> Any:
@@ -59,12 +61,8 @@ def stubbed_sagemaker(steps: list[dict[str, Any]]) -> Any:
 
 
 def run_with_sagemaker(event: dict[str, Any], sagemaker: Any) -> dict[str, str]:
-    real_client = boto3.client
-    with mock.patch.object(
-        notify.boto3,
-        "client",
-        side_effect=lambda name, **kw: sagemaker if name == "sagemaker" else real_client(name, **kw),
-    ):
+    clients = aws_clients.Clients(sagemaker=sagemaker, sns=boto3.client("sns"))
+    with mock.patch.object(aws_clients, "clients", lambda: clients):
         return notify.handler(event, None)
 
 

@@ -10,14 +10,10 @@ import logging
 import os
 from typing import Any
 
-import boto3
+from . import aws_clients
+from .constants import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE, SNS_SUBJECT_LIMIT
 
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-
-PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
-SUBJECT_LIMIT = 100
+logger = logging.getLogger(__name__)
 
 
 def failed_steps(steps: list[dict[str, Any]]) -> list[str]:
@@ -40,7 +36,7 @@ def pipeline_failed_message(environment: str, detail: dict[str, Any], steps: lis
             f"Started from: {detail.get('pipelineExecutionDescription', 'unknown input')}",
         ]
     )
-    return subject[:SUBJECT_LIMIT], body
+    return subject[:SNS_SUBJECT_LIMIT], body
 
 
 def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[str, str]:
@@ -58,21 +54,22 @@ def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[
             f"  aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved",
         ]
     )
-    return subject[:SUBJECT_LIMIT], body
+    return subject[:SNS_SUBJECT_LIMIT], body
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, str]:
     environment = os.environ["ENVIRONMENT_NAME"]
+    aws = aws_clients.clients()
     detail = event["detail"]
     if event["detail-type"] == PIPELINE_STATUS_CHANGE:
-        steps = boto3.client("sagemaker").list_pipeline_execution_steps(
-            PipelineExecutionArn=detail["pipelineExecutionArn"]
-        )["PipelineExecutionSteps"]
+        steps = aws.sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=detail["pipelineExecutionArn"])[
+            "PipelineExecutionSteps"
+        ]
         subject, body = pipeline_failed_message(environment, detail, steps)
     elif event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
         subject, body = model_registered_message(environment, detail)
     else:
         raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
-    boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
+    aws.sns.publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
     logger.info("notified", extra={"subject": subject})
     return {"subject": subject}
