@@ -30,7 +30,11 @@ from constructs.model_deployment_lambda.model_deployment import (
 )
 from constructs.model_deployment_lambda.model_deployment import deployment_names as names
 from constructs.model_deployment_lambda.model_deployment import endpoint_requests as requests
-from constructs.model_deployment_lambda.model_deployment.aws_answers import AwsThrottled, NotYetConsistent
+from constructs.model_deployment_lambda.model_deployment.aws_answers import (
+    AwsThrottled,
+    AwsUnavailable,
+    NotYetConsistent,
+)
 from constructs.model_deployment_lambda.model_deployment.aws_clients import Clients
 from constructs.model_deployment_lambda.model_deployment.ledger import Ledger
 from constructs.model_deployment_lambda.model_deployment.step_handler import step_handler
@@ -639,6 +643,12 @@ def test_an_unreadable_endpoint_is_one_more_check_not_a_failure() -> None:
     state = check.run(state, world.settings, world.clients())
     assert state["rollout"] == "in_progress"
     assert "could not read the endpoint" in state["reason"]
+
+
+def test_the_state_machine_retries_exactly_the_errors_the_steps_raise_for_a_retry() -> None:
+    # The construct reads the names from constants.py; the steps raise these classes.
+    raised = (AwsThrottled, AwsUnavailable, NotYetConsistent)
+    assert tuple(error.__name__ for error in raised) == constants.RETRIED_STEP_ERRORS
 
 
 @pytest.mark.usefixtures("moto_env")
