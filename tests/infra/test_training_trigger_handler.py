@@ -814,6 +814,24 @@ def test_logs_are_one_json_object_per_line_without_row_contents(aws: Aws) -> Non
     assert "SECRET-ROW-VALUE" not in stream.getvalue()
 
 
+def test_a_failure_is_logged_with_its_error_and_raised(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(LambdaJsonFormatter())
+    logger = logging.getLogger(on_upload.__name__)
+    logger.addHandler(capture)
+    monkeypatch.delenv("PIPELINE_NAME")
+    try:
+        with pytest.raises(RuntimeError, match="PIPELINE_NAME"):
+            on_upload.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+    finally:
+        logger.removeHandler(capture)
+
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (line["level"], line["outcome"], line["errorType"]) == ("ERROR", "error", "RuntimeError")
+    assert "PIPELINE_NAME" in line["errorMessage"]
+
+
 def test_a_malformed_event_or_missing_setting_raises(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="not an S3 Object Created event"):
         on_upload.handler({"detail": {"bucket": {"name": DATA_BUCKET}}}, None)
