@@ -17,8 +17,8 @@ from tests.infra.support.synthesis import REPO_ROOT, Synthesized
 CONSTRUCTS = REPO_ROOT / "constructs"
 ASSET_FOLDERS = sorted(CONSTRUCTS.glob("*_lambda"))
 PACKAGES = {folder.name.removesuffix("_lambda"): folder for folder in ASSET_FOLDERS}
-# "Subject ... must be less than 100 characters long" (Amazon SNS API reference, Publish).
-DOCUMENTED_SNS_SUBJECT_LIMIT = 100
+# "Subjects must be ... less than 100 characters long" (Amazon SNS API reference, Publish, Subject).
+DOCUMENTED_SNS_SUBJECT_MAX_CHARS = 99
 
 
 def _listing(folder: Path) -> set[str]:
@@ -151,4 +151,4 @@ def test_every_function_that_publishes_names_the_sns_subject_limit_in_its_consta
     assert publishing == ["model_deployment", "training_notifier", "training_trigger"]
     for package in publishing:
         constants = importlib.import_module(f"constructs.{package}_lambda.{package}.constants")
-        assert constants.SNS_SUBJECT_LIMIT == DOCUMENTED_SNS_SUBJECT_LIMIT, package
+        assert constants.SNS_SUBJECT_MAX_CHARS == DOCUMENTED_SNS_SUBJECT_MAX_CHARS, package

@@ -20,7 +20,14 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from constructs.training_trigger_lambda.training_trigger import aws_clients, config, on_upload, uploads, validation
+from constructs.training_trigger_lambda.training_trigger import (
+    aws_clients,
+    config,
+    notices,
+    on_upload,
+    uploads,
+    validation,
+)
 from constructs.training_trigger_lambda.training_trigger import tags as trigger_tags
 from tests.infra.support.sample_events import object_created
 from twin.lambda_host import LambdaJsonFormatter
@@ -812,6 +819,13 @@ def test_logs_are_one_json_object_per_line_without_row_contents(aws: Aws) -> Non
     assert lines[0]["token"] == token_of(started["input_data_uri"])
     assert {"bucket", "key", "version_id", "token", "event_id", "timestamp", "message"} <= lines[1].keys()
     assert "SECRET-ROW-VALUE" not in stream.getvalue()
+
+
+def test_a_long_key_keeps_its_file_name_in_a_subject_sns_takes() -> None:
+    subject = notices.notification_subject("prod", "incoming/" + "deep/" * 40 + "export-2026-12-05.csv")
+    assert len(subject) < 100  # "less than 100 characters long" (Amazon SNS API reference, Publish)
+    assert subject.startswith("[prod] Upload rejected: ...")
+    assert subject.endswith("/export-2026-12-05.csv")
 
 
 def test_a_failure_is_logged_with_its_error_and_raised(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:

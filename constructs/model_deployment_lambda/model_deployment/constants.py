@@ -25,9 +25,9 @@ RETRIED_STEP_ERRORS = ("AwsThrottled", "AwsUnavailable", "NotYetConsistent")
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 ENDPOINT_TAG = "mlops:endpoint"
 
-# "Subject ... must be ASCII text that begins with a letter, number, or punctuation mark; must not include line
-# breaks or control characters; and must be less than 100 characters long" (Amazon SNS API reference, Publish).
-SNS_SUBJECT_LIMIT = 100
+# The longest subject Publish takes: "Subjects must be UTF-8 text with no line breaks or control characters, and
+# less than 100 characters long" (Amazon SNS API reference, Publish, Subject).
+SNS_SUBJECT_MAX_CHARS = 99
 
 # SageMaker names: at most 63 characters, letters, digits and hyphens (CreateModel, CreateEndpointConfig).
 NAME_LIMIT = 63

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .constants import SNS_SUBJECT_LIMIT
+from .constants import SNS_SUBJECT_MAX_CHARS
 
 # The endpoint cannot take an update in these states (DescribeEndpoint, EndpointStatus): wait for them to end.
 BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
@@ -114,4 +114,4 @@ def summary_message(state: Mapping[str, Any], settings: Mapping[str, Any]) -> tu
         "serving_endpoint_config": state.get("serving_config_name"),
         "deleted_endpoint_configs": state.get("deleted_configs", []),
     }
-    return subject[:SNS_SUBJECT_LIMIT], json.dumps(body, indent=2)
+    return subject[:SNS_SUBJECT_MAX_CHARS], json.dumps(body, indent=2)

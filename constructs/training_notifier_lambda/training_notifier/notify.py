@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from . import aws_clients
-from .constants import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE, SNS_SUBJECT_LIMIT
+from .constants import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE, SNS_SUBJECT_MAX_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def pipeline_failed_message(environment: str, detail: dict[str, Any], steps: lis
             f"Started from: {detail.get('pipelineExecutionDescription', 'unknown input')}",
         ]
     )
-    return subject[:SNS_SUBJECT_LIMIT], body
+    return subject[:SNS_SUBJECT_MAX_CHARS], body
 
 
 def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[str, str]:
@@ -54,7 +54,7 @@ def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[
             f"  aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved",
         ]
     )
-    return subject[:SNS_SUBJECT_LIMIT], body
+    return subject[:SNS_SUBJECT_MAX_CHARS], body
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, str]:

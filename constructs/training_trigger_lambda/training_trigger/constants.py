@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-# "Subject ... must be ASCII text that begins with a letter, number, or punctuation mark; must not include line
-# breaks or control characters; and must be less than 100 characters long" (Amazon SNS API reference, Publish).
-SNS_SUBJECT_LIMIT = 100
+# The longest subject Publish takes: "Subjects must be UTF-8 text with no line breaks or control characters, and
+# less than 100 characters long" (Amazon SNS API reference, Publish, Subject).
+SNS_SUBJECT_MAX_CHARS = 99
 
 # Preprocess reads plain and gzip-compressed CSV (ml_code/input_files.py, CSV_SUFFIXES).
 CSV_SUFFIX = ".csv"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .config import Config
-from .constants import SNS_SUBJECT_LIMIT
+from .constants import SNS_SUBJECT_MAX_CHARS
 from .tags import MAX_TAGS, REJECTED_TAG
 from .uploads import Upload
 from .validation import FIX_AND_UPLOAD_AGAIN
@@ -30,7 +30,7 @@ def upload_details(config: Config, upload: Upload, outcome: str, reason: str) ->
 
 def notification_subject(environment: str, key: str, what: str = "Upload rejected") -> str:
     prefix = f"[{environment}] {what}: "
-    room = SNS_SUBJECT_LIMIT - len(prefix)
+    room = SNS_SUBJECT_MAX_CHARS - len(prefix)
     # The end of the key (the file name) says most; SNS refuses control characters in subjects.
     shown = key if len(key) <= room else "..." + key[-(room - 3) :]
     return "".join(char if char.isprintable() else " " for char in prefix + shown)
