@@ -8,8 +8,9 @@ The convention every function's code follows (tests/infra/test_lambda_convention
   unpacks and puts on `sys.path`; the package is the import name there. One package rather than loose modules so
   that relative imports work, no module can shadow a library (`requests`, `logging`), and every function's
   logger and Handler say which construct it belongs to.
-- Entry: Handler `<name>.<entry module>.handler`; the entry module is named for what the function does and
-  defines `handler(event, context)`. Other modules define no `handler`.
+- Entry: Handler `<name>.<entry module>.handler`. The entry module is named for the event it answers
+  (`on_upload`, `on_training_event`) or the step it runs (`prepare`, `launcher`, ...) and defines
+  `handler(event, context)`; no other module defines a `handler`.
 - Logging: the standard library only, `logger = logging.getLogger(__name__)` in a module that logs; no handlers,
   formatters or levels in code. Lambda's JSON log format (below) writes each record as one JSON object with the
   call's `extra` keys at the top level; the level is the function's ApplicationLogLevel (INFO). Powertools for
@@ -21,8 +22,11 @@ The convention every function's code follows (tests/infra/test_lambda_convention
   down, so tests replace `aws_clients.clients` (or clear its cache inside moto) the same way for every function.
 - Shared constants: `<name>/constants.py` holds what the construct and its functions share (names, limits, pure
   name rules) and imports nothing of the package; constructs import that module and no other of an asset
-  (tests/infra/test_layout.py). Each asset ships only its own folder, so a limit two assets need (the SNS subject
-  limit) is named once in each asset's constants and a test checks they agree.
+  (tests/infra/test_layout.py). Each asset ships only its own folder, so a limit several assets need (the SNS
+  subject limit) is named once in each asset's constants and a test checks they agree: copying one shared module
+  into every asset at synth would need a bundling step (kept deterministic, mirrored by the twin and the tests
+  that import the folders) for one number.
+- Dependencies: the standard library and the boto3 of the Lambda runtime, nothing bundled.
 """
 
 from __future__ import annotations

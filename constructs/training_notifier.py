@@ -65,7 +65,7 @@ class TrainingNotifier(Construct):
             self,
             "Notifier",
             code_dir=HANDLER_DIR,
-            handler="training_notifier.notify.handler",
+            handler="training_notifier.on_training_event.handler",
             description="Posts failed training runs and models awaiting approval to the topic",
             environment={"ENVIRONMENT_NAME": environment_name, "TOPIC_ARN": topic.topic_arn},
             key=key,

@@ -1,7 +1,7 @@
 """What the `ModelDeployment` constructs and the deploy workflow's functions share: constants and pure name rules.
 
-The constructs (model_deployment.py, deployment_workflow.py, deployment_teardown.py, model_monitoring.py,
-training_trigger.py) import this module and nothing else of the package; it imports nothing of the package either.
+The constructs (model_deployment.py, deployment_workflow.py, and for the endpoint's name prefix model_monitoring.py
+and training_trigger.py) import this module and nothing else of the package; it imports nothing of the package.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Turns SageMaker's own events into short messages on the environment's SNS topic.
+"""The notices, as subject and body:
 
 - Pipeline execution Failed: which step failed and why (the event itself does not say; ask SageMaker).
 - Model package registered (PendingManualApproval): version, AUC, where the report is, how to approve.
@@ -6,14 +6,9 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
-from . import aws_clients
-from .constants import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE, SNS_SUBJECT_MAX_CHARS
-
-logger = logging.getLogger(__name__)
+from .constants import SNS_SUBJECT_MAX_CHARS
 
 
 def failed_steps(steps: list[dict[str, Any]]) -> list[str]:
@@ -55,21 +50,3 @@ def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[
         ]
     )
     return subject[:SNS_SUBJECT_MAX_CHARS], body
-
-
-def handler(event: dict[str, Any], context: object) -> dict[str, str]:
-    environment = os.environ["ENVIRONMENT_NAME"]
-    aws = aws_clients.clients()
-    detail = event["detail"]
-    if event["detail-type"] == PIPELINE_STATUS_CHANGE:
-        steps = aws.sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=detail["pipelineExecutionArn"])[
-            "PipelineExecutionSteps"
-        ]
-        subject, body = pipeline_failed_message(environment, detail, steps)
-    elif event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
-        subject, body = model_registered_message(environment, detail)
-    else:
-        raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
-    aws.sns.publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
-    logger.info("notified", extra={"subject": subject})
-    return {"subject": subject}
