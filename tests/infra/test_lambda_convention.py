@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_the_handlers_are_exactly_the_entry_modules_and_each_imports(synthesized
     assert defining == named
     for package, module in sorted(named):
         loaded = importlib.import_module(f"constructs.{package}_lambda.{package}.{module}")
-        assert callable(loaded.handler)
+        parameters = inspect.signature(loaded.handler, follow_wrapped=False).parameters
+        assert list(parameters)[:2] == ["event", "context"], f"{package}.{module}"
 
 
 def test_each_function_asset_is_its_folder_with_the_package_its_handler_names(synthesized: Synthesized) -> None:
