@@ -2,7 +2,7 @@
 
 They watch the endpoint as a whole (EndpointName + VariantName: during a blue/green update both fleets), so
 they say "the endpoint is unwell", not "this rollout is bad". Rollbacks use other alarms: the deploy workflow
-creates per-rollout alarms on the new fleet's EndpointConfigName (`model_deployment_lambda/deploy/requests.py`).
+creates per-rollout alarms on the new fleet's EndpointConfigName (`model_deployment_lambda/model_deployment/endpoint_requests.py`).
 """
 
 from __future__ import annotations

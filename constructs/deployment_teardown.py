@@ -1,5 +1,5 @@
 """Where the removal policy is destroy: a custom resource that, on stack deletion, stops running deployments and
-deletes the endpoint with every config, model and rollback alarm the workflow made (`deploy/teardown.py`)."""
+deletes the endpoint with every config, model and rollback alarm the workflow made (`model_deployment_lambda/model_deployment/teardown.py`)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def endpoint_teardown(
     settings = {**deploy_settings, "state_machine_arn": state_machine.state_machine_arn}
     function = make_function(
         "Teardown",
-        "deploy.teardown.handler",
+        "model_deployment.teardown.handler",
         "On stack deletion deletes the endpoint, its configs and models",
         {"DEPLOY_SETTINGS": Stack.of(scope).to_json_string(settings)},
         role,

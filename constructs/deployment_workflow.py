@@ -19,20 +19,38 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from constructs.model_deployment_lambda.deploy.autoscaling import ENDPOINT_TAG, SCALABLE_DIMENSION
-from constructs.model_deployment_lambda.deploy.aws import RETRIED_STEP_ERRORS
-from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS
+from constructs.model_deployment_lambda.model_deployment.constants import (
+    ENDPOINT_TAG,
+    POLL_SECONDS,
+    RETRIED_STEP_ERRORS,
+    SCALABLE_DIMENSION,
+)
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved, nag_resource_text
 from settings import resource_names as names
 
 # The steps: (construct id prefix, handler, description, timeout seconds).
 STEPS = (
-    ("Prepare", "deploy.prepare.handler", "Reads the approved package and decides: deploy, wait or conclude", 60),
-    ("StartRollout", "deploy.rollout.handler", "Creates the Model, EndpointConfig and alarms, starts the rollout", 120),
-    ("CheckEndpoint", "deploy.check.handler", "Judges the rollout from the endpoint itself", 60),
-    ("Conclude", "deploy.conclude.handler", "Cleans up, restores autoscaling, reports the outcome on SNS", 300),
+    (
+        "Prepare",
+        "model_deployment.prepare.handler",
+        "Reads the approved package and decides: deploy, wait or conclude",
+        60,
+    ),
+    (
+        "StartRollout",
+        "model_deployment.rollout.handler",
+        "Creates the Model, EndpointConfig and alarms, starts the rollout",
+        120,
+    ),
+    ("CheckEndpoint", "model_deployment.check.handler", "Judges the rollout from the endpoint itself", 60),
+    (
+        "Conclude",
+        "model_deployment.conclude.handler",
+        "Cleans up, restores autoscaling, reports the outcome on SNS",
+        300,
+    ),
 )
-# What each step's handler calls (deploy/<module>.py), and so all its role holds: statement id (in
+# What each step's handler calls (model_deployment/<module>.py), and so all its role holds: statement id (in
 # workflow_statements) -> the actions of it the step gets. An action goes to a step only if that step's code calls
 # it or a service checks it on that step's request; every step decrypts its environment variables (Lambda does it
 # as the function's role). The least-privilege check (tests/infra/test_iam_least_privilege.py) proves each both ways.
@@ -360,7 +378,7 @@ def deploy_state_machine(
         )
         # LambdaInvoke already retries Lambda's service errors (Lambda.ServiceException, ...), when the function
         # may have run: every step is safe to run twice. Throttling, 5xx and reads not yet consistent that
-        # outlast botocore's retries get their own, longer backoff (deploy/aws.py).
+        # outlast botocore's retries get their own, longer backoff (model_deployment/aws_answers.py).
         # Each AWS call of a step may fail once: a step making many calls may need many attempts, each after
         # at most a minute.
         task.add_retry(

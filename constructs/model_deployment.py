@@ -1,7 +1,7 @@
 """Approving a model package rolls it onto the environment's real-time endpoint, blue/green, with auto-rollback.
 
 EventBridge rule (this group, `Approved`) -> Step Functions standard workflow -> Lambda steps in
-`model_deployment_lambda/deploy/` that create the Model and EndpointConfig for the package version, create or
+`model_deployment_lambda/model_deployment/` that create the Model and EndpointConfig for the package version, create or
 update the endpoint with a blue/green `DeploymentConfig` and rollback alarms, judge the outcome from the endpoint
 itself, clean up, and report on the environment's SNS topic.
 
@@ -45,8 +45,7 @@ from constructs.deployment_workflow import (
     workflow_statements,
 )
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
-from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
-from constructs.model_deployment_lambda.deploy.names import name_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import POLL_SECONDS, busy_limit, name_prefix
 from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
@@ -71,7 +70,7 @@ def workflow_settings(
     topic_arn: str,
     ledger_table_name: str,
 ) -> dict[str, Any]:
-    """What the Lambda steps read from DEPLOY_SETTINGS (see deploy/aws.py): one JSON-serializable dict."""
+    """What the Lambda steps read from DEPLOY_SETTINGS (see model_deployment/step_handler.py): one JSON-serializable dict."""
     endpoint = settings.endpoint
     return {
         "environment": environment_name,
@@ -272,7 +271,7 @@ class ModelDeployment(Construct):
         return regional_arn(self, service, resource)
 
     def _ledger_table(self) -> dynamodb.Table:
-        """The deploy ledger (deploy/ledger.py): claims, reports and approval events, decided by conditional writes.
+        """The deploy ledger (model_deployment/ledger.py): claims, reports and approval events, decided by conditional writes.
 
         Encrypted with DynamoDB's AWS managed key: it holds package ARNs and execution ids, nothing confidential,
         and the environment key's policy (another stack's) needs no statement for it.

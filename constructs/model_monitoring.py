@@ -29,7 +29,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.deployment_alarms import allow_alarms_to_notify
 from constructs.ml_code_bundle import MlCodeBundle
-from constructs.model_deployment_lambda.deploy.names import versioned_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import versioned_prefix
+from constructs.model_monitoring_lambda.model_monitoring.constants import (
+    LAUNCHER_SETTINGS_VARIABLE,
+    RETRAINING_SETTINGS_VARIABLE,
+)
 from constructs.permissions import (
     acknowledge_wildcard_resource,
     allow,
@@ -135,9 +139,9 @@ class ModelMonitoring(Construct):
             self,
             "Launcher",
             code_dir=HANDLER_DIR,
-            handler="monitoring.launcher.handler",
+            handler="model_monitoring.launcher.handler",
             description=f"Starts the monitoring job of {endpoint_name} for the version it serves",
-            environment={"MONITOR_SETTINGS": stack.to_json_string(launcher_settings)},
+            environment={LAUNCHER_SETTINGS_VARIABLE: stack.to_json_string(launcher_settings)},
             key=key,
             log_group=encrypted_log_group(self, f"/mlops/{environment_name}/monitoring/launcher", key),
             network=network,
@@ -335,9 +339,9 @@ class ModelMonitoring(Construct):
             self,
             "Retrainer",
             code_dir=HANDLER_DIR,
-            handler="monitoring.retraining.handler",
+            handler="model_monitoring.retraining.handler",
             description=f"Starts the training pipeline when a monitoring alarm of {self.endpoint_name} fires",
-            environment={"RETRAINING_SETTINGS": Stack.of(self).to_json_string(retraining_settings)},
+            environment={RETRAINING_SETTINGS_VARIABLE: Stack.of(self).to_json_string(retraining_settings)},
             key=key,
             log_group=encrypted_log_group(
                 Construct(self, "RetrainerLogs"), f"/mlops/{environment_name}/monitoring/retraining", key

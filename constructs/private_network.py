@@ -34,7 +34,7 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
     "application-autoscaling": ec2.InterfaceVpcEndpointAwsService.APPLICATION_AUTOSCALING,
 }
 # The gateway endpoints (no hourly charge): S3, which the functions and jobs reach, and DynamoDB, where the deploy
-# functions keep their ledger (constructs/model_deployment_lambda/deploy/ledger.py).
+# functions keep their ledger (constructs/model_deployment_lambda/model_deployment/ledger.py).
 GATEWAY_ENDPOINTS: dict[str, ec2.GatewayVpcEndpointAwsService] = {
     "s3": ec2.GatewayVpcEndpointAwsService.S3,
     "dynamodb": ec2.GatewayVpcEndpointAwsService.DYNAMODB,

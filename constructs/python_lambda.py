@@ -1,5 +1,33 @@
 """A Python Lambda the way every function here is built: JSON logs to its own log group, a role that
-holds only what it is granted, the environment encrypted with the environment's key."""
+holds only what it is granted, the environment encrypted with the environment's key.
+
+The convention every function's code follows (tests/infra/test_lambda_convention.py checks it):
+
+- Layout: the construct `constructs/<name>.py` keeps its functions' code in the asset folder
+  `constructs/<name>_lambda/`, which holds one package, `<name>`, and nothing else. The folder is what Lambda
+  unpacks and puts on `sys.path`; the package is the import name there. One package rather than loose modules so
+  that relative imports work, no module can shadow a library (`requests`, `logging`), and every function's
+  logger and Handler say which construct it belongs to.
+- Entry: Handler `<name>.<entry module>.handler`. The entry module is named for the event it answers
+  (`on_upload`, `on_training_event`) or the step it runs (`prepare`, `launcher`, ...) and defines
+  `handler(event, context)`; no other module defines a `handler`.
+- Logging: the standard library only, `logger = logging.getLogger(__name__)` in a module that logs; no handlers,
+  formatters or levels in code. Lambda's JSON log format (below) writes each record as one JSON object with the
+  call's `extra` keys at the top level; the level is the function's ApplicationLogLevel (INFO). Powertools for
+  AWS Lambda would bring its Logger, event classes and idempotency at the price of a dependency in every asset,
+  bundled offline without Docker: not worth it for four small packages whose idempotency is their own (request
+  tokens, the deploy ledger).
+- Clients: `<name>/aws_clients.py` holds a frozen dataclass `Clients` and `clients()`, made on first use and kept
+  while the function stays warm (`functools.cache`); entries call `aws_clients.clients()` and pass the result
+  down, so tests replace `aws_clients.clients` (or clear its cache inside moto) the same way for every function.
+- Shared constants: `<name>/constants.py` holds what the construct and its functions share (names, limits, pure
+  name rules) and imports nothing of the package; constructs import that module and no other of an asset
+  (tests/infra/test_layout.py). Each asset ships only its own folder, so a limit several assets need (the SNS
+  subject limit) is named once in each asset's constants and a test checks they agree: copying one shared module
+  into every asset at synth would need a bundling step (kept deterministic, mirrored by the twin and the tests
+  that import the folders) for one number.
+- Dependencies: the standard library and the boto3 of the Lambda runtime, nothing bundled.
+"""
 
 from __future__ import annotations
 
@@ -78,6 +106,8 @@ class PythonLambda(Construct):
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            # The runtime sets the root logger to this level: the code sets none.
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             timeout=timeout,
             memory_size=256,
             dead_letter_queue=dead_letter_queue,

@@ -14,6 +14,10 @@ from constructs.dead_letter_queue import dead_letter_queue
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
+from constructs.training_notifier_lambda.training_notifier.constants import (
+    MODEL_PACKAGE_STATE_CHANGE,
+    PIPELINE_STATUS_CHANGE,
+)
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
 
@@ -21,7 +25,7 @@ HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
 def pipeline_failed_pattern(pipeline_arn: str) -> events.EventPattern:
     return events.EventPattern(
         source=["aws.sagemaker"],
-        detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+        detail_type=[PIPELINE_STATUS_CHANGE],
         detail={"currentPipelineExecutionStatus": ["Failed"], "pipelineArn": [pipeline_arn]},
     )
 
@@ -29,7 +33,7 @@ def pipeline_failed_pattern(pipeline_arn: str) -> events.EventPattern:
 def model_registered_pattern(model_package_group_name: str) -> events.EventPattern:
     return events.EventPattern(
         source=["aws.sagemaker"],
-        detail_type=["SageMaker Model Package State Change"],
+        detail_type=[MODEL_PACKAGE_STATE_CHANGE],
         detail={
             "ModelPackageGroupName": [model_package_group_name],
             "ModelApprovalStatus": ["PendingManualApproval"],
@@ -61,7 +65,7 @@ class TrainingNotifier(Construct):
             self,
             "Notifier",
             code_dir=HANDLER_DIR,
-            handler="notify.handler",
+            handler="training_notifier.on_training_event.handler",
             description="Posts failed training runs and models awaiting approval to the topic",
             environment={"ENVIRONMENT_NAME": environment_name, "TOPIC_ARN": topic.topic_arn},
             key=key,

@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.data_storage import INCOMING_PREFIX
 from constructs.dead_letter_queue import dead_letter_queue
-from constructs.model_deployment_lambda.deploy.names import name_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import name_prefix
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
@@ -75,7 +75,7 @@ class TrainingTrigger(Construct):
             self,
             "Trigger",
             code_dir=HANDLER_DIR,
-            handler="handler.handler",
+            handler="training_trigger.on_upload.handler",
             description="Validates an uploaded CSV and starts the training pipeline on a pinned copy",
             environment={
                 "ENVIRONMENT_NAME": environment_name,

@@ -12,7 +12,7 @@ SERVING_MODULES alone.
 JOB_SCRIPTS = ("preprocess.py", "train.py", "evaluate.py")
 ENDPOINT_SCRIPT = "inference.py"
 # The monitoring job's script: no pipeline step names it; the monitoring launcher starts it
-# (constructs/model_monitoring_lambda/monitoring/launcher.py) as a processing job from this same bundle.
+# (constructs/model_monitoring_lambda/model_monitoring/launcher.py) as a processing job from this same bundle.
 MONITORING_SCRIPT = "monitor.py"
 
 # Exactly what the endpoint runs: its entry script and every ml_code module it imports, directly or not. Training

@@ -2,19 +2,24 @@
 CloudFormation would deploy), run in this process with the function's template environment.
 
 Not Lambda: Python 3.11 instead of the function's runtime, no isolation between functions, no IAM role, no
-timeout or memory limit. An exception is reported as Lambda reports an unhandled error.
+timeout or memory limit. An exception is reported as Lambda reports an unhandled error. The functions log with the
+standard library and Lambda's JSON log format (constructs/python_lambda.py): their records reach the log as Lambda's
+runtime writes them, one JSON object per line (`LambdaJsonFormatter`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +27,32 @@ from twin.cloudformation import Assembly
 
 Handler = Callable[[Any, Any], Any]
 _ENVIRONMENT_LOCK = threading.RLock()
+# What every LogRecord has: anything else on a record came in the call's `extra`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class LambdaJsonFormatter(logging.Formatter):
+    """A record as Lambda's Python runtime writes it with the JSON log format: timestamp, level, message, logger,
+    the exception's errorType, errorMessage and stackTrace, and every key the call passed in `extra`, at the top
+    level ("Using Lambda advanced logging controls with Python", AWS Lambda developer guide; the runtime interface
+    client's JsonFormatter, aws/aws-lambda-python-runtime-interface-client). Like the runtime's, it encodes without
+    a fallback: a value JSON cannot hold fails here as it would there. No requestId: the twin has none."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry |= {
+                "errorType": record.exc_info[0].__name__,
+                "errorMessage": str(record.exc_info[1]),
+                "stackTrace": self.formatException(record.exc_info).splitlines(),
+            }
+        entry |= {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES}
+        return json.dumps(entry, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -62,7 +93,7 @@ class LambdaHost:
 
         def run(event: Any, context: Any = None) -> Any:
             self.invocations.append(function.name)
-            with self._environment(function), self._output():
+            with self._environment(function), self._output(), self._application_logs(function):
                 return self._load(function)(event, context)
 
         return run
@@ -75,20 +106,37 @@ class LambdaHost:
         if key not in self._loaded:
             module_name, _, attribute = function.handler.rpartition(".")
             top = module_name.split(".")[0]
-            # Another asset's module of the same name (every function's file may be handler.py) must not answer.
+            # Another asset's package of the same name (another cdk.out's copy) must not answer.
             for name in [n for n in sys.modules if n == top or n.startswith(f"{top}.")]:
                 if not str(getattr(sys.modules[name], "__file__", "") or "").startswith(str(function.asset)):
                     del sys.modules[name]
             sys.path.insert(0, str(function.asset))
-            try:  # a logger the module sets up at import writes to the log too
-                with self._output():
-                    self._loaded[key] = getattr(importlib.import_module(module_name), attribute)
+            try:
+                self._loaded[key] = getattr(importlib.import_module(module_name), attribute)
             finally:
                 sys.path.remove(str(function.asset))
         return self._loaded[key]
 
     def _output(self) -> contextlib.AbstractContextManager[Any]:
         return contextlib.redirect_stdout(self._log) if self._log is not None else contextlib.nullcontext()
+
+    @contextmanager
+    def _application_logs(self, function: Function) -> Iterator[None]:
+        """The function's records (its package's loggers) as JSON lines, from INFO: the ApplicationLogLevel the
+        functions are configured with (constructs/python_lambda.py)."""
+        package = function.handler.split(".")[0]
+        handler = logging.StreamHandler(self._log if self._log is not None else sys.stdout)
+        handler.setFormatter(LambdaJsonFormatter())
+        handler.addFilter(lambda record: record.name.split(".")[0] == package)
+        root = logging.getLogger()
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
 
     @staticmethod
     @contextmanager

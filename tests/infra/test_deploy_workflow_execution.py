@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from constructs.model_deployment_lambda.deploy.requests import rollback_alarm_names
+from constructs.model_deployment_lambda.model_deployment.endpoint_requests import rollback_alarm_names
 from tests.infra.support.deploy_world import World, event_for, settings_for
 from tests.infra.support.step_functions_harness import DeployMachine, MachineFactory, deploy_machines
 from tests.infra.support.synthesis import Synthesized
@@ -237,7 +237,8 @@ def test_an_error_after_update_endpoint_was_accepted_is_still_watched(
 
 def _names_for(world: World, package_arn: str) -> list[str]:
     """The model name the workflow derives for a package (what the double is told will not start)."""
-    from constructs.model_deployment_lambda.deploy.names import name_prefix, resource_name, settings_hash
+    from constructs.model_deployment_lambda.model_deployment.constants import name_prefix
+    from constructs.model_deployment_lambda.model_deployment.deployment_names import resource_name, settings_hash
 
     version = int(package_arn.rsplit("/", 1)[1])
     return [resource_name(name_prefix(world.endpoint_name), version, settings_hash(world.settings, package_arn))]

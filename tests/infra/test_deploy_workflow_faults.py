@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from constructs.model_deployment_lambda.deploy.names import SERVED_TAG
+from constructs.model_deployment_lambda.model_deployment.deployment_names import SERVED_TAG
 from tests.infra.support.deploy_world import World, event_for, settings_for
 from tests.infra.support.step_functions_harness import (
     CONSISTENCY_ERRORS,

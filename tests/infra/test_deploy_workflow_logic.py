@@ -18,18 +18,26 @@ from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from constructs.model_deployment_lambda.deploy import (
+from constructs.model_deployment_lambda.model_deployment import (
+    aws_clients,
     check,
     conclude,
+    constants,
     decisions,
-    names,
     prepare,
-    requests,
     rollout,
     teardown,
 )
-from constructs.model_deployment_lambda.deploy.aws import AwsThrottled, Clients, NotYetConsistent, step_handler
-from constructs.model_deployment_lambda.deploy.ledger import Ledger
+from constructs.model_deployment_lambda.model_deployment import deployment_names as names
+from constructs.model_deployment_lambda.model_deployment import endpoint_requests as requests
+from constructs.model_deployment_lambda.model_deployment.aws_answers import (
+    AwsThrottled,
+    AwsUnavailable,
+    NotYetConsistent,
+)
+from constructs.model_deployment_lambda.model_deployment.aws_clients import Clients
+from constructs.model_deployment_lambda.model_deployment.ledger import Ledger
+from constructs.model_deployment_lambda.model_deployment.step_handler import step_handler
 from tests.infra.support import documented_support
 from tests.infra.support.deploy_world import ACCOUNT, REGION, World, event_for, settings_for
 from twin.sagemaker_endpoint_double import client_error
@@ -74,22 +82,22 @@ def test_names_are_deterministic_and_fit_sagemaker_limits() -> None:
     settings = settings_for("dev")
     digest = names.settings_hash(settings, "arn:aws:sagemaker:eu-west-1:1:model-package/g/3")
     assert digest == names.settings_hash(dict(settings), "arn:aws:sagemaker:eu-west-1:1:model-package/g/3")
-    assert names.resource_name(names.name_prefix("mlops-dev"), 3, digest) == f"mlops-dev-v3-{digest}"
+    assert names.resource_name(constants.name_prefix("mlops-dev"), 3, digest) == f"mlops-dev-v3-{digest}"
 
 
 @pytest.mark.parametrize("endpoint_name", ["mlops-dev", "mlops-" + "a" * 16, "e" * 63, "a-" * 31 + "b"])
 @pytest.mark.parametrize("version", [1, 10000, 999_999_999_999])
 def test_names_stay_within_63_characters_and_the_pattern(endpoint_name: str, version: int) -> None:
-    prefix = names.name_prefix(endpoint_name)
+    prefix = constants.name_prefix(endpoint_name)
     name = names.resource_name(prefix, version, "0123abcd")
     assert len(name) <= 63
-    assert names.NAME_PATTERN.fullmatch(name)
+    assert constants.NAME_PATTERN.fullmatch(name)
     assert name.startswith(f"{prefix}-v")
 
 
 def test_a_long_endpoint_name_gets_a_hashed_prefix_that_differs_per_endpoint() -> None:
-    first, second = names.name_prefix("x" * 50 + "-one"), names.name_prefix("x" * 50 + "-two")
-    assert len(first) == names.PREFIX_LIMIT
+    first, second = constants.name_prefix("x" * 50 + "-one"), constants.name_prefix("x" * 50 + "-two")
+    assert len(first) == constants.PREFIX_LIMIT
     assert first != second
 
 
@@ -637,6 +645,12 @@ def test_an_unreadable_endpoint_is_one_more_check_not_a_failure() -> None:
     assert "could not read the endpoint" in state["reason"]
 
 
+def test_the_state_machine_retries_exactly_the_errors_the_steps_raise_for_a_retry() -> None:
+    # The construct reads the names from constants.py; the steps raise these classes.
+    raised = (AwsThrottled, AwsUnavailable, NotYetConsistent)
+    assert tuple(error.__name__ for error in raised) == constants.RETRIED_STEP_ERRORS
+
+
 @pytest.mark.usefixtures("moto_env")
 def test_throttling_that_outlasts_botocore_becomes_the_retried_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def throttled(event: Any, settings: Any, aws: Clients) -> dict[str, Any]:
@@ -723,7 +737,7 @@ def test_an_endpoint_busy_too_long_ends_the_workflow_with_a_clear_reason() -> No
     deploy_version(world)
     world.sagemaker.start_system_update(world.endpoint_name)
     state = prepare.run(event_for(world.register(auc="0.94")), world.settings, world.clients())
-    state["busy_checks"] = decisions.busy_limit(world.settings)
+    state["busy_checks"] = constants.busy_limit(world.settings)
     state = prepare.run(state, world.settings, world.clients())
     assert (state["action"], state["outcome"]) == ("conclude", "failed")
     assert "still SystemUpdating after" in state["reason"]
@@ -904,7 +918,7 @@ def test_the_teardown_handler_answers_cloudformation(
     deploy_version(world)
     answers: list[tuple[str, str]] = []
     monkeypatch.setenv("DEPLOY_SETTINGS", json.dumps(world.settings))
-    monkeypatch.setattr(teardown, "aws_clients", world.clients)
+    monkeypatch.setattr(aws_clients, "clients", world.clients)
     monkeypatch.setattr(
         teardown, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
     )
@@ -922,7 +936,7 @@ def test_the_teardown_handler_reports_a_failure_instead_of_hanging(monkeypatch: 
     def broken() -> Clients:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeEndpoint")
 
-    monkeypatch.setattr(teardown, "aws_clients", broken)
+    monkeypatch.setattr(aws_clients, "clients", broken)
     monkeypatch.setattr(
         teardown, "send_cfn_response", lambda event, context, status, reason: answers.append((status, reason))
     )
@@ -1011,7 +1025,7 @@ def _model_names(world: World, package_arn: str) -> list[str]:
     version = int(package_arn.rsplit("/", 1)[1])
     return [
         names.resource_name(
-            names.name_prefix(world.endpoint_name), version, names.settings_hash(world.settings, package_arn)
+            constants.name_prefix(world.endpoint_name), version, names.settings_hash(world.settings, package_arn)
         )
     ]
 

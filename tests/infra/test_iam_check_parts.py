@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from constructs.model_deployment_lambda.deploy import aws as deploy_aws
+from constructs.model_deployment_lambda.model_deployment import aws_answers
 from tests.infra.support.iam_calls import CallRecorder, RecordedCall
 from tests.infra.support.iam_needs import Context, MappingError, call_needs
 from tests.infra.support.iam_policy import (
@@ -204,11 +204,11 @@ def test_the_recorder_keeps_calls_made_inside_handler_code_only() -> None:
         for _ in range(2):
             stubber.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint")
         with stubber:
-            deploy_aws.describe_endpoint(client, "mlops-dev")
+            aws_answers.describe_endpoint(client, "mlops-dev")
             with pytest.raises(client.exceptions.ClientError):
                 client.describe_endpoint(EndpointName="mlops-dev")  # the test's own call: not the handler's
     finally:
         recorder.uninstall()
     assert [(c.frames, c.operation, dict(c.params)) for c in recorder.calls] == [
-        ((("deploy.aws", "describe_endpoint"),), "DescribeEndpoint", {"EndpointName": "mlops-dev"})
+        ((("model_deployment.aws_answers", "describe_endpoint"),), "DescribeEndpoint", {"EndpointName": "mlops-dev"})
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,44 @@ def test_test_folders_hold_tests_and_their_helpers_stay_apart(suite: str) -> Non
     modules = sorted(path.name for path in folder.glob("*.py") if path.name != "conftest.py")
     assert [name for name in modules if not name.startswith("test_")] == []  # helpers live in support/
     assert (folder / "support").is_dir()
+
+
+# --- a construct reads its functions' code only through the asset's constants module -------------------------
+# (constructs/python_lambda.py: constructs/<name>_lambda/<name>/constants.py imports nothing of its package)
+SHARED_RUNTIME_MODULE = re.compile(r"constructs\.(\w+)_lambda\.\1\.constants(\.\w+)?")
+ASSET_FOLDERS = sorted(folder.name for folder in (REPO_ROOT / "constructs").glob("*_lambda") if folder.is_dir())
+RUNTIME_CODE = re.compile(rf"constructs\.({'|'.join(ASSET_FOLDERS)})(\..+)?")
+
+
+def runtime_imports(path: Path, root: Path = REPO_ROOT) -> list[str]:
+    return sorted(
+        f"{path.relative_to(root)} imports {module}"
+        for module in imported_modules(path)
+        if RUNTIME_CODE.fullmatch(module) and not SHARED_RUNTIME_MODULE.fullmatch(module)
+    )
+
+
+def test_the_checker_sees_a_construct_importing_runtime_logic(tmp_path: Path) -> None:
+    module = tmp_path / "constructs" / "probe.py"
+    module.parent.mkdir()
+    module.write_text(
+        "from constructs.model_deployment_lambda.model_deployment.constants import POLL_SECONDS\n"
+        "from constructs.model_deployment_lambda.model_deployment.decisions import BUSY_STATUSES\n",
+        encoding="utf-8",
+    )
+    assert runtime_imports(module, root=tmp_path) == [
+        "constructs/probe.py imports constructs.model_deployment_lambda.model_deployment.decisions",
+        "constructs/probe.py imports constructs.model_deployment_lambda.model_deployment.decisions.BUSY_STATUSES",
+    ]
+
+
+@pytest.mark.parametrize("place", ["constructs", "settings", "stacks"])
+def test_constructs_import_no_runtime_module_but_the_constants(place: str) -> None:
+    # The functions' own code (constructs/*_lambda/) is not a construct.
+    modules = [
+        path
+        for path in sorted((REPO_ROOT / place).rglob("*.py"))
+        if not any(part in ASSET_FOLDERS for part in path.relative_to(REPO_ROOT).parts)
+    ]
+    assert modules
+    assert [found for path in modules for found in runtime_imports(path)] == []

@@ -21,7 +21,7 @@ from constructs.ml_code_bundle import ML_CODE_DIR, MlCodeBundle, bundle_contents
 from tests.infra.support.synthesis import REPO_ROOT
 
 TOOLS_DIR = ML_CODE_DIR / "local"
-LAUNCHER = REPO_ROOT / "constructs" / "model_monitoring_lambda" / "monitoring" / "launcher.py"
+LAUNCHER = REPO_ROOT / "constructs" / "model_monitoring_lambda" / "model_monitoring" / "launcher.py"
 
 
 def contents() -> SimpleNamespace:

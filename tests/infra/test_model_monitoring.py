@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from constructs.model_monitoring import METRICS_NAMESPACE, monitoring_alarm_names
-from constructs.model_monitoring_lambda.monitoring import launcher, retraining
+from constructs.model_monitoring_lambda.model_monitoring import aws_clients, launcher, retraining
 from tests.infra.support.synthesis import Synthesized
 
 REGION = "eu-west-1"
@@ -83,7 +83,9 @@ def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
+        aws_clients.clients.cache_clear()  # the handlers' clients are created inside this mock
         yield boto3.client("sagemaker")
+        aws_clients.clients.cache_clear()
 
 
 def serve(sagemaker: Any, baseline: str | None = BASELINE) -> str:
@@ -202,7 +204,7 @@ def test_a_redelivered_schedule_event_starts_nothing_new(sagemaker: Any) -> None
             response.pop("ResponseMetadata", None)
             stub.add_response(operation, response)
         stub.add_client_error("create_processing_job", "ResourceInUse", "Job name must be unique")
-        assert launcher.run(SCHEDULED, client) == {
+        assert launcher.run(SCHEDULED, aws_clients.Clients(sagemaker=client)) == {
             "status": "already started",
             "job_name": "mlops-test-monitor-202603040500",
         }
@@ -254,7 +256,7 @@ def test_retraining_starts_the_last_runs_input_with_the_serving_champion(sagemak
         ],
     )["PipelineExecutionArn"]
     later = datetime.now(timezone.utc) + timedelta(hours=169)
-    result = retraining.run(alarm_event(), boto3.client("sagemaker"), now=later)
+    result = retraining.run(alarm_event(), aws_clients.Clients(sagemaker=boto3.client("sagemaker")), now=later)
     assert result["status"] == "started"
     assert result["pipeline_execution_arn"] != first
     parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["pipeline_execution_arn"])
@@ -289,7 +291,7 @@ def test_retraining_never_starts_beside_an_executing_run(sagemaker: Any) -> None
                 ]
             },
         )
-        result = retraining.run(alarm_event(), client)
+        result = retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client))
     assert result == {"status": "skipped", "reason": "a run of the pipeline is executing"}
 
 
@@ -305,8 +307,8 @@ def test_a_redelivered_alarm_event_asks_with_the_same_token(sagemaker: Any) -> N
         "provide-client-params.sagemaker.StartPipelineExecution",
         lambda params, **_: tokens.append(params["ClientRequestToken"]),
     )
-    retraining.run(alarm_event(), client, now=later)
-    retraining.run(alarm_event(), client, now=later)
+    retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client), now=later)
+    retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client), now=later)
     assert len(tokens) == 2 and tokens[0] == tokens[1]
 
 
@@ -376,7 +378,7 @@ def test_the_launcher_settings_are_the_ones_the_tests_give(synthesized: Synthesi
         resource
         for resource in synthesized.templates["dev"]["Training"]["Resources"].values()
         if resource["Type"] == "AWS::Lambda::Function"
-        and resource["Properties"]["Handler"] == "monitoring.launcher.handler"
+        and resource["Properties"]["Handler"] == "model_monitoring.launcher.handler"
     ]
     rendered = json.dumps(function["Properties"]["Environment"]["Variables"]["MONITOR_SETTINGS"])
     for key in MONITOR_SETTINGS:

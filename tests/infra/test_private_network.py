@@ -98,7 +98,7 @@ def test_the_monitoring_job_runs_in_the_private_subnets_with_the_network_it_uses
 ) -> None:
     """The launcher's request (monitoring.launcher.job_request) carries the VPC; not isolated: monitor.py reads S3
     (gateway endpoint) and publishes to CloudWatch (the "monitoring" interface endpoint) itself."""
-    from constructs.model_monitoring_lambda.monitoring.launcher import job_request
+    from constructs.model_monitoring_lambda.model_monitoring.launcher import job_request
 
     env = environment(synthesized, name)
     settings = monitor_settings(env)
@@ -346,8 +346,8 @@ def test_the_deploy_step_creates_the_model_with_the_environments_network(synthes
     import boto3
     from botocore.stub import Stubber
 
-    from constructs.model_deployment_lambda.deploy.names import PACKAGE_TAG
-    from constructs.model_deployment_lambda.deploy.rollout import ensure_model
+    from constructs.model_deployment_lambda.model_deployment.deployment_names import PACKAGE_TAG
+    from constructs.model_deployment_lambda.model_deployment.rollout import ensure_model
 
     settings = deploy_settings(environment(synthesized, name))
     assert settings is not None

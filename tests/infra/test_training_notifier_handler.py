@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from constructs.training_notifier_lambda import notify
+from constructs.training_notifier_lambda.training_notifier import aws_clients, messages, on_training_event
 from tests.infra.support.sample_events import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE
 
 REGION = "eu-west-1"
@@ -35,6 +35,7 @@ def topic_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, A
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         monkeypatch.setenv("TOPIC_ARN", topic_arn)
+        aws_clients.clients.cache_clear()  # the handler's clients are created inside this mock
         received: list[dict[str, Any]] = []
 
         class Inbox(list):  # reads the queue when the test looks
@@ -44,6 +45,7 @@ def topic_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, A
                 return iter(received)
 
         yield Inbox()
+        aws_clients.clients.cache_clear()
 
 
 def stubbed_sagemaker(steps: list[dict[str, Any]]) -> Any:
@@ -59,13 +61,9 @@ def stubbed_sagemaker(steps: list[dict[str, Any]]) -> Any:
 
 
 def run_with_sagemaker(event: dict[str, Any], sagemaker: Any) -> dict[str, str]:
-    real_client = boto3.client
-    with mock.patch.object(
-        notify.boto3,
-        "client",
-        side_effect=lambda name, **kw: sagemaker if name == "sagemaker" else real_client(name, **kw),
-    ):
-        return notify.handler(event, None)
+    clients = aws_clients.Clients(sagemaker=sagemaker, sns=boto3.client("sns"))
+    with mock.patch.object(aws_clients, "clients", lambda: clients):
+        return on_training_event.handler(event, None)
 
 
 def test_failed_run_names_the_failed_step_and_its_reason(topic_messages: list[dict[str, Any]]) -> None:
@@ -94,7 +92,7 @@ def test_failed_run_without_a_failed_step_still_reports(topic_messages: list[dic
 
 
 def test_registered_model_says_version_auc_report_and_how_to_approve(topic_messages: list[dict[str, Any]]) -> None:
-    notify.handler(MODEL_PACKAGE_STATE_CHANGE, None)
+    on_training_event.handler(MODEL_PACKAGE_STATE_CHANGE, None)
     (message,) = list(topic_messages)
     assert message["Subject"] == "[dev] Model version 3 awaits approval (ROC-AUC 0.9281)"
     body = message["Message"]
@@ -104,11 +102,11 @@ def test_registered_model_says_version_auc_report_and_how_to_approve(topic_messa
 
 def test_subject_fits_sns_limit() -> None:
     detail = {**MODEL_PACKAGE_STATE_CHANGE["detail"], "CustomerMetadataProperties": {"auc": "9" * 200}}
-    subject, _ = notify.model_registered_message("dev", detail)
-    assert len(subject) <= 100
+    subject, _ = messages.model_registered_message("dev", detail)
+    assert len(subject) < 100  # "less than 100 characters long" (Amazon SNS API reference, Publish)
 
 
 def test_unexpected_event_is_an_error(topic_messages: list[dict[str, Any]]) -> None:
     with pytest.raises(ValueError, match="unexpected event detail-type"):
-        notify.handler({**MODEL_PACKAGE_STATE_CHANGE, "detail-type": "Something Else"}, None)
+        on_training_event.handler({**MODEL_PACKAGE_STATE_CHANGE, "detail-type": "Something Else"}, None)
     assert list(topic_messages) == []

@@ -20,8 +20,17 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from constructs.training_trigger_lambda import handler as trigger
+from constructs.training_trigger_lambda.training_trigger import (
+    aws_clients,
+    config,
+    notices,
+    on_upload,
+    uploads,
+    validation,
+)
+from constructs.training_trigger_lambda.training_trigger import tags as trigger_tags
 from tests.infra.support.sample_events import object_created
+from twin.lambda_host import LambdaJsonFormatter
 
 REGION = "eu-west-1"
 DATA_BUCKET = "mlops-test-data"
@@ -89,9 +98,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             "ENDPOINT_NAME": ENDPOINT,
         }.items():
             monkeypatch.setenv(name, value)
-        trigger.clients.cache_clear()  # the handler's clients are created inside this mock
+        aws_clients.clients.cache_clear()  # the handler's clients are created inside this mock
         yield Aws(s3=s3, sagemaker=sagemaker, sqs=sqs, queue_url=queue_url)
-        trigger.clients.cache_clear()
+        aws_clients.clients.cache_clear()
 
 
 def upload(aws: Aws, key: str, body: bytes, tags: str = "owner=feature-export") -> dict[str, Any]:
@@ -186,7 +195,7 @@ def test_good_upload_starts_the_pipeline_on_a_pinned_copy_of_that_version(aws: A
     key = "incoming/2024-06 adult+sample.csv"
     event = upload(aws, key, GOOD_CSV)
 
-    result = trigger.handler(event, None)
+    result = on_upload.handler(event, None)
 
     assert result["status"] == "started"
     token = token_of(result["input_data_uri"])
@@ -228,7 +237,7 @@ def test_a_key_with_special_characters_is_found_either_way_it_arrives(aws: Aws, 
     event = upload(aws, key, GOOD_CSV)
     delivered = form_encoded(event) if encoded else event
 
-    result = trigger.handler(delivered, None)
+    result = on_upload.handler(delivered, None)
 
     assert result["status"] == "started"
     assert pinned_body(aws, result["input_data_uri"], key.rsplit("/", 1)[-1]) == GOOD_CSV
@@ -240,8 +249,8 @@ def test_a_key_with_special_characters_is_found_either_way_it_arrives(aws: Aws, 
 def test_the_same_upload_delivered_encoded_and_as_is_starts_one_execution(aws: Aws) -> None:
     event = upload(aws, "incoming/a b+c.csv", GOOD_CSV)
 
-    first = trigger.handler(form_encoded(event), None)
-    second = trigger.handler(event, None)
+    first = on_upload.handler(form_encoded(event), None)
+    second = on_upload.handler(event, None)
 
     assert first == second
     assert len(executions(aws)) == 1
@@ -255,7 +264,7 @@ def test_a_plus_names_whichever_object_holds_the_events_version(aws: Aws) -> Non
 
     for event, key in ((form_encoded(spaced), "incoming/a b.csv"), (plussed, "incoming/a+b.csv")):
         assert event["detail"]["object"]["key"] == "incoming/a+b.csv"
-        result = trigger.handler(event, None)
+        result = on_upload.handler(event, None)
         assert result["status"] == "started"
         stored = aws.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
         assert pinned_body(aws, result["input_data_uri"], key.rsplit("/", 1)[-1]) == stored
@@ -266,7 +275,7 @@ def test_a_compressed_upload_starts_the_pipeline_on_a_pinned_gzip_copy(aws: Aws)
     body = gzip.compress(GOOD_CSV, mtime=0)
     event = upload(aws, "incoming/adult.csv.gz", body)
 
-    result = trigger.handler(event, None)
+    result = on_upload.handler(event, None)
 
     assert result["status"] == "started"
     # Preprocess reads *.csv.gz under InputDataUri as gzip (ml_code/input_files.py, CSV_SUFFIXES).
@@ -280,13 +289,13 @@ def test_a_compressed_upload_larger_than_the_header_range_is_checked_on_its_firs
         for _ in range(6_000)
     )
     compressed = gzip.compress(body, mtime=0)
-    assert trigger.HEADER_RANGE_BYTES < len(compressed) < MAX_UPLOAD_BYTES < len(body)
+    assert validation.HEADER_RANGE_BYTES < len(compressed) < MAX_UPLOAD_BYTES < len(body)
 
-    assert trigger.handler(upload(aws, "incoming/large.csv.gz", compressed), None)["status"] == "started"
+    assert on_upload.handler(upload(aws, "incoming/large.csv.gz", compressed), None)["status"] == "started"
 
 
 def test_an_upper_case_suffix_is_pinned_with_the_suffix_preprocess_reads(aws: Aws) -> None:
-    result = trigger.handler(upload(aws, "incoming/Export.CSV", GOOD_CSV), None)
+    result = on_upload.handler(upload(aws, "incoming/Export.CSV", GOOD_CSV), None)
 
     assert result["status"] == "started"
     assert pinned_body(aws, result["input_data_uri"], "Export.csv") == GOOD_CSV
@@ -295,7 +304,7 @@ def test_an_upper_case_suffix_is_pinned_with_the_suffix_preprocess_reads(aws: Aw
 def test_the_consoles_folder_marker_is_ignored_silently(aws: Aws) -> None:
     event = upload(aws, "incoming/", b"")
 
-    assert trigger.handler(event, None) == {"status": "ignored", "reason": "folder marker"}
+    assert on_upload.handler(event, None) == {"status": "ignored", "reason": "folder marker"}
 
     assert tags_of(aws, "incoming/", version_id(event)) == {"owner": "feature-export"}
     assert notifications(aws) == []
@@ -307,7 +316,7 @@ def test_an_upload_deleted_before_the_event_is_handled_is_not_trained_and_notifi
     event = upload(aws, key, GOOD_CSV)
     aws.s3.delete_object(Bucket=DATA_BUCKET, Key=key)  # versioned: the latest version is now a delete marker
 
-    first, second = trigger.handler(event, None), trigger.handler(event, None)
+    first, second = on_upload.handler(event, None), on_upload.handler(event, None)
 
     reason = "deleted before training started: the object's latest version is a delete marker"
     assert first == second == {"status": "rejected", "reason": reason}
@@ -326,7 +335,7 @@ def test_an_upload_whose_version_is_gone_is_not_trained_and_notified(aws: Aws) -
     event = upload(aws, key, GOOD_CSV)
     aws.s3.delete_object(Bucket=DATA_BUCKET, Key=key, VersionId=version_id(event))  # permanently
 
-    result = trigger.handler(form_encoded(event), None)
+    result = on_upload.handler(form_encoded(event), None)
 
     assert result == {
         "status": "gone",
@@ -341,16 +350,16 @@ def test_an_upload_whose_version_is_gone_is_not_trained_and_notified(aws: Aws) -
 
 def test_a_failing_version_listing_raises_for_a_retry_and_reports_nothing(aws: Aws) -> None:
     event = upload(aws, "incoming/adult.csv", GOOD_CSV)
-    with Stubber(trigger.clients().s3) as stubber:
+    with Stubber(aws_clients.clients().s3) as stubber:
         stubber.add_client_error("list_object_versions", "SlowDown", "Please reduce your request rate.", 503)
         with pytest.raises(ClientError, match="SlowDown"):
-            trigger.handler(event, None)
+            on_upload.handler(event, None)
         stubber.assert_no_pending_responses()
 
     assert notifications(aws) == []
     assert executions(aws) == []
     # The redelivery (Lambda's retry) then starts the run.
-    assert trigger.handler(event, None)["status"] == "started"
+    assert on_upload.handler(event, None)["status"] == "started"
 
 
 def test_reordered_events_each_train_their_own_version(aws: Aws) -> None:
@@ -360,9 +369,9 @@ def test_reordered_events_each_train_their_own_version(aws: Aws) -> None:
     first_event = upload(aws, key, GOOD_CSV)
     second_event = upload(aws, key, second_csv)
 
-    second = trigger.handler(second_event, None)
-    first = trigger.handler(first_event, None)
-    again = trigger.handler(second_event, None)
+    second = on_upload.handler(second_event, None)
+    first = on_upload.handler(first_event, None)
+    again = on_upload.handler(second_event, None)
 
     assert first["status"] == second["status"] == "started"
     assert again == second
@@ -413,7 +422,7 @@ BAD_UPLOADS = {
     ),
     "no line break in range": (
         "incoming/one-line.csv",
-        b"age," + b"x" * trigger.HEADER_RANGE_BYTES + b"\n" + ROW,
+        b"age," + b"x" * validation.HEADER_RANGE_BYTES + b"\n" + ROW,
         "unreadable header: no line break in the first 64 KiB",
     ),
     "header only": ("incoming/header-only.csv", HEADER + b"\n", "no data rows: the file has a header and nothing else"),
@@ -488,11 +497,11 @@ def test_bad_upload_is_tagged_notified_kept_and_not_trained(aws: Aws, key: str, 
     event = upload(aws, key, body)
     version = version_id(event)
 
-    result = trigger.handler(event, None)
+    result = on_upload.handler(event, None)
 
     assert result == {"status": "rejected", "reason": reason}
     tags = tags_of(aws, key, version)
-    assert tags == {"owner": "feature-export", "mlops:rejected": trigger.sanitize_tag_value(reason)}
+    assert tags == {"owner": "feature-export", "mlops:rejected": trigger_tags.sanitize_tag_value(reason)}
     assert TAG_VALUE.fullmatch(tags["mlops:rejected"])
     [notification] = notifications(aws)
     assert notification["Subject"] == f"[test] Upload rejected: {key}"
@@ -522,7 +531,7 @@ def test_bad_upload_is_tagged_notified_kept_and_not_trained(aws: Aws, key: str, 
 
 def test_rejection_tag_is_sanitised_to_s3_tag_rules() -> None:
     reason = "unknown columns 'a;b', 'ünïcode' (not in the data contract)\nnext" + "x" * 300
-    value = trigger.sanitize_tag_value(reason)
+    value = trigger_tags.sanitize_tag_value(reason)
     assert value.startswith("unknown columns a b ünïcode not in the data contract next")
     assert len(value) == 256
     assert TAG_VALUE.fullmatch(value)
@@ -531,7 +540,7 @@ def test_rejection_tag_is_sanitised_to_s3_tag_rules() -> None:
 def test_duplicate_delivery_starts_one_execution(aws: Aws) -> None:
     event = upload(aws, "incoming/adult.csv", GOOD_CSV)
 
-    results = [trigger.handler(event, None) for _ in range(3)]
+    results = [on_upload.handler(event, None) for _ in range(3)]
 
     assert results[1] == results[0] == results[2]
     assert [e["PipelineExecutionArn"] for e in executions(aws)] == [results[0]["pipeline_execution_arn"]]
@@ -541,7 +550,7 @@ def test_duplicate_delivery_starts_one_execution(aws: Aws) -> None:
 def test_duplicate_delivery_of_a_rejected_upload_notifies_once(aws: Aws) -> None:
     event = upload(aws, "incoming/extra.csv", b"age,workclass,income-per-year,ssn\n" + ROW)
 
-    first, second = trigger.handler(event, None), trigger.handler(event, None)
+    first, second = on_upload.handler(event, None), on_upload.handler(event, None)
 
     reason = "unknown columns 'ssn' (not in the data contract's features or ignored_columns)"
     assert first == second == {"status": "rejected", "reason": reason}
@@ -554,8 +563,8 @@ def test_a_second_version_of_the_same_key_is_a_second_execution_on_its_own_bytes
     first_event = upload(aws, key, GOOD_CSV)
     second_event = upload(aws, key, second_csv)  # overwritten before the first event is handled
 
-    first = trigger.handler(first_event, None)
-    second = trigger.handler(second_event, None)
+    first = on_upload.handler(first_event, None)
+    second = on_upload.handler(second_event, None)
 
     assert first["status"] == second["status"] == "started"
     assert first["pipeline_execution_arn"] != second["pipeline_execution_arn"]
@@ -575,8 +584,8 @@ def test_a_bad_version_is_judged_on_its_own_bytes_and_only_it_is_tagged(aws: Aws
     bad_event = upload(aws, key, b"age,workclass,income-per-year,ssn\n" + ROW)
     good_event = upload(aws, key, GOOD_CSV)
 
-    assert trigger.handler(bad_event, None)["status"] == "rejected"
-    assert trigger.handler(good_event, None)["status"] == "started"
+    assert on_upload.handler(bad_event, None)["status"] == "rejected"
+    assert on_upload.handler(good_event, None)["status"] == "started"
 
     assert "mlops:rejected" in tags_of(aws, key, version_id(bad_event))
     assert "mlops:rejected" not in tags_of(aws, key, version_id(good_event))
@@ -586,12 +595,12 @@ def test_a_bad_version_is_judged_on_its_own_bytes_and_only_it_is_tagged(aws: Aws
 def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aws) -> None:
     key = "incoming/adult.csv"
     event = upload(aws, key, GOOD_CSV)
-    sagemaker = trigger.clients().sagemaker
+    sagemaker = aws_clients.clients().sagemaker
     with Stubber(sagemaker) as stubber:
         expect_no_champion(stubber)
         stubber.add_client_error("start_pipeline_execution", "ThrottlingException", "Rate exceeded", 400)
         with pytest.raises(ClientError, match="ThrottlingException"):
-            trigger.handler(event, None)
+            on_upload.handler(event, None)
         # The pinned copy exists now; the redelivery must still start the pipeline.
         assert len(pinned_keys(aws)) == 1
         assert "mlops:pipeline-execution" not in tags_of(aws, key, version_id(event))
@@ -602,7 +611,7 @@ def test_throttled_start_raises_and_the_retry_starts_with_the_same_token(aws: Aw
         stubber.add_response(
             "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
-        result = trigger.handler(event, None)
+        result = on_upload.handler(event, None)
         stubber.assert_no_pending_responses()
 
     assert result["pipeline_execution_arn"] == arn
@@ -617,17 +626,17 @@ def test_without_room_for_the_marker_tag_redelivery_relies_on_the_request_token(
     full_tags = "&".join(f"t{i}=v{i}" for i in range(10))
     event = upload(aws, key, GOOD_CSV, tags=full_tags)
     arn = STUBBED_EXECUTION_ARN
-    with Stubber(trigger.clients().sagemaker) as stubber:
+    with Stubber(aws_clients.clients().sagemaker) as stubber:
         expect_no_champion(stubber)
         stubber.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn})
-        first = trigger.handler(event, None)
+        first = on_upload.handler(event, None)
         token = token_of(first["input_data_uri"])
         assert first["input_data_uri"] == f"s3://{PINNED_BUCKET}/{PINNED_PREFIX}{token}/"
         expect_no_champion(stubber)
         stubber.add_response(
             "start_pipeline_execution", {"PipelineExecutionArn": arn}, expected_params=start_request(token, event)
         )
-        second = trigger.handler(event, None)
+        second = on_upload.handler(event, None)
         stubber.assert_no_pending_responses()
 
     assert (
@@ -691,7 +700,7 @@ def test_the_run_is_compared_with_the_model_the_endpoint_serves(aws: Aws) -> Non
     decide(aws, second, "Approved")
     serve(aws, second, 2)
 
-    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+    parameters = started_parameters(aws, on_upload.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
     assert parameters["ChampionModelUri"] == "s3://artifacts/models/2/model.tar.gz"
     assert parameters["ChampionModelPackageArn"] == second
@@ -706,7 +715,7 @@ def test_an_older_version_serving_again_is_the_champion_even_after_a_newer_one_w
     serve(aws, first, 1)
     decide(aws, second, "Approved")
 
-    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+    parameters = started_parameters(aws, on_upload.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
     assert parameters["ChampionModelPackageArn"] == first
 
@@ -714,7 +723,7 @@ def test_an_older_version_serving_again_is_the_champion_even_after_a_newer_one_w
 def test_without_an_endpoint_there_is_no_champion(aws: Aws) -> None:
     decide(aws, register(aws, "s3://artifacts/models/1/model.tar.gz"), "Approved")
 
-    parameters = started_parameters(aws, trigger.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
+    parameters = started_parameters(aws, on_upload.handler(upload(aws, "incoming/a.csv", GOOD_CSV), None))
 
     assert {name: parameters[name] for name in ("ChampionModelUri", "ChampionModelPackageArn")} == {
         item["Name"]: item["Value"] for item in NO_CHAMPION
@@ -722,33 +731,33 @@ def test_without_an_endpoint_there_is_no_champion(aws: Aws) -> None:
 
 
 def test_token_is_per_object_version_and_fits_sagemaker() -> None:
-    base = trigger.Upload(bucket=DATA_BUCKET, key="incoming/a.csv", size=1, etag="e1", version_id="v1")
-    token = trigger.derive_token(base)
+    base = uploads.Upload(bucket=DATA_BUCKET, key="incoming/a.csv", size=1, etag="e1", version_id="v1")
+    token = uploads.derive_token(base)
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     model = botocore.session.get_session().get_service_model("sagemaker")
     limits = model.operation_model("StartPipelineExecution").input_shape.members["ClientRequestToken"].metadata
     assert limits["min"] <= len(token) <= limits["max"]
-    assert trigger.derive_token(base) == token
-    assert trigger.derive_token(trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", "v2")) != token
-    assert trigger.derive_token(trigger.Upload(DATA_BUCKET, "incoming/b.csv", 1, "e1", "v1")) != token
+    assert uploads.derive_token(base) == token
+    assert uploads.derive_token(uploads.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", "v2")) != token
+    assert uploads.derive_token(uploads.Upload(DATA_BUCKET, "incoming/b.csv", 1, "e1", "v1")) != token
     # Without a version id the etag tells uploads apart.
-    unversioned = trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", None)
-    assert trigger.derive_token(unversioned) != trigger.derive_token(
-        trigger.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e2", None)
+    unversioned = uploads.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e1", None)
+    assert uploads.derive_token(unversioned) != uploads.derive_token(
+        uploads.Upload(DATA_BUCKET, "incoming/a.csv", 1, "e2", None)
     )
 
 
 def test_header_parsing_strips_a_bom_and_accepts_crlf_and_a_cut_after_the_first_line() -> None:
     data = "\ufeffage, workclass ,income-per-year\r\n39,Sélect".encode()[:-1]  # the range cut a character in two
-    assert trigger.parse_header(data, whole_object=False) == ["age", "workclass", "income-per-year"]
-    assert trigger.parse_header(b"age,income-per-year", whole_object=True) == ["age", "income-per-year"]
+    assert validation.parse_header(data, whole_object=False) == ["age", "workclass", "income-per-year"]
+    assert validation.parse_header(b"age,income-per-year", whole_object=True) == ["age", "income-per-year"]
 
 
 def test_any_columns_are_allowed_when_allowed_columns_is_null(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOWED_COLUMNS", "null")
     event = upload(aws, "incoming/wide.csv", b"age,anything,else,income-per-year\n" + ROW)
 
-    assert trigger.handler(event, None)["status"] == "started"
+    assert on_upload.handler(event, None)["status"] == "started"
 
 
 @pytest.mark.parametrize(
@@ -761,12 +770,12 @@ def test_the_contracts_ignored_columns_are_accepted_and_not_required(
     row = b"7,39,State-gov,a@example.com,<=50K\n" if header.startswith(b"id") else ROW
     event = upload(aws, "incoming/export.csv", header + b"\n" + row)
 
-    assert trigger.handler(event, None)["status"] == "started"
+    assert on_upload.handler(event, None)["status"] == "started"
 
 
 def test_a_column_neither_a_feature_nor_ignored_is_refused_with_where_to_list_it() -> None:
-    with pytest.raises(trigger.Rejected, match="'id' \\(not in the data contract's features or ignored_columns\\)"):
-        trigger.check_columns(["id", "age", TARGET], TARGET, frozenset(["age", TARGET]), frozenset(["email"]))
+    with pytest.raises(validation.Rejected, match="'id' \\(not in the data contract's features or ignored_columns\\)"):
+        validation.check_columns(["id", "age", TARGET], TARGET, frozenset(["age", TARGET]), frozenset(["email"]))
 
 
 def test_a_malformed_ignored_columns_setting_is_a_configuration_error() -> None:
@@ -784,32 +793,63 @@ def test_a_malformed_ignored_columns_setting_is_a_configuration_error() -> None:
     }
     environ |= {"MAX_UPLOAD_BYTES": "1", "ALLOWED_COLUMNS": "null", "IGNORED_COLUMNS": '"id"'}
     with pytest.raises(RuntimeError, match="IGNORED_COLUMNS must be a JSON list"):
-        trigger.load_config(environ)
+        config.load_config(environ)
 
 
 def test_logs_are_one_json_object_per_line_without_row_contents(aws: Aws) -> None:
+    # As Lambda writes the function's records with its JSON log format, from its ApplicationLogLevel (INFO).
     stream = io.StringIO()
     capture = logging.StreamHandler(stream)
-    capture.setFormatter(trigger.JsonFormatter())
-    trigger.log.addHandler(capture)
+    capture.setFormatter(LambdaJsonFormatter())
+    capture.addFilter(lambda record: "training_trigger" in record.name)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.INFO)
     try:
-        started = trigger.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
-        trigger.handler(upload(aws, "incoming/extra.csv", b"age,workclass,income-per-year,ssn\n" + ROW), None)
+        started = on_upload.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+        on_upload.handler(upload(aws, "incoming/extra.csv", b"age,workclass,income-per-year,ssn\n" + ROW), None)
     finally:
-        trigger.log.removeHandler(capture)
+        root.removeHandler(capture)
+        root.setLevel(level)
 
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["level"], line["outcome"]) for line in lines] == [("INFO", "started"), ("INFO", "rejected")]
     assert lines[0]["pipeline_execution_arn"] == started["pipeline_execution_arn"]
     assert lines[0]["token"] == token_of(started["input_data_uri"])
-    assert {"bucket", "key", "version_id", "token", "event_id", "time", "message"} <= lines[1].keys()
+    assert {"bucket", "key", "version_id", "token", "event_id", "timestamp", "message"} <= lines[1].keys()
     assert "SECRET-ROW-VALUE" not in stream.getvalue()
+
+
+def test_a_long_key_keeps_its_file_name_in_a_subject_sns_takes() -> None:
+    subject = notices.notification_subject("prod", "incoming/" + "deep/" * 40 + "export-2026-12-05.csv")
+    assert len(subject) < 100  # "less than 100 characters long" (Amazon SNS API reference, Publish)
+    assert subject.startswith("[prod] Upload rejected: ...")
+    assert subject.endswith("/export-2026-12-05.csv")
+
+
+def test_a_failure_is_logged_with_its_error_and_raised(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(LambdaJsonFormatter())
+    logger = logging.getLogger(on_upload.__name__)
+    logger.addHandler(capture)
+    monkeypatch.delenv("PIPELINE_NAME")
+    try:
+        with pytest.raises(RuntimeError, match="PIPELINE_NAME"):
+            on_upload.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+    finally:
+        logger.removeHandler(capture)
+
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (line["level"], line["outcome"], line["errorType"]) == ("ERROR", "error", "RuntimeError")
+    assert "PIPELINE_NAME" in line["errorMessage"]
 
 
 def test_a_malformed_event_or_missing_setting_raises(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="not an S3 Object Created event"):
-        trigger.handler({"detail": {"bucket": {"name": DATA_BUCKET}}}, None)
+        on_upload.handler({"detail": {"bucket": {"name": DATA_BUCKET}}}, None)
     monkeypatch.delenv("TOPIC_ARN")
     with pytest.raises(RuntimeError, match="TOPIC_ARN"):
-        trigger.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
+        on_upload.handler(upload(aws, "incoming/adult.csv", GOOD_CSV), None)
     assert executions(aws) == []

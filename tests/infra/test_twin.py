@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from constructs.model_monitoring_lambda.monitoring import launcher
+from constructs.model_monitoring_lambda.model_monitoring import launcher
 from tests.infra.support.early_process import EarlyProcess, Finished
 from tests.infra.support.synthesis import Synthesized
 from tests.infra.test_snapshots import CLI_SYNTH

@@ -24,7 +24,9 @@ import train
 import training_group
 
 DEFINITIONS = sorted(PIPELINE_DEFINITIONS.glob("test_readable_definition_snapshot[[]*[]].json"))
-TRIGGER_HANDLER = Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "handler.py"
+TRIGGER_CONSTANTS = (
+    Path(__file__).resolve().parents[2] / "constructs" / "training_trigger_lambda" / "training_trigger" / "constants.py"
+)
 
 
 def steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -149,7 +151,7 @@ def test_the_upload_trigger_accepts_exactly_the_files_preprocess_reads() -> None
     # The trigger runs on Lambda with boto3 and the standard library only: its constants, read from its source.
     constants = {
         target.id: node.value.value
-        for node in ast.parse(TRIGGER_HANDLER.read_text()).body
+        for node in ast.parse(TRIGGER_CONSTANTS.read_text()).body
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
         for target in node.targets
         if isinstance(target, ast.Name)

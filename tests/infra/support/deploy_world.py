@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from constructs.model_deployment import workflow_settings
-from constructs.model_deployment_lambda.deploy.aws import Clients
+from constructs.model_deployment_lambda.model_deployment.aws_clients import Clients
 from settings.loading import load_environments
 from tests.infra.support import documented_support
 from tests.infra.support.synthesis import cdk_json_context

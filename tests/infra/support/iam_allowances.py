@@ -53,7 +53,7 @@ UNUSED_GRANTS_ACCEPTED: dict[tuple[str, str, str], str] = {
     ),
     ("Deployment/ModelDeployment/ConcludeRole", "application-autoscaling:DeregisterScalableTarget", "*"): (
         "Conclude deregisters the variant's scalable target when the environment's settings no longer configure "
-        "autoscaling but a target is registered (deploy/autoscaling.py); no test changes an environment's "
+        "autoscaling but a target is registered (model_deployment/autoscaling.py); no test changes an environment's "
         "autoscaling between two deploys"
     ),
     ("Training/Trigger/Trigger/Role", "s3:AbortMultipartUpload", "*/pipeline-inputs/*"): (

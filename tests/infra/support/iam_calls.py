@@ -4,7 +4,7 @@ A botocore `provide-client-params` hook on every client (moto or the Stubber ans
 the operation and the caller's parameters. A call counts as the Lambda's when the Python stack holds frames of
 handler code (files under a `constructs/*_lambda/` folder, where every function's runtime code lives); the call
 keeps those frames, outermost first, as (module, function) pairs, the module dotted as Lambda's `Handler` names it
-(`handler`, `deploy.prepare`). A function runs the call when one of those frames is its handler's module and entry
+(`model_deployment.prepare`). A function runs the call when one of those frames is its handler's module and entry
 point (or the `run` it wraps). Calls the tests make to set up or inspect moto, and calls from handler helpers that
 a test calls directly (not through an entry point), are kept apart and never checked.
 
@@ -99,7 +99,7 @@ def _first_local(frames: list[FrameType], name: str) -> Any:
 
 @functools.cache
 def _handler_module(filename: str) -> str | None:
-    """`deploy.prepare` for constructs/model_deployment_lambda/deploy/prepare.py; None outside handler code."""
+    """`model_deployment.prepare` for constructs/model_deployment_lambda/model_deployment/prepare.py; None outside handler code."""
     path = Path(filename).resolve()
     for folder in path.parents:
         if folder.parent == CONSTRUCTS_DIR:

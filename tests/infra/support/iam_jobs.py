@@ -324,10 +324,10 @@ def monitor_settings(environment: Environment) -> Mapping[str, Any] | None:
 
 def monitor_job_needs(settings: Mapping[str, Any], pipeline: Pipeline, ctx: Context) -> list[Need]:
     """What the monitoring job does as its role: what SageMaker does for the processing job the launcher requests
-    (the same request the launcher builds, monitoring.launcher.job_request), and what ml_code/monitor.py does
+    (the same request the launcher builds, model_monitoring.launcher.job_request), and what ml_code/monitor.py does
     itself with boto3: list and read the window's capture, the labels and the serving version's baseline, and
     publish its figures."""
-    from constructs.model_monitoring_lambda.monitoring.launcher import job_request
+    from constructs.model_monitoring_lambda.model_monitoring.launcher import job_request
 
     values = _Values(pipeline)
     (register,) = [s for s in _steps(list(pipeline.definition["Steps"])) if s["Type"] == "RegisterModel"]

@@ -44,7 +44,7 @@ class LambdaFunction:
 
     stack_id: str
     logical_id: str
-    module: str  # "deploy.prepare" of Handler "deploy.prepare.handler"
+    module: str  # "model_deployment.prepare" of Handler "model_deployment.prepare.handler"
     entry: str  # "handler"
     role: str  # the role's ARN
     variables: Mapping[str, str]  # environment variables, resolved
@@ -59,7 +59,7 @@ class LambdaFunction:
         return f"{self.stack_id}/{self.logical_id}"
 
     def runs(self, call: RecordedCall) -> bool:
-        """Tests call either the handler (`deploy.prepare.handler`) or the function it wraps (`deploy.prepare.run`)."""
+        """Tests call either the handler (`model_deployment.prepare.handler`) or the function it wraps (`model_deployment.prepare.run`)."""
         return any(module == self.module and function in (self.entry, "run") for module, function in call.frames)
 
 

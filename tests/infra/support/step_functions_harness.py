@@ -48,7 +48,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-from constructs.model_deployment_lambda.deploy import aws as deploy_aws
+from constructs.model_deployment_lambda.model_deployment import aws_clients
 from tests.infra.support.deploy_world import ACCOUNT, REGION, World
 from twin.sagemaker_endpoint_double import client_error
 from twin.simulated_time import SimulatedTime
@@ -80,7 +80,7 @@ class FaultPlan:
 
 
 # The documented eventual-consistency errors, by (service, operation): what the call answers when its read
-# does not see the write just made (API references of CreateEndpoint and of PutScalingPolicy; deploy/aws.py).
+# does not see the write just made (API references of CreateEndpoint and of PutScalingPolicy; model_deployment/aws_answers.py).
 CONSISTENCY_ERRORS = {
     ("sagemaker", "CreateEndpoint"): ("ValidationException", 'Could not find endpoint configuration "{name}".'),
     ("application-autoscaling", "PutScalingPolicy"): (
@@ -285,7 +285,7 @@ class MachineFactory:
         monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=time.sleep))
         monkeypatch.setattr(ExecutionWorker, "start", lambda worker: time.spawn(worker._execution_logic))
         monkeypatch.setenv("DEPLOY_SETTINGS", json.dumps(world.settings))
-        monkeypatch.setattr(deploy_aws, "aws_clients", world.clients)
+        monkeypatch.setattr(aws_clients, "clients", world.clients)
         machine = DeployMachine(template, world, time, lambdas)
         machine.plan = plan
         return machine

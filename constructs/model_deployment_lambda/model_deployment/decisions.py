@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-POLL_SECONDS = 60
+from .constants import SNS_SUBJECT_MAX_CHARS
 
 # The endpoint cannot take an update in these states (DescribeEndpoint, EndpointStatus): wait for them to end.
 BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
@@ -98,11 +97,6 @@ def configs_to_delete(configs: Iterable[Mapping[str, Any]], current: str, keep: 
     return sorted(c["name"] for c in others if c["name"] not in kept)
 
 
-def busy_limit(settings: Mapping[str, Any]) -> int:
-    """How many POLL_SECONDS checks to wait for a busy endpoint or a rollout: its timeout plus an hour to create."""
-    return math.ceil((settings["max_execution_timeout_seconds"] + 3600) / POLL_SECONDS)
-
-
 def summary_message(state: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[str, str]:
     """The SNS subject and message (JSON) for an outcome."""
     version = state.get("package_version")
@@ -120,4 +114,4 @@ def summary_message(state: Mapping[str, Any], settings: Mapping[str, Any]) -> tu
         "serving_endpoint_config": state.get("serving_config_name"),
         "deleted_endpoint_configs": state.get("deleted_configs", []),
     }
-    return subject[:100], json.dumps(body, indent=2)
+    return subject[:SNS_SUBJECT_MAX_CHARS], json.dumps(body, indent=2)

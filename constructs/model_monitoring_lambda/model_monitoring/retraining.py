@@ -17,22 +17,21 @@ import os
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import boto3
-
+from . import aws_clients
+from .constants import RETRAINING_SETTINGS_VARIABLE
 from .serving import serving_package
 
-log = logging.getLogger()
-log.setLevel(logging.INFO)
+logger = logging.getLogger(__name__)
 KEPT_PARAMETERS = ("InputDataUri", "InputDataVersion")
 
 
 def settings() -> dict[str, Any]:
-    return json.loads(os.environ["RETRAINING_SETTINGS"])
+    return json.loads(os.environ[RETRAINING_SETTINGS_VARIABLE])
 
 
-def run(event: dict[str, Any], sagemaker: Any = None, now: datetime | None = None) -> dict[str, Any]:
+def run(event: dict[str, Any], aws: aws_clients.Clients, now: datetime | None = None) -> dict[str, Any]:
     config = settings()
-    sagemaker = sagemaker or boto3.client("sagemaker")
+    sagemaker = aws.sagemaker
     now = now or datetime.now(timezone.utc)
     detail = event.get("detail", {})
     if detail.get("state", {}).get("value") != "ALARM":
@@ -69,14 +68,14 @@ def run(event: dict[str, Any], sagemaker: Any = None, now: datetime | None = Non
         PipelineExecutionDisplayName=f"retrain-{token[:24]}",
         PipelineExecutionDescription=f"Retraining after alarm {alarm}"[:3072],
     )
-    log.info("retraining started after %s: %s", alarm, response["PipelineExecutionArn"])
+    logger.info("retraining started after %s: %s", alarm, response["PipelineExecutionArn"])
     return {"status": "started", "pipeline_execution_arn": response["PipelineExecutionArn"]}
 
 
 def _skipped(reason: str) -> dict[str, Any]:
-    log.info("no retraining: %s", reason)
+    logger.info("no retraining: %s", reason)
     return {"status": "skipped", "reason": reason}
 
 
-def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return run(event)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run(event, aws_clients.clients())

@@ -1,19 +1,15 @@
-"""Deterministic names: every execution for the same package version and settings derives the same ones."""
+"""Deterministic names: every execution for the same package version and settings derives the same ones.
+
+The endpoint's name prefix, which the constructs scope IAM with, is in constants.py."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
-NAME_LIMIT = 63
-NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-# Configs and models are named `<prefix>-v<version>-<hash>`: a prefix of at most 40 characters leaves room for a
-# 12-digit version. The construct scopes IAM to `<prefix>-v*` with the same function.
-PREFIX_LIMIT = 40
-HASH_LENGTH = 8
+from .constants import HASH_LENGTH, NAME_LIMIT, NAME_PATTERN
 
 DEPLOYMENT_KEY_TAG = "mlops:deployment-key"
 PACKAGE_TAG = "mlops:model-package-arn"
@@ -30,22 +26,6 @@ ENDPOINT_CONFIG_KEYS = (
     "model_data_download_timeout_seconds",
     "data_capture_percent",
 )
-
-
-def name_prefix(endpoint_name: str) -> str:
-    """The prefix of every config and model name of this endpoint; the endpoint name itself when short enough."""
-    if not NAME_PATTERN.fullmatch(endpoint_name):
-        raise ValueError(f"endpoint name {endpoint_name!r} is not a valid SageMaker name")
-    if len(endpoint_name) <= PREFIX_LIMIT:
-        return endpoint_name
-    digest = hashlib.sha256(endpoint_name.encode()).hexdigest()[:HASH_LENGTH]
-    head = endpoint_name[: PREFIX_LIMIT - HASH_LENGTH - 1].rstrip("-")
-    return f"{head}-{digest}"
-
-
-def versioned_prefix(endpoint_name: str) -> str:
-    """What every config, model and rollback alarm of this endpoint starts with: `<prefix>-v`."""
-    return f"{name_prefix(endpoint_name)}-v"
 
 
 def settings_hash(settings: Mapping[str, Any], package_arn: str) -> str:

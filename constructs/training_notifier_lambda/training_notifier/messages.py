@@ -1,4 +1,4 @@
-"""Turns SageMaker's own events into short messages on the environment's SNS topic.
+"""The notices, as subject and body:
 
 - Pipeline execution Failed: which step failed and why (the event itself does not say; ask SageMaker).
 - Model package registered (PendingManualApproval): version, AUC, where the report is, how to approve.
@@ -6,18 +6,9 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
-import boto3
-
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-
-PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
-MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
-SUBJECT_LIMIT = 100
+from .constants import SNS_SUBJECT_MAX_CHARS
 
 
 def failed_steps(steps: list[dict[str, Any]]) -> list[str]:
@@ -40,7 +31,7 @@ def pipeline_failed_message(environment: str, detail: dict[str, Any], steps: lis
             f"Started from: {detail.get('pipelineExecutionDescription', 'unknown input')}",
         ]
     )
-    return subject[:SUBJECT_LIMIT], body
+    return subject[:SNS_SUBJECT_MAX_CHARS], body
 
 
 def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[str, str]:
@@ -58,21 +49,4 @@ def model_registered_message(environment: str, detail: dict[str, Any]) -> tuple[
             f"  aws sagemaker update-model-package --model-package-arn {arn} --model-approval-status Approved",
         ]
     )
-    return subject[:SUBJECT_LIMIT], body
-
-
-def handler(event: dict[str, Any], context: object) -> dict[str, str]:
-    environment = os.environ["ENVIRONMENT_NAME"]
-    detail = event["detail"]
-    if event["detail-type"] == PIPELINE_STATUS_CHANGE:
-        steps = boto3.client("sagemaker").list_pipeline_execution_steps(
-            PipelineExecutionArn=detail["pipelineExecutionArn"]
-        )["PipelineExecutionSteps"]
-        subject, body = pipeline_failed_message(environment, detail, steps)
-    elif event["detail-type"] == MODEL_PACKAGE_STATE_CHANGE:
-        subject, body = model_registered_message(environment, detail)
-    else:
-        raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
-    boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
-    logger.info("notified", extra={"subject": subject})
-    return {"subject": subject}
+    return subject[:SNS_SUBJECT_MAX_CHARS], body

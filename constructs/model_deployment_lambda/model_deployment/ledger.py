@@ -29,7 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import error_code
+from .aws_answers import error_code
 from .decisions import Approval, latest_approval
 
 CLAIM = "claim#"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .names import versioned_prefix
-
 # The rollback alarms of one rollout: (name suffix, metric, the settings key of its threshold, what it is).
 # Invocation5XXErrors and InvocationModelErrors are 0/1 per request, so their Average over a period is the
 # fraction of requests that failed (Amazon SageMaker AI metrics in Amazon CloudWatch,
@@ -166,8 +164,3 @@ def update_endpoint_request(
         # Keep the instance count (and weight) autoscaling reached; nothing is excluded.
         request["RetainAllVariantProperties"] = True
     return request
-
-
-def owns_name(settings: Mapping[str, Any], name: str) -> bool:
-    """Whether a config, model or alarm name is one this endpoint's workflow made."""
-    return name.startswith(versioned_prefix(settings["endpoint_name"]))

@@ -22,8 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .autoscaling import apply_autoscaling
-from .aws import (
-    Clients,
+from .aws_answers import (
     NotYetConsistent,
     describe_endpoint,
     ignore_missing,
@@ -31,8 +30,9 @@ from .aws import (
     is_transient,
     now,
     resource_tags,
-    step_handler,
 )
+from .aws_clients import Clients
+from .constants import versioned_prefix
 from .decisions import (
     OUTCOME_DEPLOYED,
     OUTCOME_FAILED,
@@ -42,12 +42,12 @@ from .decisions import (
     configs_to_delete,
     summary_message,
 )
+from .deployment_names import SERVED_TAG
+from .endpoint_requests import rollback_alarm_names
 from .ledger import Ledger
-from .names import SERVED_TAG, versioned_prefix
-from .requests import rollback_alarm_names
+from .step_handler import step_handler
 
-LOGGER = logging.getLogger(__name__)
-LOGGER.setLevel(logging.INFO)
+logger = logging.getLogger(__name__)
 
 
 def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:
@@ -134,8 +134,8 @@ def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> 
     except (ClientError, BotoCoreError) as failure:
         # Published already: failing the step now would publish again on its retry. Only a second fault (the
         # invocation lost after this) could then repeat the message.
-        LOGGER.warning("published, but could not record the report of %s: %s", report_key, failure)
-    LOGGER.info("outcome %s: %s", outcome, state.get("reason"))
+        logger.warning("published, but could not record the report of %s: %s", report_key, failure)
+    logger.info("outcome %s: %s", outcome, state.get("reason"))
     return state
 
 

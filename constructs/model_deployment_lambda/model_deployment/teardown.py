@@ -10,13 +10,14 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from . import aws_clients
 from .autoscaling import deregister_autoscaling
-from .aws import Clients, aws_clients, describe_endpoint, ignore_missing, load_settings
+from .aws_answers import describe_endpoint, ignore_missing
 from .conclude import delete_rollback_alarms, list_own_configs, list_own_models
 from .decisions import BUSY_STATUSES
+from .step_handler import load_settings
 
-LOGGER = logging.getLogger(__name__)
-LOGGER.setLevel(logging.INFO)
+logger = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -24,15 +25,15 @@ def handler(event: dict[str, Any], context: Any) -> None:
     try:
         if event["RequestType"] == "Delete":
             deadline = time.monotonic() + max(context.get_remaining_time_in_millis() / 1000 - 60, 0)
-            removed = run(load_settings(), aws_clients(), deadline)
+            removed = run(load_settings(), aws_clients.clients(), deadline)
             reason = f"removed {len(removed)} SageMaker resources"
     except Exception as error:  # CloudFormation must get an answer whatever happened
-        LOGGER.exception("teardown failed")
+        logger.exception("teardown failed")
         status, reason = "FAILED", f"{type(error).__name__}: {error}"[:900]
     send_cfn_response(event, context, status, reason)
 
 
-def run(settings: Mapping[str, Any], aws: Clients, deadline: float, sleep: Any = None) -> list[str]:
+def run(settings: Mapping[str, Any], aws: aws_clients.Clients, deadline: float, sleep: Any = None) -> list[str]:
     """Stop running deployments, delete the endpoint and wait until it is gone, then every config and model with
     this endpoint's prefix."""
     sleep = sleep or time.sleep
@@ -89,4 +90,4 @@ def send_cfn_response(event: Mapping[str, Any], context: Any, status: str, reaso
         event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        LOGGER.info("CloudFormation response: %s", response.status)
+        logger.info("CloudFormation response: %s", response.status)

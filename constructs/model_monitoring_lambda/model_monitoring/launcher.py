@@ -15,17 +15,17 @@ import os
 from datetime import datetime
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from . import aws_clients
+from .constants import LAUNCHER_SETTINGS_VARIABLE
 from .serving import serving_package
 
-log = logging.getLogger()
-log.setLevel(logging.INFO)
+logger = logging.getLogger(__name__)
 
 
 def settings() -> dict[str, Any]:
-    return json.loads(os.environ["MONITOR_SETTINGS"])
+    return json.loads(os.environ[LAUNCHER_SETTINGS_VARIABLE])
 
 
 def baseline_uri(package: dict[str, Any]) -> str | None:
@@ -107,19 +107,19 @@ def job_request(config: dict[str, Any], job_name: str, window_end: str, package:
     return request
 
 
-def run(event: dict[str, Any], sagemaker: Any = None) -> dict[str, Any]:
+def run(event: dict[str, Any], aws: aws_clients.Clients) -> dict[str, Any]:
     config = settings()
-    sagemaker = sagemaker or boto3.client("sagemaker")
+    sagemaker = aws.sagemaker
     # A scheduled event's `time` is when it was due: the window ends there, and it names the job.
     due = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
     package, why = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
     if package is None:
-        log.warning("nothing to monitor: %s", why)
+        logger.warning("nothing to monitor: %s", why)
         return {"status": "skipped", "reason": why}
     baseline = baseline_uri(package)
     if not baseline:
         why = f"{package['ModelPackageArn']} has no drift-check baseline (registered before monitoring existed?)"
-        log.warning("nothing to monitor: %s", why)
+        logger.warning("nothing to monitor: %s", why)
         return {"status": "skipped", "reason": why}
     job_name = f"{config['job_name_prefix']}-{due:%Y%m%d%H%M}"
     request = job_request(config, job_name, due.isoformat(), package, baseline)
@@ -127,13 +127,13 @@ def run(event: dict[str, Any], sagemaker: Any = None) -> dict[str, Any]:
         sagemaker.create_processing_job(**request)
     except ClientError as error:
         if error.response["Error"]["Code"] == "ResourceInUse":  # this schedule's job exists: a redelivery
-            log.info("monitoring job %s already started", job_name)
+            logger.info("monitoring job %s already started", job_name)
             return {"status": "already started", "job_name": job_name}
         raise
     report = f"{config['report_uri']}/{job_name}/monitoring_report.json"
-    log.info("monitoring job %s started for %s; report: %s", job_name, package["ModelPackageArn"], report)
+    logger.info("monitoring job %s started for %s; report: %s", job_name, package["ModelPackageArn"], report)
     return {"status": "started", "job_name": job_name, "report_uri": report}
 
 
-def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    return run(event)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run(event, aws_clients.clients())

@@ -11,7 +11,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import Clients, describe_endpoint, step_handler
+from .aws_answers import describe_endpoint
+from .aws_clients import Clients
+from .constants import busy_limit
 from .decisions import (
     BUSY_STATUSES,
     IN_PROGRESS,
@@ -19,11 +21,11 @@ from .decisions import (
     OUTCOME_FAILED,
     OUTCOME_ROLLED_BACK,
     OUTCOME_SUPERSEDED,
-    busy_limit,
     config_in_flight,
     decide_outcome,
 )
-from .requests import rollback_alarm_names
+from .endpoint_requests import rollback_alarm_names
+from .step_handler import step_handler
 
 
 def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:

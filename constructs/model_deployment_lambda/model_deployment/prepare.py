@@ -17,7 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from .approvals import registry_approvals
-from .aws import Clients, describe_endpoint, now, step_handler
+from .aws_answers import describe_endpoint, now
+from .aws_clients import Clients
+from .constants import POLL_SECONDS, busy_limit, name_prefix
 from .decisions import (
     BUSY_STATUSES,
     OUTCOME_FAILED,
@@ -26,13 +28,12 @@ from .decisions import (
     OUTCOME_NOOP,
     OUTCOME_SKIPPED,
     OUTCOME_SUPERSEDED,
-    POLL_SECONDS,
-    busy_limit,
     config_in_flight,
     version_of_config,
 )
+from .deployment_names import deployment_key, resource_name, settings_hash
 from .ledger import Ledger
-from .names import deployment_key, name_prefix, resource_name, settings_hash
+from .step_handler import step_handler
 
 
 def run(event: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:

@@ -7,12 +7,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Clients, NotYetConsistent, error_code
-
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-# The workflow's IAM allows registering only targets carrying this tag with the endpoint's name, and changing
-# only targets that carry it (aws:RequestTag / aws:ResourceTag): another environment's targets are out of reach.
-ENDPOINT_TAG = "mlops:endpoint"
+from .aws_answers import NotYetConsistent, error_code
+from .aws_clients import Clients
+from .constants import ENDPOINT_TAG, SCALABLE_DIMENSION
 
 
 def scalable_resource(settings: Mapping[str, Any]) -> str:

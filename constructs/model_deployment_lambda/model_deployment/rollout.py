@@ -8,15 +8,13 @@ config already under way (started by an earlier attempt) is picked up instead of
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .autoscaling import pause_if_instance_type_changes
-from .aws import (
-    Clients,
+from .aws_answers import (
     NotYetConsistent,
     describe_endpoint,
     error_message,
@@ -24,21 +22,19 @@ from .aws import (
     is_endpoint_busy,
     is_missing,
     now,
-    step_handler,
 )
+from .aws_clients import Clients
 from .decisions import OUTCOME_NOOP, OUTCOME_SUPERSEDED, config_in_flight
+from .deployment_names import DEPLOYMENT_KEY_TAG, PACKAGE_TAG
+from .endpoint_requests import endpoint_config_request, rollback_alarm_requests, update_endpoint_request
 from .ledger import Ledger
-from .names import DEPLOYMENT_KEY_TAG, PACKAGE_TAG
 from .prepare import claim_expiry, superseded_by
-from .requests import endpoint_config_request, rollback_alarm_requests, update_endpoint_request
+from .step_handler import step_handler
 
 # UpdateRollbackFailed (a rolling deployment and its rollback both failed) is left by another update: a new
 # UpdateEndpoint is the documented way out ("Rolling deployments", Amazon SageMaker developer guide,
 # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-rolling.html).
 UPDATABLE_STATUSES = ("InService", "UpdateRollbackFailed")
-
-LOGGER = logging.getLogger(__name__)
-LOGGER.setLevel(logging.INFO)
 
 
 def run(state: Mapping[str, Any], settings: Mapping[str, Any], aws: Clients) -> dict[str, Any]:

@@ -1,21 +1,15 @@
-"""Clients, settings and the error shapes AWS answers with, shared by the steps."""
+"""What AWS answers the steps with: the error shapes, the errors a step is retried on, and reads that allow for
+a missing resource."""
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
-_THROTTLING_CODES = frozenset(
+THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException"}
 )
 
@@ -40,57 +34,11 @@ class NotYetConsistent(RuntimeError):
     """
 
 
-# The step errors the state machine retries (deployment_workflow.py): each means "run this step again later".
-RETRIED_STEP_ERRORS = ("AwsThrottled", "AwsUnavailable", "NotYetConsistent")
-
-
-@dataclass
-class Clients:
-    sagemaker: Any
-    sns: Any
-    autoscaling: Any
-    stepfunctions: Any
-    cloudwatch: Any
-    dynamodb: Any
-
-
-def aws_clients() -> Clients:
-    return Clients(
-        sagemaker=boto3.client("sagemaker", config=_BOTO_CONFIG),
-        sns=boto3.client("sns", config=_BOTO_CONFIG),
-        autoscaling=boto3.client("application-autoscaling", config=_BOTO_CONFIG),
-        stepfunctions=boto3.client("stepfunctions", config=_BOTO_CONFIG),
-        cloudwatch=boto3.client("cloudwatch", config=_BOTO_CONFIG),
-        dynamodb=boto3.client("dynamodb", config=_BOTO_CONFIG),
-    )
-
-
-def load_settings() -> dict[str, Any]:
-    return json.loads(os.environ["DEPLOY_SETTINGS"])
-
-
-def step_handler(run: Callable[[Any, Mapping[str, Any], Clients], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """The Lambda handler of a step: settings and clients from the environment; throttling becomes AwsThrottled."""
-
-    @functools.wraps(run)
-    def handler(event: Any, context: Any = None) -> dict[str, Any]:
-        try:
-            return run(event, load_settings(), aws_clients())
-        except ClientError as error:
-            if error_code(error) in _THROTTLING_CODES:
-                raise AwsThrottled(str(error)) from error
-            if is_server_error(error):
-                raise AwsUnavailable(str(error)) from error
-            raise
-
-    return handler
-
-
 def is_transient(error: BaseException) -> bool:
     """Throttling, a 5xx or a read not yet consistent: the step should run again, not report a failure."""
     if isinstance(error, (AwsThrottled, AwsUnavailable, NotYetConsistent)):
         return True
-    return isinstance(error, ClientError) and (error_code(error) in _THROTTLING_CODES or is_server_error(error))
+    return isinstance(error, ClientError) and (error_code(error) in THROTTLING_CODES or is_server_error(error))
 
 
 def is_server_error(error: ClientError) -> bool:
@@ -143,10 +91,6 @@ def ignore_missing(call: Callable[..., Any], **kwargs: Any) -> None:
     except ClientError as error:
         if not is_missing(error):
             raise
-
-
-def iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def now() -> datetime:

@@ -1,1 +1,0 @@
-"""The monitoring schedule's Lambda code: start the monitoring job (launcher), start a retraining run (retraining)."""

@@ -1,0 +1,66 @@
+"""The trigger's settings, from the environment the construct writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    pipeline_name: str
+    topic_arn: str
+    max_upload_bytes: int
+    target_column: str
+    allowed_columns: frozenset[str] | None  # None: any columns allowed
+    pinned_input_bucket: str
+    pinned_input_prefix: str  # empty, or ends with "/"
+    environment_name: str
+    endpoint_name: str  # the environment's endpoint: the model it serves is the champion
+    # The data contract's ignored_columns: accepted when present, never required.
+    ignored_columns: frozenset[str] = frozenset()
+
+
+def load_config(environ: Mapping[str, str]) -> Config:
+    """The function's settings; a misconfiguration raises (every event retried, then dead-lettered)."""
+    missing = [
+        name
+        for name in (
+            "PIPELINE_NAME",
+            "TOPIC_ARN",
+            "MAX_UPLOAD_BYTES",
+            "TARGET_COLUMN",
+            "ALLOWED_COLUMNS",
+            "PINNED_INPUT_BUCKET",
+            "PINNED_INPUT_PREFIX",
+            "ENVIRONMENT_NAME",
+            "ENDPOINT_NAME",
+        )
+        if name not in environ
+    ]
+    if missing:
+        raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
+    allowed = json.loads(environ["ALLOWED_COLUMNS"])
+    if allowed is not None and not (isinstance(allowed, list) and all(isinstance(name, str) for name in allowed)):
+        raise RuntimeError("ALLOWED_COLUMNS must be a JSON list of column names or null")
+    target = environ["TARGET_COLUMN"]
+    if allowed is not None and target not in allowed:
+        raise RuntimeError(f"ALLOWED_COLUMNS does not include the target column '{target}'")
+    # Optional: a function configured before ignored columns existed has none.
+    ignored = json.loads(environ.get("IGNORED_COLUMNS", "[]"))
+    if not (isinstance(ignored, list) and all(isinstance(name, str) for name in ignored)):
+        raise RuntimeError("IGNORED_COLUMNS must be a JSON list of column names")
+    prefix = environ["PINNED_INPUT_PREFIX"].strip("/")
+    return Config(
+        pipeline_name=environ["PIPELINE_NAME"],
+        topic_arn=environ["TOPIC_ARN"],
+        max_upload_bytes=int(environ["MAX_UPLOAD_BYTES"]),
+        target_column=target,
+        allowed_columns=None if allowed is None else frozenset(allowed),
+        pinned_input_bucket=environ["PINNED_INPUT_BUCKET"],
+        pinned_input_prefix=f"{prefix}/" if prefix else "",
+        environment_name=environ["ENVIRONMENT_NAME"],
+        endpoint_name=environ["ENDPOINT_NAME"],
+        ignored_columns=frozenset(ignored),
+    )
