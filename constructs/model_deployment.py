@@ -11,7 +11,8 @@ version), not by CloudFormation: the L1/L2 endpoint resources cannot express blu
 Where the environment's removal policy is destroy, a custom resource deletes them when the stack is deleted.
 
 This module composes the parts and owns the endpoint's execution role; the parts live beside it:
-`deployment_alarms` (operator alarms), `deployment_workflow` (state machine and its IAM), `deployment_teardown`.
+`deployment_alarms` (operator alarms), `deployment_step_roles` (the steps and their IAM), `deployment_workflow`
+(the state machine), `deployment_teardown`.
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.dead_letter_queue import dead_letter_queue
 from constructs.deployment_alarms import allow_alarms_to_notify, operator_alarm_names, operator_alarms
-from constructs.deployment_teardown import endpoint_teardown
-from constructs.deployment_workflow import (
+from constructs.deployment_step_roles import (
     STEPS,
     acknowledge_workflow_policy,
-    deploy_state_machine,
     regional_arn,
     step_statements,
     workflow_statements,
 )
+from constructs.deployment_teardown import endpoint_teardown
+from constructs.deployment_workflow import deploy_state_machine
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.deploy.decisions import POLL_SECONDS, busy_limit
 from constructs.model_deployment_lambda.deploy.names import name_prefix

@@ -20,7 +20,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
 
-from constructs.deployment_workflow import STEP_GRANTS, STEPS, step_actions
+from constructs.deployment_step_roles import STEP_GRANTS, STEPS, step_actions
 from constructs.model_deployment import ModelDeployment
 from settings.loading import load_environments
 from tests.infra.support.eventbridge import matches as matches_pattern
