@@ -16,7 +16,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from constructs.training_pipeline import PLACEHOLDERS, PlaceholderError, substitute_tokens
-from constructs.training_pipeline_definition import (
+from constructs.training_pipeline_settings import (
     AUC_JSON_PATH,
     CHAMPION_FLOOR_JSON_PATH,
     GATE_REASON_JSON_PATH,
@@ -472,11 +472,8 @@ def test_the_request_check_refuses_an_unknown_argument(definitions: dict[str, di
 def test_the_flip_rate_gate_is_off_by_default_and_one_more_condition_when_set() -> None:
     # Off in every environment (cdk.json has no training.max_flip_rate): the definitions above have no flip rule.
     from constructs.training_pipeline import PLACEHOLDERS
-    from constructs.training_pipeline_definition import (
-        FLIP_MARGIN_JSON_PATH,
-        PipelineSettings,
-        build_pipeline_definition,
-    )
+    from constructs.training_pipeline_definition import build_pipeline_definition
+    from constructs.training_pipeline_settings import FLIP_MARGIN_JSON_PATH, PipelineSettings
 
     assert all(CONFIGS[name].training.max_flip_rate is None for name in ENVIRONMENTS)
     training = CONFIGS["dev"].training
