@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 from constructs.model_deployment_lambda.deploy import aws as deploy_aws
 from tests.infra.support.iam_calls import CallRecorder, RecordedCall
-from tests.infra.support.iam_needs import Context, MappingError, call_needs
+from tests.infra.support.iam_needs import Context, call_needs
 from tests.infra.support.iam_policy import (
     ACCOUNT,
     Environment,
@@ -20,6 +20,7 @@ from tests.infra.support.iam_policy import (
     evaluate,
     statements_of,
 )
+from tests.infra.support.iam_reference import MappingError
 
 REGION = "eu-west-1"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"
