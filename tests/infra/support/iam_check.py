@@ -30,7 +30,8 @@ from tests.infra.support.iam_jobs import (
     pipelines,
 )
 from tests.infra.support.iam_needs import call_needs, encryption_context
-from tests.infra.support.iam_policy import Environment, Need, Statement, evaluate, glob_match, statements_of
+from tests.infra.support.iam_policy import Need, Statement, evaluate, glob_match, statements_of
+from tests.infra.support.iam_templates import Environment
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from typing import Any
 from tests.infra.support.iam_calls import RecordedCall
 from tests.infra.support.iam_needs import Context, kms_needs
 from tests.infra.support.iam_network import network_needs
-from tests.infra.support.iam_policy import ACCOUNT, Environment, Need
+from tests.infra.support.iam_policy import Need
 from tests.infra.support.iam_reference import check_against_reference
+from tests.infra.support.iam_templates import ACCOUNT, Environment
 
 TEST_REGION = "eu-west-1"  # the region every handler test's clients use
 

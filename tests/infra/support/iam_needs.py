@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.infra.support.iam_calls import RecordedCall
-from tests.infra.support.iam_policy import ACCOUNT, PARTITION, Environment, Need
+from tests.infra.support.iam_policy import Need
 from tests.infra.support.iam_reference import check_against_reference, reference_needs
+from tests.infra.support.iam_templates import ACCOUNT, PARTITION, Environment
 
 # botocore's service names where IAM's service prefix differs.
 IAM_PREFIX = {"stepfunctions": "states", "monitoring": "cloudwatch"}

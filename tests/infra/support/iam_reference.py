@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from policy_sentry.querying.actions import get_privilege_info
 
-from tests.infra.support.iam_policy import ACCOUNT, PARTITION, Need
+from tests.infra.support.iam_policy import Need
+from tests.infra.support.iam_templates import ACCOUNT, PARTITION
 
 if TYPE_CHECKING:
     from tests.infra.support.iam_needs import Context
