@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
-from constructs.deployment_workflow import regional_arn, scalable_target_statements
+from constructs.deployment_step_roles import regional_arn, scalable_target_statements
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved
 
 

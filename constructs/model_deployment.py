@@ -10,8 +10,9 @@ version), not by CloudFormation: the L1/L2 endpoint resources cannot express blu
 `RetainAllVariantProperties` (aws/aws-cdk#23151, #23152), and every endpoint-config change would replace them.
 Where the environment's removal policy is destroy, a custom resource deletes them when the stack is deleted.
 
-This module composes the parts and owns the endpoint's execution role; the parts live beside it:
-`deployment_alarms` (operator alarms), `deployment_workflow` (state machine and its IAM), `deployment_teardown`.
+This module composes the parts, which live beside it: `deployment_model_role` (the endpoint's execution role),
+`deployment_alarms` (operator alarms), `deployment_step_roles` (the steps and their IAM), `deployment_workflow`
+(the state machine), `deployment_teardown`.
 """
 
 from __future__ import annotations
@@ -35,21 +36,21 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 from constructs.dead_letter_queue import dead_letter_queue
 from constructs.deployment_alarms import allow_alarms_to_notify, operator_alarm_names, operator_alarms
-from constructs.deployment_teardown import endpoint_teardown
-from constructs.deployment_workflow import (
+from constructs.deployment_model_role import endpoint_model_role
+from constructs.deployment_step_roles import (
     STEPS,
     acknowledge_workflow_policy,
-    deploy_state_machine,
     regional_arn,
     step_statements,
     workflow_statements,
 )
+from constructs.deployment_teardown import endpoint_teardown
+from constructs.deployment_workflow import deploy_state_machine
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.model_deployment.constants import POLL_SECONDS, busy_limit, name_prefix
-from constructs.permissions import LOGS_KEY_ACTIONS, acknowledge, acknowledge_wildcards_once_resolved
+from constructs.permissions import LOGS_KEY_ACTIONS
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
-from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import resource_names as names
 from settings.schema import DeploymentConfig
 
@@ -152,7 +153,15 @@ class ModelDeployment(Construct):
             settings=settings.alarms,
             topic=topic,
         )
-        self.model_role = self._model_role(artifacts_bucket)
+        self.model_role = endpoint_model_role(
+            self,
+            endpoint_name=self.endpoint_name,
+            environment_name=environment_name,
+            name_prefix=self._prefix,
+            key=key,
+            artifacts_bucket=artifacts_bucket,
+            data_capture_prefix=DATA_CAPTURE_PREFIX,
+        )
         if network is not None:
             allow_sagemaker_network_interfaces(self.model_role)
 
@@ -310,89 +319,6 @@ class ModelDeployment(Construct):
                 },
             )
         )
-
-    def _model_role(self, artifacts_bucket: s3.IBucket) -> iam.Role:
-        role = iam.Role(
-            self,
-            "ModelRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description=f"Execution role of the models served by {self.endpoint_name}",
-        )
-        log_group = f"log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}"
-        statements = [
-            iam.PolicyStatement(
-                sid="ReadModelArtifacts",
-                actions=["s3:GetObject"],
-                # Every model version this environment's pipeline trained, each with its serving code inside
-                # (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code): nothing of the CDK assets bucket, whose code
-                # bundles change with every deploy of ml_code and may be removed by `cdk gc`.
-                resources=[
-                    artifacts_bucket.arn_for_objects(
-                        names.model_artifact_keys(names.training_pipeline_name(self._environment_name))
-                    )
-                ],
-            ),
-            iam.PolicyStatement(
-                sid="WriteDataCapture",
-                actions=["s3:PutObject"],
-                resources=[artifacts_bucket.arn_for_objects(f"{DATA_CAPTURE_PREFIX}*")],
-            ),
-            iam.PolicyStatement(
-                sid="UseEnvironmentKey",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[self._key.key_arn],
-            ),
-            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="PullXgboostImage",
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                resources=[xgboost_image_repository_arn(Stack.of(self).region)],
-            ),
-            iam.PolicyStatement(
-                sid="EndpointLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[self._arn("logs", log_group), self._arn("logs", f"{log_group}:log-stream:*")],
-            ),
-            # "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action on
-            # the auto-rollback alarms you specify" (Auto-Rollback Configuration and Monitoring).
-            iam.PolicyStatement(
-                sid="ReadRollbackAlarms",
-                actions=["cloudwatch:DescribeAlarms"],
-                resources=[self._arn("cloudwatch", f"alarm:{self._prefix}-v*")],
-            ),
-            iam.PolicyStatement(
-                sid="EndpointMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}},
-            ),
-        ]
-        policy = iam.Policy(self, "ModelPolicy", statements=statements)
-        policy.attach_to_role(role)
-        self._acknowledge_wildcards(
-            policy,
-            {
-                "Resource::*": "ecr:GetAuthorizationToken and cloudwatch:PutMetricData allow no resource; "
-                "PutMetricData is limited by a namespace condition",
-            },
-            dynamic_reasons=[
-                (
-                    "/output/model.tar.gz",
-                    "every model version's model.tar.gz, under its training job's folder of this environment's pipeline",
-                ),
-                (f"/{DATA_CAPTURE_PREFIX}*", "SageMaker writes data capture files under dated keys of this prefix"),
-                (":log-stream:*", "SageMaker names one log stream per instance of this endpoint"),
-                (f":alarm:{self._prefix}-v*", "rollback alarms are named after the config being rolled out"),
-            ],
-        )
-        return role
-
-    def _acknowledge_wildcards(
-        self, policy: iam.Policy, fixed: dict[str, str], dynamic_reasons: list[tuple[str, str]]
-    ) -> None:
-        for finding, reason in fixed.items():
-            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
-        acknowledge_wildcards_once_resolved(policy, dynamic_reasons)
 
     def _log_group(self, name: str, retention: logs.RetentionDays) -> logs.LogGroup:
         return logs.LogGroup(

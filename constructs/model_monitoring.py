@@ -42,7 +42,7 @@ from constructs.permissions import (
 )
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
 from constructs.python_lambda import PythonLambda, encrypted_log_group
-from constructs.training_pipeline_definition import CODE_DIR, ENVIRONMENT_TAG_KEY, PROCESSING_ROOT, RUN_FROM_BUNDLE
+from constructs.training_pipeline_settings import CODE_DIR, ENVIRONMENT_TAG_KEY, PROCESSING_ROOT, RUN_FROM_BUNDLE
 from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION, xgboost_image_repository_arn
 from settings.schema import MonitoringConfig
 

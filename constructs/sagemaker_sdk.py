@@ -1,6 +1,6 @@
 """The SageMaker Python SDK 2.x as synth uses it: quiet, offline, and without a slow check repeated.
 
-Import this module before the SDK (training_pipeline_definition.py does, in its own import block):
+Import this module before the SDK (the training_pipeline_* modules that use the SDK do, in their own import block):
 
 - Quiet: importing this module sets `SAGEMAKER_SUPPRESS_V2_WARNING` (the SDK prints its v2 banner when it is
   imported and again for some v2 classes, each time reading the variable) and quiets the SDK's loggers (its

@@ -17,11 +17,8 @@ from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
 from constructs.pipeline_definition_limits import check_pipeline_definition
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
-from constructs.training_pipeline_definition import (
-    ENVIRONMENT_TAG_KEY,
-    PipelineSettings,
-    build_pipeline_definition,
-)
+from constructs.training_pipeline_definition import build_pipeline_definition
+from constructs.training_pipeline_settings import ENVIRONMENT_TAG_KEY, PipelineSettings
 from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import resource_names
 from settings.schema import TrainingConfig
@@ -184,7 +181,7 @@ class TrainingPipeline(Construct):
 
         Environments may share an account. SageMaker names a pipeline's jobs pipelines-<execution id>-...,
         the same pattern in every environment, so job permissions are narrowed by the environment tag every
-        job carries (training_pipeline_definition.ENVIRONMENT_TAG_KEY): created only with it, described and
+        job carries (training_pipeline_settings.ENVIRONMENT_TAG_KEY): created only with it, described and
         stopped only when the job has it.
         """
         role = iam.Role(

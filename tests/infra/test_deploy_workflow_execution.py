@@ -16,7 +16,8 @@ from constructs.model_deployment_lambda.model_deployment.endpoint_requests impor
 from tests.infra.support.deploy_world import World, event_for, settings_for
 from tests.infra.support.step_functions_harness import DeployMachine, MachineFactory, deploy_machines
 from tests.infra.support.synthesis import Synthesized
-from twin.sagemaker_endpoint_double import Endpoint, client_error
+from twin.sagemaker_endpoint_double import client_error
+from twin.sagemaker_endpoint_lifecycle import Endpoint
 
 MakeMachine = MachineFactory
 

@@ -15,7 +15,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from constructs.training_pipeline import JOB_METRIC_NAMESPACES
-from constructs.training_pipeline_definition import ENVIRONMENT_TAG_KEY
+from constructs.training_pipeline_settings import ENVIRONMENT_TAG_KEY
 from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 from tools.pipeline_rendering import pipeline_definition
 

@@ -10,16 +10,10 @@ from botocore.stub import Stubber
 
 from constructs.model_deployment_lambda.model_deployment import aws_answers
 from tests.infra.support.iam_calls import CallRecorder, RecordedCall
-from tests.infra.support.iam_needs import Context, MappingError, call_needs
-from tests.infra.support.iam_policy import (
-    ACCOUNT,
-    Environment,
-    Need,
-    UnknownCondition,
-    UnresolvableIntrinsic,
-    evaluate,
-    statements_of,
-)
+from tests.infra.support.iam_needs import Context, call_needs
+from tests.infra.support.iam_policy import Need, UnknownCondition, evaluate, statements_of
+from tests.infra.support.iam_reference import MappingError
+from tests.infra.support.iam_templates import ACCOUNT, Environment, UnresolvableIntrinsic
 
 REGION = "eu-west-1"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"

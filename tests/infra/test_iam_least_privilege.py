@@ -10,7 +10,7 @@ import pytest
 
 from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.support.iam_check import least_privilege_findings
-from tests.infra.support.iam_policy import Environment
+from tests.infra.support.iam_templates import Environment
 from tests.infra.support.synthesis import Synthesized
 
 

@@ -180,3 +180,66 @@ def test_constructs_import_no_runtime_module_but_the_constants(place: str) -> No
     ]
     assert modules
     assert [found for path in modules for found in runtime_imports(path)] == []
+
+
+# --- one file, one story: a module over MAX_LINES lines says why in its docstring ------------------------------
+
+MAX_LINES = 400
+# What a docstring says when its module is longer: "... one file over 400 lines because ...".
+SIZE_REASON = f"over {MAX_LINES} lines"
+# The code a reader meets: everything but the tests themselves (their helpers in support/ included).
+SIZED_PLACES = (
+    "app.py",
+    "synth_speedups.py",
+    "settings",
+    "stacks",
+    "constructs",
+    "tools",
+    "twin",
+    "ml_code",
+    "benchmarks",
+)
+SIZED_SUPPORT = ("tests/infra/support", "tests/ml/support")
+
+
+def sized_modules(root: Path = REPO_ROOT) -> list[Path]:
+    places = [root / place for place in (*SIZED_PLACES, *SIZED_SUPPORT)]
+    return sorted(
+        path
+        for place in places
+        for path in ([place] if place.suffix == ".py" else place.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    )
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def oversized_without_a_reason(paths: list[Path], root: Path = REPO_ROOT) -> list[str]:
+    found = []
+    for path in paths:
+        lines = line_count(path)
+        if lines <= MAX_LINES:
+            continue
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if SIZE_REASON not in " ".join(docstring.split()):
+            found.append(f"{path.relative_to(root)}: {lines} lines, and its docstring does not say why ({SIZE_REASON})")
+    return found
+
+
+def test_the_size_check_sees_a_long_module_that_does_not_say_why(tmp_path: Path) -> None:
+    body = "x = 1\n" * MAX_LINES
+    (tmp_path / "short.py").write_text('"""Short."""\n' + "x = 1\n" * (MAX_LINES - 1), encoding="utf-8")
+    (tmp_path / "silent.py").write_text('"""Long, and silent about it."""\n' + body, encoding="utf-8")
+    (tmp_path / "reasoned.py").write_text(f'"""One file {SIZE_REASON}: one table.\n"""\n' + body, encoding="utf-8")
+    paths = sorted(tmp_path.glob("*.py"))
+    assert oversized_without_a_reason(paths, root=tmp_path) == [
+        f"silent.py: {MAX_LINES + 1} lines, and its docstring does not say why ({SIZE_REASON})"
+    ]
+
+
+def test_no_module_is_over_the_limit_without_saying_why() -> None:
+    modules = sized_modules()
+    assert len(modules) > 100  # the places above hold the code
+    assert oversized_without_a_reason(modules) == []

@@ -1,7 +1,8 @@
 """The ModelDeployment construct as the stages wire it (the session's synthesized app).
 
 Per environment from cdk.json: the approval rule (and its pattern against AWS's documented sample event), the
-rollback alarms, the workflow definition, settings, IAM scoping, encryption, the teardown custom resource.
+operator alarms, the steps' settings, the teardown custom resource. The state machine's definition is
+test_deployment_workflow.py; encryption and IAM scoping test_deployment_iam.py.
 cdk-nag and cfn-lint cover it with the whole app (test_cdk_nag.py, test_cfn_lint.py).
 """
 
@@ -9,90 +10,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Match
 
-from constructs.deployment_workflow import STEP_GRANTS, STEPS, step_actions
 from constructs.model_deployment import ModelDeployment
-from settings.loading import load_environments
+from tests.infra.support.deployment_app import (
+    CONFIGS,
+    ENVIRONMENTS,
+    App,
+    by_sid,
+    deployment_app,
+    settings_of,
+)
 from tests.infra.support.eventbridge import matches as matches_pattern
 from tests.infra.support.sample_events import model_package_state_change
-from tests.infra.support.synthesis import Synthesized, cdk_json_context
-
-CONFIGS = {config.name: config for config in load_environments(cdk_json_context())}
-ENVIRONMENTS = tuple(CONFIGS)
-PLACEHOLDER = "TOKEN"
-STEP_FUNCTIONS = {
-    "Prepare": "Prepare",
-    "StartRollout": "StartRollout",
-    "CheckEndpoint": "CheckEndpoint",
-    "Conclude": "Conclude",
-    "ReportError": "Conclude",
-}
-
-
-@dataclass(frozen=True)
-class App:
-    outdir: Path
-    deployments: dict[str, ModelDeployment]
-    templates: dict[str, dict[str, dict[str, Any]]]  # environment -> "Data" | "Deployment" -> template
-
-    def template(self, environment: str, stack: str = "Deployment") -> Template:
-        return Template.from_json(self.templates[environment][stack])
-
-    def resources(self, environment: str, resource_type: str) -> dict[str, Any]:
-        return {
-            logical_id: resource
-            for logical_id, resource in self.templates[environment]["Deployment"]["Resources"].items()
-            if resource["Type"] == resource_type
-        }
+from tests.infra.support.synthesis import Synthesized
 
 
 @pytest.fixture(scope="module")
 def app(synthesized: Synthesized) -> App:
-    """The session's synthesized app: each stage's Deployment stack and the Data stack whose key it uses."""
-    return App(
-        outdir=synthesized.outdir,
-        deployments={name: stage.deployment.deployment for name, stage in synthesized.stages.items()},
-        templates={
-            name: {stack_id: synthesized.templates[name][stack_id] for stack_id in ("Data", "Deployment")}
-            for name in synthesized.stages
-        },
-    )
-
-
-def render(value: Any) -> str:
-    """A template string with its tokens spelt <LogicalId.Attr> / <Ref>, other intrinsics as a placeholder."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(render(part) for part in parts)
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<{value['Ref']}>"
-    return PLACEHOLDER
-
-
-def definition(app: App, environment: str) -> dict[str, Any]:
-    (machine,) = app.resources(environment, "AWS::StepFunctions::StateMachine").values()
-    return json.loads(render(machine["Properties"]["DefinitionString"]))
-
-
-def settings_of(app: App, environment: str, function_description: str) -> dict[str, Any]:
-    for function in app.resources(environment, "AWS::Lambda::Function").values():
-        if function["Properties"]["Description"].endswith(function_description):
-            return json.loads(render(function["Properties"]["Environment"]["Variables"]["DEPLOY_SETTINGS"]))
-    raise AssertionError(f"no function described {function_description!r}")
+    return deployment_app(synthesized)
 
 
 # ------------------------------------------------------------------------------------------ interface, tools
@@ -208,7 +150,7 @@ def test_the_operator_alarms_notify_the_topic_on_alarm_and_recovery(app: App) ->
 
 def test_the_key_lets_cloudwatch_alarms_publish_to_the_encrypted_topic(app: App) -> None:
     (key,) = (r for r in app.templates["prod"]["Data"]["Resources"].values() if r["Type"] == "AWS::KMS::Key")
-    statement = _by_sid(key["Properties"]["KeyPolicy"]["Statement"], "EndpointAlarmsToTopicprod")
+    statement = by_sid(key["Properties"]["KeyPolicy"]["Statement"], "EndpointAlarmsToTopicprod")
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
 
@@ -251,275 +193,6 @@ def test_data_capture_goes_under_the_data_capture_prefix(app: App) -> None:
         settings["data_capture_s3_uri"]
         == "s3://mlops-prod-artifacts-<AWS::AccountId>-<AWS::Region>/data-capture/mlops-prod"
     )
-
-
-# ------------------------------------------------------------------------------------- workflow definition
-
-
-def test_the_workflow_starts_by_preparing_and_decides_what_to_do(app: App) -> None:
-    states = definition(app, "dev")
-    assert states["StartAt"] == "Prepare"
-    assert states["States"]["Prepare"]["Next"] == "WhatToDo"
-    choices = states["States"]["WhatToDo"]
-    assert [(c["StringEquals"], c["Next"]) for c in choices["Choices"]] == [
-        ("deploy", "StartRollout"),
-        ("wait", "WaitWhileEndpointBusy"),
-    ]
-    assert choices["Default"] == "Conclude"
-
-
-def test_a_busy_endpoint_loops_through_a_wait_state_back_to_prepare(app: App) -> None:
-    states = definition(app, "dev")["States"]
-    wait = states["WaitWhileEndpointBusy"]
-    assert (wait["Type"], wait["Seconds"], wait["Next"]) == ("Wait", 60, "Prepare")
-    started = states["RolloutStarted"]
-    assert [(c["StringEquals"], c["Next"]) for c in started["Choices"]] == [
-        ("busy", "WaitWhileEndpointBusy"),
-        ("concluded", "Conclude"),
-    ]
-    assert started["Default"] == "WaitForRollout"
-
-
-def test_the_rollout_is_polled_with_a_wait_state_until_it_finishes(app: App) -> None:
-    states = definition(app, "dev")["States"]
-    assert (states["WaitForRollout"]["Seconds"], states["WaitForRollout"]["Next"]) == (60, "CheckEndpoint")
-    finished = states["RolloutFinished"]
-    assert [(c["StringEquals"], c["Next"]) for c in finished["Choices"]] == [("in_progress", "WaitForRollout")]
-    assert finished["Default"] == "Conclude"
-
-
-def test_the_outcome_decides_how_the_execution_ends(app: App) -> None:
-    states = definition(app, "dev")["States"]
-    choice = states["Outcome"]
-    (succeed, rolled_back) = choice["Choices"]
-    assert sorted(c["StringEquals"] for c in succeed["Or"]) == [
-        "deployed",
-        "ignored",
-        "kept_serving",
-        "noop",
-        "skipped",
-        "superseded",
-    ]
-    assert succeed["Next"] == "Done"
-    assert (rolled_back["StringEquals"], rolled_back["Next"]) == ("rolled_back", "RolledBack")
-    assert choice["Default"] == "DeploymentFailed"
-    assert states["Done"]["Type"] == "Succeed"
-    assert states["RolledBack"] == {"Type": "Fail", "Error": "RolledBack", "CausePath": "$.reason"}
-    assert states["DeploymentFailed"] == {"Type": "Fail", "Error": "DeploymentFailed", "CausePath": "$.reason"}
-
-
-@pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint", "Conclude", "ReportError"])
-def test_every_step_retries_lambda_service_errors_and_throttling(app: App, state: str) -> None:
-    task = definition(app, "dev")["States"][state]
-    errors = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
-    assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.TooManyRequestsException"} <= errors
-    # What a step raises when AWS still throttles, answers 5XX, or has not caught up after botocore's retries.
-    assert {"AwsThrottled", "AwsUnavailable", "NotYetConsistent"} <= errors
-    assert "Lambda.Unknown" in errors  # a function timeout: the step may have done its work
-    # payload_response_only: the task calls the function directly (Resource = its ARN).
-    assert re.fullmatch(f"<ModelDeployment{STEP_FUNCTIONS[state]}Function[0-9A-F]{{8}}.Arn>", task["Resource"])
-
-
-def test_prepare_gets_the_execution_name_as_its_identity_in_the_ledger(app: App) -> None:
-    prepare = definition(app, "dev")["States"]["Prepare"]
-    assert prepare["Parameters"] == {"input.$": "$", "execution_id.$": "$$.Execution.Name"}
-
-
-def test_the_deploy_ledger_is_on_demand_with_point_in_time_recovery_and_ttl(app: App) -> None:
-    app.template("prod").has_resource_properties(
-        "AWS::DynamoDB::Table",
-        {
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "TimeToLiveSpecification": {"AttributeName": "purge_at", "Enabled": True},
-            "SSESpecification": {"SSEEnabled": True},
-        },
-    )
-
-
-@pytest.mark.parametrize("state", ["Prepare", "StartRollout", "CheckEndpoint"])
-def test_a_failing_step_is_caught_and_reported(app: App, state: str) -> None:
-    (catch,) = definition(app, "dev")["States"][state]["Catch"]
-    assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ReportError"}
-
-
-def test_the_error_report_goes_through_the_outcome_choice(app: App) -> None:
-    states = definition(app, "dev")["States"]
-    assert states["ReportError"]["Next"] == "Outcome"
-    assert states["Conclude"]["Next"] == "Outcome"
-
-
-@pytest.mark.parametrize("state", ["Conclude", "ReportError"])
-def test_a_failing_report_still_reaches_the_topic_directly(app: App, state: str) -> None:
-    states = definition(app, "dev")["States"]
-    (catch,) = states[state]["Catch"]
-    assert catch["Next"] == "ReportUnreportedFailure"
-    assert states["ReportUnreportedFailure"]["Resource"].endswith(":states:::sns:publish")
-    assert states["ReportUnreportedFailure"]["Next"] == "ReportingFailed"
-
-
-def test_the_workflow_is_a_logged_traced_standard_state_machine(app: App) -> None:
-    app.template("prod").has_resource_properties(
-        "AWS::StepFunctions::StateMachine",
-        {
-            "StateMachineName": "mlops-prod-deploy",
-            "StateMachineType": "STANDARD",
-            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
-            "TracingConfiguration": {"Enabled": True},
-        },
-    )
-
-
-# ------------------------------------------------------------------------------------ encryption and IAM
-
-
-def test_every_log_group_is_encrypted_with_the_environment_key(app: App) -> None:
-    groups = app.resources("dev", "AWS::Logs::LogGroup")
-    assert len(groups) == 6  # four steps, teardown, state machine
-    assert all("KmsKeyId" in group["Properties"] for group in groups.values())
-
-
-def test_lambda_environments_are_encrypted_with_the_environment_key(app: App) -> None:
-    functions = app.resources("dev", "AWS::Lambda::Function")
-    assert functions
-    assert all("KmsKeyArn" in function["Properties"] for function in functions.values())
-
-
-def test_the_dead_letter_queue_is_encrypted_with_the_environment_key(app: App) -> None:
-    app.template("dev").has_resource_properties("AWS::SQS::Queue", {"KmsMasterKeyId": Match.any_value()})
-
-
-def test_the_key_lets_cloudwatch_logs_use_it_for_these_log_groups_only(app: App) -> None:
-    app.template("dev", "Data").has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
-                                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
-
-
-def _statements(app: App, environment: str, policy_prefix: str) -> list[dict[str, Any]]:
-    for logical_id, policy in app.resources(environment, "AWS::IAM::Policy").items():
-        if logical_id.startswith(policy_prefix):
-            return policy["Properties"]["PolicyDocument"]["Statement"]
-    raise AssertionError(f"no policy {policy_prefix}")
-
-
-def _by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
-    return next(statement for statement in statements if statement.get("Sid") == sid)
-
-
-def test_the_workflow_passes_only_the_model_role_and_only_to_sagemaker(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentStartRolloutPolicy"), "PassModelRole")
-    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    (role, attribute) = statement["Resource"]["Fn::GetAtt"]
-    assert (role.startswith("ModelDeploymentModelRole"), attribute) == (True, "Arn")
-
-
-def test_sagemaker_write_actions_are_scoped_to_this_endpoints_names(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentStartRolloutPolicy"), "ManageOwnModelsConfigsEndpoint")
-    assert sorted(render(resource).rsplit(":", 1)[1] for resource in statement["Resource"]) == [
-        "endpoint-config/mlops-dev-v*",
-        "endpoint/mlops-dev",
-        "model/mlops-dev-v*",
-    ]
-
-
-def test_the_workflow_is_not_granted_what_it_never_calls(app: App) -> None:
-    actions = json.dumps([_statements(app, "dev", f"ModelDeployment{name}Policy") for name, *_ in STEPS])
-    for unused in ("DescribeScalingPolicies", "sagemaker:ListModels"):
-        assert unused not in actions
-
-
-@pytest.mark.parametrize("policy", ["ModelDeploymentStartRolloutPolicy", "ModelDeploymentModelPolicy"])
-def test_the_rollback_alarms_are_readable_by_the_caller_and_the_execution_role(app: App, policy: str) -> None:
-    statements = _statements(app, "dev", policy)
-    readable = [
-        render(resource)
-        for statement in statements
-        if "cloudwatch:DescribeAlarms" in statement["Action"]
-        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
-    ]
-    assert any(resource.endswith(":alarm:mlops-dev-v*") for resource in readable)
-
-
-@pytest.mark.parametrize("environment", ["dev", "prod"])
-def test_autoscaling_is_limited_to_this_endpoints_tagged_sagemaker_variant(app: App, environment: str) -> None:
-    statements = _statements(app, environment, "ModelDeploymentConcludePolicy")
-    register = _by_sid(statements, "RegisterOwnScalableTarget")
-    change = _by_sid(statements, "ChangeOwnScalableTarget")
-    common = {
-        "application-autoscaling:service-namespace": "sagemaker",
-        "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
-    }
-    assert register["Condition"] == {
-        "StringEquals": {**common, "aws:RequestTag/mlops:endpoint": f"mlops-{environment}"}
-    }
-    assert change["Condition"] == {"StringEquals": {**common, "aws:ResourceTag/mlops:endpoint": f"mlops-{environment}"}}
-    assert sorted(change["Action"]) == [
-        "application-autoscaling:DeregisterScalableTarget",
-        "application-autoscaling:PutScalingPolicy",
-    ]
-    assert sorted(register["Action"]) == [
-        "application-autoscaling:RegisterScalableTarget",
-        "application-autoscaling:TagResource",
-    ]
-    find = _by_sid(statements, "FindOwnScalableTarget")
-    assert find["Action"] == "application-autoscaling:DescribeScalableTargets"
-    assert find["Condition"] == {"StringEquals": {"application-autoscaling:service-namespace": "sagemaker"}}
-    for statement in (register, change):
-        assert render(statement["Resource"]).endswith(":scalable-target/*")
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    return {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-
-
-@pytest.mark.parametrize("environment", ["dev", "stg", "prod"])
-def test_each_step_has_its_own_role_holding_nothing_only_another_step_needs(app: App, environment: str) -> None:
-    functions = app.resources(environment, "AWS::Lambda::Function")
-    for name, handler, *_ in STEPS:
-        (function,) = [f for f in functions.values() if f["Properties"]["Handler"] == handler]
-        assert function["Properties"]["Role"]["Fn::GetAtt"][0].startswith(f"ModelDeployment{name}Role")
-        held = _actions(_statements(app, environment, f"ModelDeployment{name}Policy"))
-        assert held == step_actions(name)
-        statements = _statements(app, environment, f"ModelDeployment{name}Policy")
-        assert {statement["Sid"] for statement in statements} == set(STEP_GRANTS[name])
-        only_others = set().union(*(step_actions(other) for other, *_ in STEPS if other != name)) - held
-        assert not held & only_others
-    # The headline cases, spelled out.
-    check = _actions(_statements(app, environment, "ModelDeploymentCheckEndpointPolicy"))
-    assert check == {"sagemaker:DescribeEndpoint", "cloudwatch:DescribeAlarms", "kms:Decrypt"}  # kms: its variables
-    for step in ("Prepare", "CheckEndpoint", "Conclude"):
-        held = _actions(_statements(app, environment, f"ModelDeployment{step}Policy"))
-        assert not held & {"sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "iam:PassRole"}, step
-    for step in ("Prepare", "StartRollout", "CheckEndpoint"):
-        held = _actions(_statements(app, environment, f"ModelDeployment{step}Policy"))
-        assert not held & {"sns:Publish", "sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig"}, step
-
-
-def test_the_teardown_deregisters_only_this_endpoints_tagged_variant(app: App) -> None:
-    statement = _by_sid(_statements(app, "dev", "ModelDeploymentTeardownPolicy"), "ChangeOwnScalableTarget")
-    assert statement["Action"] == "application-autoscaling:DeregisterScalableTarget"
-    assert statement["Condition"]["StringEquals"]["aws:ResourceTag/mlops:endpoint"] == "mlops-dev"
-
-
-def test_the_model_role_writes_only_under_the_data_capture_prefix(app: App) -> None:
-    statement = _by_sid(_statements(app, "prod", "ModelDeploymentModelPolicy"), "WriteDataCapture")
-    assert statement["Action"] == "s3:PutObject"
-    assert render(statement["Resource"]).endswith("/data-capture/*")
 
 
 # ------------------------------------------------------------------------------------------------ teardown

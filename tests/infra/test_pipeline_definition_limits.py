@@ -14,7 +14,8 @@ from aws_cdk import aws_s3 as s3
 
 import constructs.training_pipeline as training_pipeline
 from constructs.ml_code_bundle import MlCodeBundle
-from constructs.pipeline_definition_limits import (
+from constructs.pipeline_definition_limits import PipelineDefinitionError, check_pipeline_definition, violations
+from constructs.pipeline_definition_rules import (
     CYCLE,
     DEFINITION_SIZE,
     FAIL_STEP_DEPENDENCY,
@@ -31,10 +32,7 @@ from constructs.pipeline_definition_limits import (
     UNKNOWN_DEPENDENCY,
     UNKNOWN_STEP_REFERENCE,
     VERSION,
-    PipelineDefinitionError,
     Rule,
-    check_pipeline_definition,
-    violations,
 )
 from settings.loading import load_environments
 from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context

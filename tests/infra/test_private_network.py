@@ -17,7 +17,7 @@ from settings.loading import ConfigError, load_environments
 from tests.infra.conftest import no_network
 from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.support.iam_jobs import deploy_settings, monitor_settings, pipelines
-from tests.infra.support.iam_policy import Environment
+from tests.infra.support.iam_templates import Environment
 from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized, cdk_json_context, synthesize
 
 PRIVATE = [name for name in ENVIRONMENTS if cdk_json_context()["environments"][name].get("network")]

@@ -1,6 +1,6 @@
 """The code a model version was trained with stays readable for as long as the version may serve (issue 25).
 
-The life story, offline, through the IAM check's evaluator (tests/infra/iam_policy.py): version A is trained and
+The life story, offline, through the IAM check's evaluator (tests/infra/support/iam_policy.py): version A is trained and
 registered while ml_code is bundle A; a later deploy changes ml_code (bundle B, the templates synthesized now);
 then the serving version scales out and the older one is re-approved. Either way SageMaker starts a new instance
 as the model role, from what the package recorded at registration: ModelDataUrl and SAGEMAKER_SUBMIT_DIRECTORY.
@@ -20,7 +20,8 @@ from tests.infra.support import iam_jobs
 from tests.infra.support.iam_check import roles
 from tests.infra.support.iam_jobs import Pipeline, deploy_settings, model_role_needs, pipelines
 from tests.infra.support.iam_needs import encryption_context
-from tests.infra.support.iam_policy import Environment, evaluate
+from tests.infra.support.iam_policy import evaluate
+from tests.infra.support.iam_templates import Environment
 from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 
 # Two executions of the pipeline, a deploy of ml_code apart.

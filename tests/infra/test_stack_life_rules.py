@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.infra.support import stack_life_rules
-from tests.infra.support.iam_policy import ACCOUNT, Environment
+from tests.infra.support.iam_templates import ACCOUNT, Environment
 from tests.infra.support.synthesis import ENVIRONMENTS, REPO_ROOT, Synthesized, cdk_json_context
 
 RUNBOOK = REPO_ROOT / "docs" / "deployment-runbook.md"

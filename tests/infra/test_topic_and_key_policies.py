@@ -11,7 +11,7 @@ import pytest
 
 from constructs.model_monitoring import monitoring_alarm_names
 from tests.infra.support import resource_policies
-from tests.infra.support.iam_policy import Environment
+from tests.infra.support.iam_templates import Environment
 from tests.infra.support.resource_policies import Caller, Use, allowed, queue_policy, uses
 from tests.infra.support.synthesis import ENVIRONMENTS, Synthesized
 

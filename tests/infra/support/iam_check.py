@@ -13,6 +13,14 @@ from policy_sentry.querying.actions import get_actions_for_service
 
 from tests.infra.support.iam_allowances import DENIALS_ACCEPTED, ROLES_NOT_CHECKED, UNUSED_GRANTS_ACCEPTED
 from tests.infra.support.iam_calls import RecordedCall, handler_modules
+from tests.infra.support.iam_functions import (
+    LambdaFunction,
+    lambda_functions,
+    name_bindings,
+    recorded_settings,
+    runtime_needs,
+    translate,
+)
 from tests.infra.support.iam_jobs import (
     deploy_settings,
     model_role_needs,
@@ -21,17 +29,9 @@ from tests.infra.support.iam_jobs import (
     pipeline_needs,
     pipelines,
 )
-from tests.infra.support.iam_needs import (
-    LambdaFunction,
-    call_needs,
-    encryption_context,
-    lambda_functions,
-    name_bindings,
-    recorded_settings,
-    runtime_needs,
-    translate,
-)
-from tests.infra.support.iam_policy import Environment, Need, Statement, evaluate, glob_match, statements_of
+from tests.infra.support.iam_needs import call_needs, encryption_context
+from tests.infra.support.iam_policy import Need, Statement, evaluate, glob_match, statements_of
+from tests.infra.support.iam_templates import Environment
 
 
 @dataclass(frozen=True)

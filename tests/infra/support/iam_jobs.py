@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from constructs.training_pipeline_definition import CODE_CHANNEL_FOLDER
-from tests.infra.support.iam_needs import Context, check_against_reference
+from tests.infra.support.iam_needs import Context
 from tests.infra.support.iam_network import network_needs
-from tests.infra.support.iam_policy import PARTITION, Environment, Need
+from tests.infra.support.iam_policy import Need
+from tests.infra.support.iam_reference import check_against_reference
+from tests.infra.support.iam_templates import PARTITION, Environment
 
 EXECUTION_ID = "a1b2c3d4e5f6"  # a pipeline execution id: every run writes under its own
 JOB_SUFFIX = "0123456789"  # SageMaker Pipelines names jobs pipelines-<execution id>-<step name>-<suffix>

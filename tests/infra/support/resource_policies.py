@@ -26,15 +26,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.infra.support.iam_policy import (
-    ACCOUNT,
-    PARTITION,
-    Environment,
-    Need,
-    conditions_hold,
-    glob_match,
-    statements_of,
-)
+from tests.infra.support.iam_policy import Need, conditions_hold, glob_match, statements_of
+from tests.infra.support.iam_templates import ACCOUNT, PARTITION, Environment
 
 # Every AWS request made over TLS carries aws:SecureTransport; what else a request carries: _context, _kms_context.
 KMS_ACTIONS_OF_A_PUBLISHER = ("kms:GenerateDataKey", "kms:Decrypt")  # SNS "Key management": the publisher's needs

@@ -104,7 +104,7 @@ def _primary_call() -> bool:
     """False for the moto call the endpoint double makes while answering a call of its own (counted once)."""
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_filename.endswith("sagemaker_endpoint_double.py"):
+        if frame.f_code.co_filename.endswith(("sagemaker_endpoint_double.py", "sagemaker_endpoint_lifecycle.py")):
             return frame.f_code.co_name == "_call"
         frame = frame.f_back
     return True
