@@ -47,7 +47,12 @@ from constructs.deployment_step_roles import (
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import deploy_state_machine
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
-from constructs.model_deployment_lambda.model_deployment.constants import POLL_SECONDS, busy_limit, name_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import (
+    DEPLOY_SETTINGS_VARIABLE,
+    POLL_SECONDS,
+    busy_limit,
+    name_prefix,
+)
 from constructs.permissions import LOGS_KEY_ACTIONS
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
@@ -71,7 +76,7 @@ def workflow_settings(
     topic_arn: str,
     ledger_table_name: str,
 ) -> dict[str, Any]:
-    """What the Lambda steps read from DEPLOY_SETTINGS (see model_deployment/step_handler.py): one JSON-serializable dict."""
+    """What the Lambda steps read from DEPLOY_SETTINGS_VARIABLE (see model_deployment/step_handler.py): one JSON-serializable dict."""
     endpoint = settings.endpoint
     return {
         "environment": environment_name,
@@ -191,7 +196,7 @@ class ModelDeployment(Construct):
             topic=topic,
             ledger=self.ledger,
         )
-        environment = {"DEPLOY_SETTINGS": stack.to_json_string(deploy_settings)}
+        environment = {DEPLOY_SETTINGS_VARIABLE: stack.to_json_string(deploy_settings)}
         # One role per step, holding only what that step's handler calls (STEP_GRANTS): a fault or a bug in
         # CheckEndpoint cannot update or delete the endpoint, nor Prepare pass the model role.
         self.step_roles: dict[str, iam.Role] = {}

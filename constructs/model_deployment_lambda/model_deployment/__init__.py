@@ -15,5 +15,5 @@ updated. One module per concern:
 - `autoscaling`: pausing and restoring Application Auto Scaling on the variant.
 - `aws_clients`, `aws_answers`, `step_handler`: the clients, AWS's error shapes, the steps' Lambda entry.
 
-Settings arrive in the `DEPLOY_SETTINGS` environment variable (JSON written by the construct).
+Settings arrive in the environment variable `constants.DEPLOY_SETTINGS_VARIABLE` (JSON written by the constructs).
 """

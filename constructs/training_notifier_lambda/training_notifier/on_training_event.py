@@ -7,14 +7,19 @@ import os
 from typing import Any
 
 from . import aws_clients
-from .constants import MODEL_PACKAGE_STATE_CHANGE, PIPELINE_STATUS_CHANGE
+from .constants import (
+    ENVIRONMENT_NAME_VARIABLE,
+    MODEL_PACKAGE_STATE_CHANGE,
+    PIPELINE_STATUS_CHANGE,
+    TOPIC_ARN_VARIABLE,
+)
 from .messages import model_registered_message, pipeline_failed_message
 
 logger = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, str]:
-    environment = os.environ["ENVIRONMENT_NAME"]
+    environment = os.environ[ENVIRONMENT_NAME_VARIABLE]
     aws = aws_clients.clients()
     detail = event["detail"]
     if event["detail-type"] == PIPELINE_STATUS_CHANGE:
@@ -26,6 +31,6 @@ def handler(event: dict[str, Any], context: object) -> dict[str, str]:
         subject, body = model_registered_message(environment, detail)
     else:
         raise ValueError(f"unexpected event detail-type {event['detail-type']!r}")
-    aws.sns.publish(TopicArn=os.environ["TOPIC_ARN"], Subject=subject, Message=body)
+    aws.sns.publish(TopicArn=os.environ[TOPIC_ARN_VARIABLE], Subject=subject, Message=body)
     logger.info("notified", extra={"subject": subject})
     return {"subject": subject}
