@@ -5,7 +5,8 @@ updated. One module per concern:
 
 - entry modules, each with a `handler`: `prepare`, `rollout`, `check`, `conclude` (the workflow's steps, through
   `step_handler`) and `teardown` (the CloudFormation custom resource that removes the endpoint with the stack).
-- `constants`: what the constructs share with these functions (poll interval, name prefix, retried errors).
+- `constants`: what the constructs share with these functions (the settings variable, poll interval, name prefix,
+  retried errors).
 - `deployment_names`: deterministic names of models, endpoint configs and tags.
 - `endpoint_requests`: the EndpointConfig, UpdateEndpoint and rollback-alarm requests built from the settings.
 - `decisions`: pure rules: which approval wins, what the endpoint says about a rollout, what to clean up.
