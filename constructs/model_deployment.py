@@ -60,7 +60,6 @@ from settings import resource_names as names
 from settings.schema import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
-DATA_CAPTURE_PREFIX = "data-capture/"
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -165,12 +164,12 @@ class ModelDeployment(Construct):
             name_prefix=self._prefix,
             key=key,
             artifacts_bucket=artifacts_bucket,
-            data_capture_prefix=DATA_CAPTURE_PREFIX,
+            data_capture_prefix=names.DATA_CAPTURE_PREFIX,
         )
         if network is not None:
             allow_sagemaker_network_interfaces(self.model_role)
 
-        data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
+        data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{names.DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         self.ledger = self._ledger_table()
         deploy_settings = workflow_settings(
             environment_name=environment_name,
