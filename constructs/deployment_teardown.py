@@ -14,6 +14,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from constructs.deployment_step_roles import regional_arn, scalable_target_statements
+from constructs.model_deployment_lambda.model_deployment.constants import DEPLOY_SETTINGS_VARIABLE
 from constructs.permissions import acknowledge, acknowledge_wildcards_once_resolved
 
 
@@ -96,7 +97,7 @@ def endpoint_teardown(
         "Teardown",
         "model_deployment.teardown.handler",
         "On stack deletion deletes the endpoint, its configs and models",
-        {"DEPLOY_SETTINGS": Stack.of(scope).to_json_string(settings)},
+        {DEPLOY_SETTINGS_VARIABLE: Stack.of(scope).to_json_string(settings)},
         role,
         900,
     )

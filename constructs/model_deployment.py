@@ -47,7 +47,12 @@ from constructs.deployment_step_roles import (
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import deploy_state_machine
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
-from constructs.model_deployment_lambda.model_deployment.constants import POLL_SECONDS, busy_limit, name_prefix
+from constructs.model_deployment_lambda.model_deployment.constants import (
+    DEPLOY_SETTINGS_VARIABLE,
+    POLL_SECONDS,
+    busy_limit,
+    name_prefix,
+)
 from constructs.permissions import LOGS_KEY_ACTIONS
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
@@ -55,7 +60,6 @@ from settings import resource_names as names
 from settings.schema import DeploymentConfig
 
 LAMBDA_DIR = Path(__file__).resolve().parent / "model_deployment_lambda"
-DATA_CAPTURE_PREFIX = "data-capture/"
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -71,7 +75,7 @@ def workflow_settings(
     topic_arn: str,
     ledger_table_name: str,
 ) -> dict[str, Any]:
-    """What the Lambda steps read from DEPLOY_SETTINGS (see model_deployment/step_handler.py): one JSON-serializable dict."""
+    """What the Lambda steps read from DEPLOY_SETTINGS_VARIABLE (see model_deployment/step_handler.py): one JSON-serializable dict."""
     endpoint = settings.endpoint
     return {
         "environment": environment_name,
@@ -160,12 +164,12 @@ class ModelDeployment(Construct):
             name_prefix=self._prefix,
             key=key,
             artifacts_bucket=artifacts_bucket,
-            data_capture_prefix=DATA_CAPTURE_PREFIX,
+            data_capture_prefix=names.DATA_CAPTURE_PREFIX,
         )
         if network is not None:
             allow_sagemaker_network_interfaces(self.model_role)
 
-        data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{DATA_CAPTURE_PREFIX}{self.endpoint_name}"
+        data_capture_uri = f"s3://{artifacts_bucket.bucket_name}/{names.DATA_CAPTURE_PREFIX}{self.endpoint_name}"
         self.ledger = self._ledger_table()
         deploy_settings = workflow_settings(
             environment_name=environment_name,
@@ -191,7 +195,7 @@ class ModelDeployment(Construct):
             topic=topic,
             ledger=self.ledger,
         )
-        environment = {"DEPLOY_SETTINGS": stack.to_json_string(deploy_settings)}
+        environment = {DEPLOY_SETTINGS_VARIABLE: stack.to_json_string(deploy_settings)}
         # One role per step, holding only what that step's handler calls (STEP_GRANTS): a fault or a bug in
         # CheckEndpoint cannot update or delete the endpoint, nor Prepare pass the model role.
         self.step_roles: dict[str, iam.Role] = {}

@@ -44,13 +44,13 @@ from constructs.private_network import NetworkPlacement, allow_sagemaker_network
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 from constructs.training_pipeline_settings import CODE_DIR, ENVIRONMENT_TAG_KEY, PROCESSING_ROOT, RUN_FROM_BUNDLE
 from constructs.xgboost_image import XGBOOST_FRAMEWORK_VERSION, xgboost_image_repository_arn
+from settings.resource_names import DATA_CAPTURE_PREFIX
 from settings.schema import MonitoringConfig
 
 HANDLER_DIR = Path(__file__).with_name("model_monitoring_lambda")
 METRICS_NAMESPACE = "MLOps/ModelMonitoring"
 LABELS_PREFIX = "labels/"
 REPORTS_PREFIX = "monitoring/"
-DATA_CAPTURE_PREFIX = "data-capture/"  # where the deploy workflow points DataCaptureConfig (model_deployment.py)
 OUTPUT_PATH = f"{PROCESSING_ROOT}/output/monitoring"
 # (construct id, alarm name suffix, metric, setting, what it means)
 MONITORING_ALARMS = (

@@ -10,7 +10,12 @@ The convention every function's code follows (tests/infra/test_lambda_convention
   logger and Handler say which construct it belongs to.
 - Entry: Handler `<name>.<entry module>.handler`. The entry module is named for the event it answers
   (`on_upload`, `on_training_event`) or the step it runs (`prepare`, `launcher`, ...) and defines
-  `handler(event, context)`; no other module defines a `handler`.
+  `handler(event, context)` and `run(event, settings, aws, ...)`; no other module defines a `handler`. The handler
+  reads the function's settings from its environment (once per call, in itself or a `load_settings`) and takes the
+  clients, and `run` does the work with the settings and Clients it is given: tests call it with their own. The
+  deploy steps share one handler, `step_handler(run)`, which also names AWS's transient errors for the state
+  machine's retries; the teardown's `run(settings, aws, ...)` takes no event, the custom resource's protocol
+  (RequestType, the answer to CloudFormation) being its handler's.
 - Logging: the standard library only, `logger = logging.getLogger(__name__)` in a module that logs; no handlers,
   formatters or levels in code. Lambda's JSON log format (below) writes each record as one JSON object with the
   call's `extra` keys at the top level; the level is the function's ApplicationLogLevel (INFO). Powertools for
@@ -20,8 +25,9 @@ The convention every function's code follows (tests/infra/test_lambda_convention
 - Clients: `<name>/aws_clients.py` holds a frozen dataclass `Clients` and `clients()`, made on first use and kept
   while the function stays warm (`functools.cache`); entries call `aws_clients.clients()` and pass the result
   down, so tests replace `aws_clients.clients` (or clear its cache inside moto) the same way for every function.
-- Shared constants: `<name>/constants.py` holds what the construct and its functions share (names, limits, pure
-  name rules) and imports nothing of the package; constructs import that module and no other of an asset
+- Shared constants: `<name>/constants.py` holds what the construct and its functions share (the names of the
+  environment variables the construct writes, other names, limits, pure name rules) and imports nothing of the
+  package; constructs import that module and no other of an asset
   (tests/infra/test_layout.py). Each asset ships only its own folder, so a limit several assets need (the SNS
   subject limit) is named once in each asset's constants and a test checks they agree: copying one shared module
   into every asset at synth would need a bundling step (kept deterministic, mirrored by the twin and the tests

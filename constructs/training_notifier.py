@@ -15,8 +15,10 @@ from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, all
 from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
 from constructs.training_notifier_lambda.training_notifier.constants import (
+    ENVIRONMENT_NAME_VARIABLE,
     MODEL_PACKAGE_STATE_CHANGE,
     PIPELINE_STATUS_CHANGE,
+    TOPIC_ARN_VARIABLE,
 )
 
 HANDLER_DIR = Path(__file__).with_name("training_notifier_lambda")
@@ -67,7 +69,7 @@ class TrainingNotifier(Construct):
             code_dir=HANDLER_DIR,
             handler="training_notifier.on_training_event.handler",
             description="Posts failed training runs and models awaiting approval to the topic",
-            environment={"ENVIRONMENT_NAME": environment_name, "TOPIC_ARN": topic.topic_arn},
+            environment={ENVIRONMENT_NAME_VARIABLE: environment_name, TOPIC_ARN_VARIABLE: topic.topic_arn},
             key=key,
             dead_letter_queue=self.dead_letter_queue,
             retry_attempts=2,

@@ -21,6 +21,18 @@ from constructs.model_deployment_lambda.model_deployment.constants import name_p
 from constructs.permissions import KEY_CLIENT_ACTIONS, allow, allow_key_use, allow_wildcard
 from constructs.private_network import NetworkPlacement
 from constructs.python_lambda import PythonLambda, encrypted_log_group
+from constructs.training_trigger_lambda.training_trigger.constants import (
+    ALLOWED_COLUMNS_VARIABLE,
+    ENDPOINT_NAME_VARIABLE,
+    ENVIRONMENT_NAME_VARIABLE,
+    IGNORED_COLUMNS_VARIABLE,
+    MAX_UPLOAD_BYTES_VARIABLE,
+    PINNED_INPUT_BUCKET_VARIABLE,
+    PINNED_INPUT_PREFIX_VARIABLE,
+    PIPELINE_NAME_VARIABLE,
+    TARGET_COLUMN_VARIABLE,
+    TOPIC_ARN_VARIABLE,
+)
 from settings import resource_names as names
 
 HANDLER_DIR = Path(__file__).with_name("training_trigger_lambda")
@@ -78,17 +90,17 @@ class TrainingTrigger(Construct):
             handler="training_trigger.on_upload.handler",
             description="Validates an uploaded CSV and starts the training pipeline on a pinned copy",
             environment={
-                "ENVIRONMENT_NAME": environment_name,
-                "PIPELINE_NAME": pipeline_name,
-                "TOPIC_ARN": topic.topic_arn,
-                "MAX_UPLOAD_BYTES": str(max_upload_megabytes * 1024 * 1024),
-                "TARGET_COLUMN": contract.target_column,
-                "ALLOWED_COLUMNS": json.dumps(contract.allowed_columns()),
+                ENVIRONMENT_NAME_VARIABLE: environment_name,
+                PIPELINE_NAME_VARIABLE: pipeline_name,
+                TOPIC_ARN_VARIABLE: topic.topic_arn,
+                MAX_UPLOAD_BYTES_VARIABLE: str(max_upload_megabytes * 1024 * 1024),
+                TARGET_COLUMN_VARIABLE: contract.target_column,
+                ALLOWED_COLUMNS_VARIABLE: json.dumps(contract.allowed_columns()),
                 # Accepted when present, never required: the model does not use them.
-                "IGNORED_COLUMNS": json.dumps(list(contract.ignored_columns)),
-                "PINNED_INPUT_BUCKET": artifacts_bucket.bucket_name,
-                "PINNED_INPUT_PREFIX": PINNED_INPUT_PREFIX,
-                "ENDPOINT_NAME": endpoint_name,
+                IGNORED_COLUMNS_VARIABLE: json.dumps(list(contract.ignored_columns)),
+                PINNED_INPUT_BUCKET_VARIABLE: artifacts_bucket.bucket_name,
+                PINNED_INPUT_PREFIX_VARIABLE: PINNED_INPUT_PREFIX,
+                ENDPOINT_NAME_VARIABLE: endpoint_name,
             },
             key=key,
             timeout=Duration.minutes(5),  # room for a server-side copy of a large upload

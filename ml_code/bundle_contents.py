@@ -7,7 +7,7 @@ and that every module in ml_code/ is listed; tests/ml/test_serving_code.py impor
 SERVING_MODULES alone.
 """
 
-# The scripts the pipeline's steps run (constructs/training_pipeline_definition.py names them) and the endpoint's
+# The scripts the pipeline's steps run (constructs/training_pipeline_jobs.py names them) and the endpoint's
 # entry script (SAGEMAKER_PROGRAM).
 JOB_SCRIPTS = ("preprocess.py", "train.py", "evaluate.py")
 ENDPOINT_SCRIPT = "inference.py"

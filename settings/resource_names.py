@@ -20,6 +20,11 @@ def deploy_state_machine_name(environment: str) -> str:
     return f"mlops-{environment}-deploy"
 
 
+# The endpoint captures requests and answers under <artifacts bucket>/data-capture/<endpoint name>/ (the deploy
+# workflow's DataCaptureConfig, constructs/model_deployment.py); the monitoring job reads them there
+# (constructs/model_monitoring.py).
+DATA_CAPTURE_PREFIX = "data-capture/"
+
 # Training jobs write <artifacts bucket>/pipelines/<pipeline>/train/<job name>/output/model.tar.gz (CreateTrainingJob,
 # OutputDataConfig): every model version, and all the endpoint's model role reads of the bucket.
 TRAINING_OUTPUT_FOLDER = "train"

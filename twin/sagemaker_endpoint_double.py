@@ -89,7 +89,7 @@ class SageMakerEndpointDouble(EndpointLifecycle):
         operation_model = self._model.operation_model(_pascal(operation))
         validate_parameters(params, operation_model.input_shape)  # raises ParamValidationError like botocore
         # The event a real client emits for every call: what listens to the client's calls (the IAM check's
-        # recorder, tests/infra/iam_calls.py) sees the calls answered here too.
+        # recorder, tests/infra/support/iam_calls.py) sees the calls answered here too.
         self._moto.meta.events.emit(
             f"provide-client-params.sagemaker.{operation_model.name}", params=params, model=operation_model, context={}
         )

@@ -94,6 +94,84 @@ def test_the_handlers_are_exactly_the_entry_modules_and_each_imports(synthesized
         assert list(parameters)[:2] == ["event", "context"], f"{package}.{module}"
 
 
+def _function_named(tree: ast.Module, name: str) -> ast.FunctionDef | None:
+    return next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name), None)
+
+
+def _handler_hands_over_to_run(tree: ast.Module) -> bool:
+    """`def handler(...)` calling `run`, or the deploy steps' `handler = step_handler(run)`."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "handler":
+            return any(function == "run" for function, _ in _calls(node))
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "handler" for t in node.targets):
+            return ast.unparse(node.value) == "step_handler(run)"
+    return False
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_each_entry_hands_its_run_the_settings_and_clients(package: str) -> None:
+    found = []
+    for module, tree in _modules(package):
+        if not _defines_handler(tree):
+            continue
+        run = _function_named(tree, "run")
+        if run is None or not _handler_hands_over_to_run(tree):
+            found.append(f"{module}: no handler handing over to a run")
+            continue
+        parameters = [argument.arg for argument in run.args.args]
+        # After the event it acts on; the teardown acts on none (its handler speaks CloudFormation's protocol).
+        if parameters[1:3] != ["settings", "aws"] and not (
+            module == "teardown" and parameters[:2] == ["settings", "aws"]
+        ):
+            found.append(f"{module}: run{tuple(parameters)}")
+    assert found == []
+
+
+def _settings_and_clients_taken(tree: ast.Module) -> Iterator[str]:
+    """`<function>: os.environ` or `<function>: aws_clients.clients()` for each use, by the innermost function."""
+
+    def visit(node: ast.AST, function: str) -> Iterator[str]:
+        if isinstance(node, ast.FunctionDef):
+            function = node.name
+        if isinstance(node, ast.Attribute) and ast.unparse(node) in ("os.environ", "os.getenv"):
+            yield f"{function}: {ast.unparse(node)}"
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "aws_clients.clients":
+            yield f"{function}: aws_clients.clients()"
+        for child in ast.iter_child_nodes(node):
+            yield from visit(child, function)
+
+    return visit(tree, "<module>")
+
+
+# The handler, or the one function it reads its settings with, reads the environment; only the handler takes clients.
+TAKING_SETTINGS_AND_CLIENTS = {
+    "handler: os.environ",
+    "handler: os.getenv",
+    "load_settings: os.environ",
+    "load_settings: os.getenv",
+    "handler: aws_clients.clients()",
+}
+
+
+def test_the_check_sees_a_run_that_reads_the_environment_or_takes_clients() -> None:
+    tree = ast.parse(
+        "def load_settings():\n    return os.environ['S']\n"
+        "def handler(event, context):\n    return run(event, load_settings(), aws_clients.clients())\n"
+        "def run(event, settings, aws):\n    return os.environ['S'], aws_clients.clients()\n"
+    )
+    assert set(_settings_and_clients_taken(tree)) - TAKING_SETTINGS_AND_CLIENTS == {
+        "run: os.environ",
+        "run: aws_clients.clients()",
+    }
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_only_handlers_read_the_environment_and_take_the_clients(package: str) -> None:
+    taken = {f"{module}.{use}" for module, tree in _modules(package) for use in _settings_and_clients_taken(tree)}
+    assert any(use.endswith("handler: aws_clients.clients()") for use in taken)
+    assert {use for use in taken if use.split(".", 1)[1] not in TAKING_SETTINGS_AND_CLIENTS} == set()
+
+
 def test_each_function_asset_is_its_folder_with_the_package_its_handler_names(synthesized: Synthesized) -> None:
     for name, properties in _functions(synthesized):
         if not properties["Runtime"].startswith("python"):

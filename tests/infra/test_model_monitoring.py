@@ -204,7 +204,7 @@ def test_a_redelivered_schedule_event_starts_nothing_new(sagemaker: Any) -> None
             response.pop("ResponseMetadata", None)
             stub.add_response(operation, response)
         stub.add_client_error("create_processing_job", "ResourceInUse", "Job name must be unique")
-        assert launcher.run(SCHEDULED, aws_clients.Clients(sagemaker=client)) == {
+        assert launcher.run(SCHEDULED, MONITOR_SETTINGS, aws_clients.Clients(sagemaker=client)) == {
             "status": "already started",
             "job_name": "mlops-test-monitor-202603040500",
         }
@@ -256,7 +256,9 @@ def test_retraining_starts_the_last_runs_input_with_the_serving_champion(sagemak
         ],
     )["PipelineExecutionArn"]
     later = datetime.now(timezone.utc) + timedelta(hours=169)
-    result = retraining.run(alarm_event(), aws_clients.Clients(sagemaker=boto3.client("sagemaker")), now=later)
+    result = retraining.run(
+        alarm_event(), RETRAINING_SETTINGS, aws_clients.Clients(sagemaker=boto3.client("sagemaker")), now=later
+    )
     assert result["status"] == "started"
     assert result["pipeline_execution_arn"] != first
     parameters = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["pipeline_execution_arn"])
@@ -291,7 +293,7 @@ def test_retraining_never_starts_beside_an_executing_run(sagemaker: Any) -> None
                 ]
             },
         )
-        result = retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client))
+        result = retraining.run(alarm_event(), RETRAINING_SETTINGS, aws_clients.Clients(sagemaker=client))
     assert result == {"status": "skipped", "reason": "a run of the pipeline is executing"}
 
 
@@ -307,8 +309,8 @@ def test_a_redelivered_alarm_event_asks_with_the_same_token(sagemaker: Any) -> N
         "provide-client-params.sagemaker.StartPipelineExecution",
         lambda params, **_: tokens.append(params["ClientRequestToken"]),
     )
-    retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client), now=later)
-    retraining.run(alarm_event(), aws_clients.Clients(sagemaker=client), now=later)
+    retraining.run(alarm_event(), RETRAINING_SETTINGS, aws_clients.Clients(sagemaker=client), now=later)
+    retraining.run(alarm_event(), RETRAINING_SETTINGS, aws_clients.Clients(sagemaker=client), now=later)
     assert len(tokens) == 2 and tokens[0] == tokens[1]
 
 

@@ -5,7 +5,8 @@ updated. One module per concern:
 
 - entry modules, each with a `handler`: `prepare`, `rollout`, `check`, `conclude` (the workflow's steps, through
   `step_handler`) and `teardown` (the CloudFormation custom resource that removes the endpoint with the stack).
-- `constants`: what the constructs share with these functions (poll interval, name prefix, retried errors).
+- `constants`: what the constructs share with these functions (the settings variable, poll interval, name prefix,
+  retried errors).
 - `deployment_names`: deterministic names of models, endpoint configs and tags.
 - `endpoint_requests`: the EndpointConfig, UpdateEndpoint and rollback-alarm requests built from the settings.
 - `decisions`: pure rules: which approval wins, what the endpoint says about a rollout, what to clean up.
@@ -15,5 +16,5 @@ updated. One module per concern:
 - `autoscaling`: pausing and restoring Application Auto Scaling on the variant.
 - `aws_clients`, `aws_answers`, `step_handler`: the clients, AWS's error shapes, the steps' Lambda entry.
 
-Settings arrive in the `DEPLOY_SETTINGS` environment variable (JSON written by the construct).
+Settings arrive in the environment variable `constants.DEPLOY_SETTINGS_VARIABLE` (JSON written by the constructs).
 """

@@ -1,7 +1,8 @@
 """What the `ModelDeployment` constructs and the deploy workflow's functions share: constants and pure name rules.
 
-The constructs (model_deployment.py, deployment_workflow.py, and for the endpoint's name prefix model_monitoring.py
-and training_trigger.py) import this module and nothing else of the package; it imports nothing of the package.
+The constructs (model_deployment.py, deployment_workflow.py, deployment_teardown.py, and for the endpoint's name
+prefix model_monitoring.py and training_trigger.py) import this module and nothing else of the package; it imports
+nothing of the package.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
+
+# The environment variable the constructs write the workflow's settings into (JSON), for every step and the teardown.
+DEPLOY_SETTINGS_VARIABLE = "DEPLOY_SETTINGS"
 
 # How long the workflow waits between two looks at a busy endpoint or a rollout (its Wait states).
 POLL_SECONDS = 60

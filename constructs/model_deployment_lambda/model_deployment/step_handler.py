@@ -12,11 +12,12 @@ from botocore.exceptions import ClientError
 
 from . import aws_clients
 from .aws_answers import THROTTLING_CODES, AwsThrottled, AwsUnavailable, error_code, is_server_error
+from .constants import DEPLOY_SETTINGS_VARIABLE
 
 
 def load_settings() -> dict[str, Any]:
-    """The construct writes the workflow's settings as JSON into DEPLOY_SETTINGS."""
-    return json.loads(os.environ["DEPLOY_SETTINGS"])
+    """The workflow's settings: JSON the constructs write into the variable DEPLOY_SETTINGS_VARIABLE names."""
+    return json.loads(os.environ[DEPLOY_SETTINGS_VARIABLE])
 
 
 def step_handler(

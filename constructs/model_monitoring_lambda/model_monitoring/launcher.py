@@ -24,7 +24,8 @@ from .serving import serving_package
 logger = logging.getLogger(__name__)
 
 
-def settings() -> dict[str, Any]:
+def load_settings() -> dict[str, Any]:
+    """The launcher's settings: JSON the construct writes into the variable LAUNCHER_SETTINGS_VARIABLE names."""
     return json.loads(os.environ[LAUNCHER_SETTINGS_VARIABLE])
 
 
@@ -33,42 +34,44 @@ def baseline_uri(package: dict[str, Any]) -> str | None:
     return quality.get("Statistics", {}).get("S3Uri")
 
 
-def job_request(config: dict[str, Any], job_name: str, window_end: str, package: dict[str, Any], baseline: str) -> dict:
+def job_request(
+    settings: dict[str, Any], job_name: str, window_end: str, package: dict[str, Any], baseline: str
+) -> dict:
     version = str(package["ModelPackageVersion"])
-    alarms = config["alarms"]
+    alarms = settings["alarms"]
     arguments = [
         "monitor.py",
         "--baseline", baseline,
-        "--capture", config["capture_uri"],
-        "--labels", config["labels_uri"],
-        "--variant", config["variant_name"],
+        "--capture", settings["capture_uri"],
+        "--labels", settings["labels_uri"],
+        "--variant", settings["variant_name"],
         "--window-end", window_end,
-        "--window-hours", str(config["window_hours"]),
-        "--label-window-days", str(config["label_window_days"]),
-        "--endpoint-name", config["endpoint_name"],
+        "--window-hours", str(settings["window_hours"]),
+        "--label-window-days", str(settings["label_window_days"]),
+        "--endpoint-name", settings["endpoint_name"],
         "--model-version", version,
-        "--metrics-namespace", config["metrics_namespace"],
+        "--metrics-namespace", settings["metrics_namespace"],
         "--feature-psi", str(alarms["feature_psi"]),
         "--score-psi", str(alarms["score_psi"]),
         "--auc-drop", str(alarms["realized_auc_drop"]),
         "--min-rows", str(alarms["min_rows"]),
         "--min-labelled-rows", str(alarms["min_labelled_rows"]),
-        "--output-dir", config["output_path"],
+        "--output-dir", settings["output_path"],
     ]  # fmt: skip
     request = {
         "ProcessingJobName": job_name,
-        "RoleArn": config["job_role_arn"],
+        "RoleArn": settings["job_role_arn"],
         "AppSpecification": {
-            "ImageUri": config["image_uri"],
-            "ContainerEntrypoint": config["entrypoint"],
+            "ImageUri": settings["image_uri"],
+            "ContainerEntrypoint": settings["entrypoint"],
             "ContainerArguments": arguments,
         },
         "ProcessingInputs": [
             {
                 "InputName": "code",
                 "S3Input": {
-                    "S3Uri": config["code_uri"],
-                    "LocalPath": config["code_path"],
+                    "S3Uri": settings["code_uri"],
+                    "LocalPath": settings["code_path"],
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
                 },
@@ -79,40 +82,39 @@ def job_request(config: dict[str, Any], job_name: str, window_end: str, package:
                 {
                     "OutputName": "monitoring",
                     "S3Output": {
-                        "S3Uri": f"{config['report_uri']}/{job_name}",
-                        "LocalPath": config["output_path"],
+                        "S3Uri": f"{settings['report_uri']}/{job_name}",
+                        "LocalPath": settings["output_path"],
                         "S3UploadMode": "EndOfJob",
                     },
                 }
             ],
-            "KmsKeyId": config["kms_key_arn"],
+            "KmsKeyId": settings["kms_key_arn"],
         },
         "ProcessingResources": {
             "ClusterConfig": {
                 "InstanceCount": 1,
-                "InstanceType": config["instance_type"],
+                "InstanceType": settings["instance_type"],
                 "VolumeSizeInGB": 30,
-                "VolumeKmsKeyId": config["kms_key_arn"],
+                "VolumeKmsKeyId": settings["kms_key_arn"],
             }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "Environment": {"PYTHONUNBUFFERED": "1"},
         "Tags": [
-            {"Key": config["environment_tag_key"], "Value": config["environment"]},
+            {"Key": settings["environment_tag_key"], "Value": settings["environment"]},
             {"Key": "mlops:model-package-arn", "Value": package["ModelPackageArn"]},
         ],
     }
-    if config.get("network_config"):  # private network mode: subnets, security groups (docs/private-network.md)
-        request["NetworkConfig"] = config["network_config"]
+    if settings.get("network_config"):  # private network mode: subnets, security groups (docs/private-network.md)
+        request["NetworkConfig"] = settings["network_config"]
     return request
 
 
-def run(event: dict[str, Any], aws: aws_clients.Clients) -> dict[str, Any]:
-    config = settings()
+def run(event: dict[str, Any], settings: dict[str, Any], aws: aws_clients.Clients) -> dict[str, Any]:
     sagemaker = aws.sagemaker
     # A scheduled event's `time` is when it was due: the window ends there, and it names the job.
     due = datetime.fromisoformat(str(event.get("time", "")).replace("Z", "+00:00"))
-    package, why = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
+    package, why = serving_package(sagemaker, settings["endpoint_name"], settings["variant_name"])
     if package is None:
         logger.warning("nothing to monitor: %s", why)
         return {"status": "skipped", "reason": why}
@@ -121,8 +123,8 @@ def run(event: dict[str, Any], aws: aws_clients.Clients) -> dict[str, Any]:
         why = f"{package['ModelPackageArn']} has no drift-check baseline (registered before monitoring existed?)"
         logger.warning("nothing to monitor: %s", why)
         return {"status": "skipped", "reason": why}
-    job_name = f"{config['job_name_prefix']}-{due:%Y%m%d%H%M}"
-    request = job_request(config, job_name, due.isoformat(), package, baseline)
+    job_name = f"{settings['job_name_prefix']}-{due:%Y%m%d%H%M}"
+    request = job_request(settings, job_name, due.isoformat(), package, baseline)
     try:
         sagemaker.create_processing_job(**request)
     except ClientError as error:
@@ -130,10 +132,10 @@ def run(event: dict[str, Any], aws: aws_clients.Clients) -> dict[str, Any]:
             logger.info("monitoring job %s already started", job_name)
             return {"status": "already started", "job_name": job_name}
         raise
-    report = f"{config['report_uri']}/{job_name}/monitoring_report.json"
+    report = f"{settings['report_uri']}/{job_name}/monitoring_report.json"
     logger.info("monitoring job %s started for %s; report: %s", job_name, package["ModelPackageArn"], report)
     return {"status": "started", "job_name": job_name, "report_uri": report}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run(event, aws_clients.clients())
+    return run(event, load_settings(), aws_clients.clients())

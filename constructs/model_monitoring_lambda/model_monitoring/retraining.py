@@ -25,33 +25,35 @@ logger = logging.getLogger(__name__)
 KEPT_PARAMETERS = ("InputDataUri", "InputDataVersion")
 
 
-def settings() -> dict[str, Any]:
+def load_settings() -> dict[str, Any]:
+    """The retrainer's settings: JSON the construct writes into the variable RETRAINING_SETTINGS_VARIABLE names."""
     return json.loads(os.environ[RETRAINING_SETTINGS_VARIABLE])
 
 
-def run(event: dict[str, Any], aws: aws_clients.Clients, now: datetime | None = None) -> dict[str, Any]:
-    config = settings()
+def run(
+    event: dict[str, Any], settings: dict[str, Any], aws: aws_clients.Clients, now: datetime | None = None
+) -> dict[str, Any]:
     sagemaker = aws.sagemaker
     now = now or datetime.now(timezone.utc)
     detail = event.get("detail", {})
     if detail.get("state", {}).get("value") != "ALARM":
         return {"status": "ignored", "reason": "not a change to ALARM"}
     executions = sagemaker.list_pipeline_executions(
-        PipelineName=config["pipeline_name"], SortBy="CreationTime", SortOrder="Descending", MaxResults=20
+        PipelineName=settings["pipeline_name"], SortBy="CreationTime", SortOrder="Descending", MaxResults=20
     )["PipelineExecutionSummaries"]
     if any(item.get("PipelineExecutionStatus") in ("Executing", "Stopping") for item in executions):
         return _skipped("a run of the pipeline is executing")
     if not executions:
         return _skipped("the pipeline has never run: there is no export to retrain on")
     latest = executions[0]
-    interval = timedelta(hours=config["min_interval_hours"])
+    interval = timedelta(hours=settings["min_interval_hours"])
     if now - latest["StartTime"] < interval:
-        return _skipped(f"the last run started less than {config['min_interval_hours']} hours ago")
+        return _skipped(f"the last run started less than {settings['min_interval_hours']} hours ago")
     parameters = sagemaker.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=latest["PipelineExecutionArn"]
     ).get("PipelineParameters", [])
     kept = [p for p in parameters if p["Name"] in KEPT_PARAMETERS]
-    package, _ = serving_package(sagemaker, config["endpoint_name"], config["variant_name"])
+    package, _ = serving_package(sagemaker, settings["endpoint_name"], settings["variant_name"])
     champion = [
         {
             "Name": "ChampionModelUri",
@@ -62,7 +64,7 @@ def run(event: dict[str, Any], aws: aws_clients.Clients, now: datetime | None = 
     alarm = detail.get("alarmName", "?")
     token = hashlib.sha256(f"{alarm} {detail['state'].get('timestamp')}".encode()).hexdigest()
     response = sagemaker.start_pipeline_execution(
-        PipelineName=config["pipeline_name"],
+        PipelineName=settings["pipeline_name"],
         ClientRequestToken=token,
         PipelineParameters=kept + champion,
         PipelineExecutionDisplayName=f"retrain-{token[:24]}",
@@ -78,4 +80,4 @@ def _skipped(reason: str) -> dict[str, Any]:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run(event, aws_clients.clients())
+    return run(event, load_settings(), aws_clients.clients())

@@ -2,6 +2,7 @@
 
 - `on_training_event`: the entry (`handler`).
 - `messages`: what each notice says.
-- `constants`: what the `TrainingNotifier` construct shares with the function (the event types, the subject limit).
+- `constants`: what the `TrainingNotifier` construct shares with the function (its environment variables' names,
+  the event types, the subject limit).
 - `aws_clients`: the function's clients.
 """

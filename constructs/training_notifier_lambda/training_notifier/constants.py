@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The environment variables the construct writes the function's settings into.
+ENVIRONMENT_NAME_VARIABLE = "ENVIRONMENT_NAME"
+TOPIC_ARN_VARIABLE = "TOPIC_ARN"
+
 # The EventBridge detail types the construct's rules match and the function tells apart.
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"

@@ -6,7 +6,8 @@ ignored. AWS errors raise so Lambda retries and the dead-letter queue keeps what
 boto3 only. One module per concern:
 
 - `on_upload`: the entry (`handler`): validate, then reject or start.
-- `constants`: what the construct shares with the function (the SNS subject limit, the accepted suffixes).
+- `constants`: what the construct shares with the function (its environment variables' names, the SNS subject
+  limit, the accepted suffixes).
 - `config`: the function's settings from its environment.
 - `uploads`: the event's object version, and which key holds it (S3 versions).
 - `validation`: what makes an upload bad input: suffix, size, gzip, header, data rows (the CSV sniffing).

@@ -6,6 +6,19 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .constants import (
+    ALLOWED_COLUMNS_VARIABLE,
+    ENDPOINT_NAME_VARIABLE,
+    ENVIRONMENT_NAME_VARIABLE,
+    IGNORED_COLUMNS_VARIABLE,
+    MAX_UPLOAD_BYTES_VARIABLE,
+    PINNED_INPUT_BUCKET_VARIABLE,
+    PINNED_INPUT_PREFIX_VARIABLE,
+    PIPELINE_NAME_VARIABLE,
+    TARGET_COLUMN_VARIABLE,
+    TOPIC_ARN_VARIABLE,
+)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -27,40 +40,40 @@ def load_config(environ: Mapping[str, str]) -> Config:
     missing = [
         name
         for name in (
-            "PIPELINE_NAME",
-            "TOPIC_ARN",
-            "MAX_UPLOAD_BYTES",
-            "TARGET_COLUMN",
-            "ALLOWED_COLUMNS",
-            "PINNED_INPUT_BUCKET",
-            "PINNED_INPUT_PREFIX",
-            "ENVIRONMENT_NAME",
-            "ENDPOINT_NAME",
+            PIPELINE_NAME_VARIABLE,
+            TOPIC_ARN_VARIABLE,
+            MAX_UPLOAD_BYTES_VARIABLE,
+            TARGET_COLUMN_VARIABLE,
+            ALLOWED_COLUMNS_VARIABLE,
+            PINNED_INPUT_BUCKET_VARIABLE,
+            PINNED_INPUT_PREFIX_VARIABLE,
+            ENVIRONMENT_NAME_VARIABLE,
+            ENDPOINT_NAME_VARIABLE,
         )
         if name not in environ
     ]
     if missing:
         raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
-    allowed = json.loads(environ["ALLOWED_COLUMNS"])
+    allowed = json.loads(environ[ALLOWED_COLUMNS_VARIABLE])
     if allowed is not None and not (isinstance(allowed, list) and all(isinstance(name, str) for name in allowed)):
-        raise RuntimeError("ALLOWED_COLUMNS must be a JSON list of column names or null")
-    target = environ["TARGET_COLUMN"]
+        raise RuntimeError(f"{ALLOWED_COLUMNS_VARIABLE} must be a JSON list of column names or null")
+    target = environ[TARGET_COLUMN_VARIABLE]
     if allowed is not None and target not in allowed:
-        raise RuntimeError(f"ALLOWED_COLUMNS does not include the target column '{target}'")
+        raise RuntimeError(f"{ALLOWED_COLUMNS_VARIABLE} does not include the target column '{target}'")
     # Optional: a function configured before ignored columns existed has none.
-    ignored = json.loads(environ.get("IGNORED_COLUMNS", "[]"))
+    ignored = json.loads(environ.get(IGNORED_COLUMNS_VARIABLE, "[]"))
     if not (isinstance(ignored, list) and all(isinstance(name, str) for name in ignored)):
-        raise RuntimeError("IGNORED_COLUMNS must be a JSON list of column names")
-    prefix = environ["PINNED_INPUT_PREFIX"].strip("/")
+        raise RuntimeError(f"{IGNORED_COLUMNS_VARIABLE} must be a JSON list of column names")
+    prefix = environ[PINNED_INPUT_PREFIX_VARIABLE].strip("/")
     return Config(
-        pipeline_name=environ["PIPELINE_NAME"],
-        topic_arn=environ["TOPIC_ARN"],
-        max_upload_bytes=int(environ["MAX_UPLOAD_BYTES"]),
+        pipeline_name=environ[PIPELINE_NAME_VARIABLE],
+        topic_arn=environ[TOPIC_ARN_VARIABLE],
+        max_upload_bytes=int(environ[MAX_UPLOAD_BYTES_VARIABLE]),
         target_column=target,
         allowed_columns=None if allowed is None else frozenset(allowed),
-        pinned_input_bucket=environ["PINNED_INPUT_BUCKET"],
+        pinned_input_bucket=environ[PINNED_INPUT_BUCKET_VARIABLE],
         pinned_input_prefix=f"{prefix}/" if prefix else "",
-        environment_name=environ["ENVIRONMENT_NAME"],
-        endpoint_name=environ["ENDPOINT_NAME"],
+        environment_name=environ[ENVIRONMENT_NAME_VARIABLE],
+        endpoint_name=environ[ENDPOINT_NAME_VARIABLE],
         ignored_columns=frozenset(ignored),
     )

@@ -25,14 +25,14 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     # The log context: Lambda's JSON log lines carry each record's `extra` keys (and the requestId themselves).
     fields: dict[str, Any] = {"event_id": event.get("id")}
     try:
-        return process(event, load_config(os.environ), aws_clients.clients(), fields)
+        return run(event, load_config(os.environ), aws_clients.clients(), fields)
     except Exception:
         # Only bad input is answered without raising; anything else is retried, then dead-lettered.
         logger.exception("upload not processed; raising for a retry", extra={**fields, "outcome": "error"})
         raise
 
 
-def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
+def run(event: Mapping[str, Any], settings: Config, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
     """Validate, then reject or start. Fills `fields` (the log context) so the caller can log a failure."""
     upload = parse_event(event)
     fields.update(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)
@@ -41,7 +41,7 @@ def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict
         return {"status": "ignored", "reason": "folder marker"}
     located = locate(aws.s3, upload)
     if located is None:
-        return report_gone(aws, config, upload, fields)
+        return report_gone(aws, settings, upload, fields)
     upload = replace(upload, key=located.key)
     token = derive_token(upload)
     fields.update(key=upload.key, token=token)
@@ -51,7 +51,7 @@ def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict
         return {
             "status": "started",
             "pipeline_execution_arn": tags[EXECUTION_TAG],
-            "input_data_uri": pinned_input_uri(config, token),
+            "input_data_uri": pinned_input_uri(settings, token),
         }
     try:
         if located.deleted:
@@ -59,15 +59,15 @@ def process(event: Mapping[str, Any], config: Config, aws: Clients, fields: dict
                 "deleted before training started: the object's latest version is a delete marker",
                 advice="Upload it again if it should be trained.",
             )
-        check_object(upload, config.max_upload_bytes)
+        check_object(upload, settings.max_upload_bytes)
         head, whole_file = read_head(aws.s3, upload)
         check_columns(
-            parse_header(head, whole_file), config.target_column, config.allowed_columns, config.ignored_columns
+            parse_header(head, whole_file), settings.target_column, settings.allowed_columns, settings.ignored_columns
         )
         check_data_rows(head, whole_file)
     except Rejected as rejection:
-        return reject(aws, config, upload, tags, rejection, fields)
-    return start(aws, config, upload, tags, token, fields)
+        return reject(aws, settings, upload, tags, rejection, fields)
+    return start(aws, settings, upload, tags, token, fields)
 
 
 def reject(
