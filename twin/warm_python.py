@@ -61,9 +61,11 @@ PRELOADED = (
     "flask",
     "werkzeug.serving",
 )
-# Read by the interpreter or these libraries when they load, so a fork cannot take another value from its caller.
+# Read by the interpreter or these libraries when they load, so a fork cannot take another value from its caller;
+# but PYTHONUNBUFFERED, whose standard streams the fork makes again (run_as_main).
 READ_AT_LOAD = ("PYTHON", "LANG", "LC_", "LD_", "MALLOC_", "OMP_", "GOMP_", "KMP_", "OPENBLAS_", "MKL_", "NPY_",
                 "ARROW_", "MPL", "HOME", "XDG_")  # fmt: skip
+UNBUFFERED = "PYTHONUNBUFFERED"
 HAND_OVER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -96,7 +98,9 @@ class WarmPython:
             )  # fmt: skip
         for name in ("python3", "python"):
             stand_in = self.bin / name
-            stand_in.write_text(f'#!/bin/sh\nexec "{REAL_PYTHON}" -IS "{__file__}" hand-over "{socket_path}" "$@"\n')
+            stand_in.write_text(
+                f'#!/bin/sh\nexec "{REAL_PYTHON}" -IS "{__file__}" hand-over "{socket_path}" "$0" "$@"\n'
+            )
             stand_in.chmod(0o755)
         return self
 
@@ -114,8 +118,9 @@ class WarmPython:
 # ---------------------------------------------------------------------------------------------- the stand-in
 
 
-def hand_over(socket_path: str, arguments: list[str]) -> NoReturn:
-    """`python3 arguments...`: a fork of the server runs it when it can, else the real interpreter."""
+def hand_over(socket_path: str, executable: str, arguments: list[str]) -> NoReturn:
+    """`python3 arguments...`: a fork of the server runs it when it can, else the real interpreter. `executable`:
+    this stand-in's path, the fork's sys.executable (the interpreter's would be the path it was started as)."""
     if not arguments or arguments[0].startswith("-"):
         _real_python(arguments)
     try:
@@ -123,7 +128,7 @@ def hand_over(socket_path: str, arguments: list[str]) -> NoReturn:
         server.connect(socket_path)
     except OSError:
         _real_python(arguments)
-    request = {"argv": arguments, "cwd": os.getcwd(), "environment": dict(os.environ)}
+    request = {"argv": arguments, "cwd": os.getcwd(), "environment": dict(os.environ), "executable": executable}
     socket.send_fds(server, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
     replies = server.makefile("rb")
     started = json.loads(replies.readline() or b'{"fresh": "the server ended"}')
@@ -155,6 +160,7 @@ class Job:
     argv: list[str]
     cwd: str
     environment: dict[str, str]
+    executable: str
     fds: list[int]  # the caller's stdin, stdout, stderr
 
 
@@ -238,7 +244,7 @@ def _receive(connection: socket.socket) -> Job | None:
         message += more
     try:
         request = json.loads(message)
-        return Job(request["argv"], request["cwd"], request["environment"], fds)
+        return Job(request["argv"], request["cwd"], request["environment"], request["executable"], fds)
     except (ValueError, KeyError):
         for fd in fds:
             os.close(fd)
@@ -250,7 +256,7 @@ def _needs_fresh_interpreter(job: Job, environment_at_start: Mapping[str, str]) 
         return "not a script file"
     changed = {name for name in {*job.environment, *environment_at_start}
                if job.environment.get(name) != environment_at_start.get(name)}  # fmt: skip
-    read_at_load = sorted(name for name in changed if name.startswith(READ_AT_LOAD))
+    read_at_load = sorted(name for name in changed - {UNBUFFERED} if name.startswith(READ_AT_LOAD))
     return f"the environment sets {', '.join(read_at_load)} otherwise" if read_at_load else None
 
 
@@ -276,9 +282,11 @@ def run_as_main(job: Job) -> None:
     for target, fd in enumerate(job.fds):
         os.dup2(fd, target)
         os.close(fd)
+    _standard_streams(unbuffered=bool(job.environment.get(UNBUFFERED)))
     os.chdir(job.cwd)
     os.environ.clear()
     os.environ.update(job.environment)
+    sys.executable = os.path.abspath(os.path.join(job.cwd, job.executable))
     if "numpy.random" in sys.modules:  # a fresh interpreter seeds numpy's global generator from the OS: so here
         sys.modules["numpy.random"].seed()
     script = os.path.abspath(job.argv[0])  # __main__'s __file__ is absolute, sys.argv[0] as given
@@ -303,9 +311,27 @@ def run_as_main(job: Job) -> None:
         sys.exit(1)
 
 
+def _standard_streams(unbuffered: bool) -> None:
+    """sys.stdin, stdout and stderr on the caller's descriptors, as the interpreter makes them when it starts
+    (CPython's create_stdio): buffered and line-buffered only on a terminal, stderr line-buffered, or with
+    PYTHONUNBUFFERED set, stdout and stderr written through."""
+    for name, fd in (("stdin", 0), ("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+        if fd == 0:
+            stream = io.TextIOWrapper(io.BufferedReader(raw), old.encoding, old.errors, "\n", raw.isatty())
+        elif unbuffered:
+            stream = io.TextIOWrapper(raw, old.encoding, old.errors, "\n", write_through=True)
+        else:
+            line_buffering = fd == 2 or raw.isatty()
+            stream = io.TextIOWrapper(io.BufferedWriter(raw), old.encoding, old.errors, "\n", line_buffering)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "hand-over":
-        hand_over(sys.argv[2], sys.argv[3:])
+        hand_over(sys.argv[2], sys.argv[3], sys.argv[4:])
     job = serve(int(sys.argv[2]), sys.argv[3:])
     if job is not None:
         run_as_main(job)

@@ -50,6 +50,12 @@ def scripts(tmp_path: Path) -> Path:
     (folder / "sibling.py").write_text("VALUE = 'from the script folder'\n")
     (folder / "waits.py").write_text(textwrap.dedent(WAITS))
     (folder / "is_fork.py").write_text("import sys\nprint('colorsys' in sys.modules)\n")
+    (folder / "interleaves.py").write_text(
+        "import sys\nprint('out 1')\nprint('err', file=sys.stderr)\nprint('out 2')\n"
+    )
+    (folder / "starts_python.py").write_text(
+        "import subprocess, sys\nprint(sys.executable)\nsubprocess.run([sys.executable, 'is_fork.py'], check=True)\n"
+    )
     return folder
 
 
@@ -68,6 +74,24 @@ def test_a_forked_script_runs_as_under_the_real_interpreter(
     real = run(REAL_PYTHON, arguments, tmp_path, JOB_SETTING="set for this job")
     assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr)
     assert run(python.bin / "python3", ["code/is_fork.py"], tmp_path).stdout == "True\n"
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_output_is_buffered_as_under_the_real_interpreter(python: WarmPython, scripts: Path, unbuffered: str) -> None:
+    outputs = []
+    for interpreter in (python.bin / "python3", REAL_PYTHON):
+        environment = {**common_environment(), "PYTHONUNBUFFERED": unbuffered}
+        completed = subprocess.run([str(interpreter), "interleaves.py"], cwd=scripts, env=environment,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   timeout=HANG_GUARD_SECONDS, check=True)  # fmt: skip
+        outputs.append(completed.stdout)
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == ("out 1\nerr\nout 2\n" if unbuffered else "err\nout 1\nout 2\n")
+
+
+def test_sys_executable_is_the_python_it_was_started_as(python: WarmPython, scripts: Path) -> None:
+    lines = run(python.bin / "python3", ["starts_python.py"], scripts).stdout.splitlines()
+    assert lines == [str(python.bin / "python3"), "True"]  # and what it starts with it is forked too
 
 
 def test_an_environment_a_library_reads_when_it_loads_gets_a_fresh_interpreter(
