@@ -68,8 +68,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The check judges the calls of the whole session, so it runs once every handler test has run.
-    items.sort(key=lambda item: item.get_closest_marker("after_handler_tests") is not None)
+    # The check judges the calls of the whole session, so it runs once every handler test has run. Just before it,
+    # the tests that read an early process's result: the process has had the rest of the suite's time to end in,
+    # instead of the suite waiting for it.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("after_handler_tests") is not None,
+            item.get_closest_marker("early_process") is not None,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
