@@ -15,6 +15,7 @@ from typing import Any
 
 from moto.sagemaker.models import sagemaker_backends
 
+from twin.botocore_loaders import share_botocore_loaders
 from twin.cloudformation import ACCOUNT, Assembly
 from twin.endpoint_host import EndpointHost
 from twin.job_runner import REPO_ROOT, JobRunner, common_environment
@@ -51,6 +52,7 @@ class Twin:
     # ------------------------------------------------------------------------------------------ set-up
 
     def __enter__(self) -> Twin:
+        share_botocore_loaders()
         # First: it imports the ML libraries while the local AWS starts and is seeded.
         python = self._stack.enter_context(WarmPython(self.work_dir / "python", common_environment()))
         self.aws = self._stack.enter_context(LocalAws(self.assembly.region))
