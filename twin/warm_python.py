@@ -229,6 +229,8 @@ def serve(listener_fd: int, preloaded: list[str]) -> Job | None:
             else:  # a caller's connection: it only ever closes, when the stand-in was killed; so is its fork
                 connection = key.fileobj
                 assert isinstance(connection, socket.socket)
+                if connection.fileno() == -1:  # its fork ended and was reaped earlier in this round
+                    continue
                 if not connection.recv(512):
                     selector.unregister(connection)
                     pid = next(pid for pid, open_connection in running.items() if open_connection is connection)
