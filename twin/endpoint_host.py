@@ -4,7 +4,8 @@ POST /invocations around the entry script packed in model.tar.gz's code/), with 
 environment; InvokeEndpoint through the local AWS reaches it (twin/local_aws.py).
 
 Not SageMaker: one process per endpoint instead of instances behind a load balancer, .venv-ml instead of the
-image, no nginx; a blue/green switch replaces the process once the endpoint's config has changed.
+image (its `python` forked from a warm interpreter: twin/warm_python.py), no nginx; a blue/green switch replaces
+the process once the endpoint's config has changed.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ def _free_port() -> int:
 
 
 class EndpointHost:
-    def __init__(self, sagemaker: Any, s3: Any, corrections: Corrections, work_dir: Path) -> None:
+    def __init__(
+        self, sagemaker: Any, s3: Any, corrections: Corrections, work_dir: Path, python_bin: Path = ML_VENV_BIN
+    ) -> None:
         self._sagemaker = sagemaker  # moto's, for the model and config records
         self._s3 = s3
+        self._python_bin = python_bin  # the folder of the `python` that serves (twin/warm_python.py's, or .venv-ml's)
         self._corrections = corrections
         self._work_dir = work_dir
         self.served: dict[str, Served] = {}
@@ -90,7 +94,7 @@ class EndpointHost:
         port = _free_port()
         environment = {**os.environ, **container.get("Environment", {}), "PYTHONUNBUFFERED": "1"}
         log = (folder / "serve.log").open("w", encoding="utf-8")
-        command = [str(ML_VENV_BIN / "python"), str(REPO_ROOT / "ml_code" / "local" / "local_endpoint.py"), "serve",
+        command = [str(self._python_bin / "python"), str(REPO_ROOT / "ml_code" / "local" / "local_endpoint.py"), "serve",
                    "--model", str(archive), "--port", str(port)]  # fmt: skip
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
         url = f"http://127.0.0.1:{port}"

@@ -4,8 +4,8 @@ the local S3 and that folder as SageMaker moves them.
 
 - Processing (CreateProcessingJob): each ProcessingInput's S3 prefix is copied to its LocalPath, the image's
   ContainerEntrypoint and ContainerArguments run as given, with `/opt/ml` standing for the job folder (also
-  $SAGEMAKER_BASE_DIR, which the scripts' defaults follow) and `python3` for .venv-ml's Python; each output's
-  LocalPath is uploaded to its S3Uri. A failure's ExitMessage is /opt/ml/output/message (first 1 KB).
+  $SAGEMAKER_BASE_DIR, which the scripts' defaults follow) and `python3` for .venv-ml's Python (in the twin,
+  forked from a warm interpreter: twin/warm_python.py); each output's LocalPath is uploaded to its S3Uri. A failure's ExitMessage is /opt/ml/output/message (first 1 KB).
 - Training (CreateTrainingJob, script mode as the SageMaker training toolkit runs it): the code from
   `sagemaker_submit_directory` in /opt/ml/code, each channel in /opt/ml/input/data/<channel> (ShardedByS3Key: the
   host's share of the objects, FullyReplicated: all), hyperparameters (other than the toolkit's sagemaker_*) as
@@ -63,10 +63,18 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def common_environment() -> dict[str, str]:
+    """What every container's process gets from this one: its environment but the training toolkit's SM_*."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+    return {**environment, "PYTHONUNBUFFERED": "1"}
+
+
 class JobRunner:
-    def __init__(self, s3: Any, work_dir: Path) -> None:
+    def __init__(self, s3: Any, work_dir: Path, python_bin: Path = ML_VENV_BIN) -> None:
+        """`python_bin`: the folder whose `python3` the containers run (twin/warm_python.py's, or .venv-ml's)."""
         self._s3 = s3
         self._work_dir = work_dir
+        self._python_bin = python_bin
 
     # ------------------------------------------------------------------------------------------ S3 <-> folders
 
@@ -104,16 +112,10 @@ class JobRunner:
     def _local(path: str, folder: Path) -> Path:
         return Path(path.replace(CONTAINER_ROOT, str(folder), 1)) if path.startswith(CONTAINER_ROOT) else Path(path)
 
-    @staticmethod
-    def _container_environment(folder: Path, extra: Mapping[str, str]) -> dict[str, str]:
-        environment = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
-        return {
-            **environment,
-            "PATH": f"{ML_VENV_BIN}{os.pathsep}{environment.get('PATH', '')}",
-            "PYTHONUNBUFFERED": "1",
-            "SAGEMAKER_BASE_DIR": str(folder),
-            **extra,
-        }
+    def _container_environment(self, folder: Path, extra: Mapping[str, str]) -> dict[str, str]:
+        environment = common_environment()
+        path = os.pathsep.join(dict.fromkeys([str(self._python_bin), str(ML_VENV_BIN), environment.get("PATH", "")]))
+        return {**environment, "PATH": path, "SAGEMAKER_BASE_DIR": str(folder), **extra}
 
     @staticmethod
     def _reason(folder: Path, file_name: str, returncode: int) -> str:

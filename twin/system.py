@@ -15,13 +15,15 @@ from typing import Any
 
 from moto.sagemaker.models import sagemaker_backends
 
+from twin.botocore_loaders import share_botocore_loaders
 from twin.cloudformation import ACCOUNT, Assembly
 from twin.endpoint_host import EndpointHost
-from twin.job_runner import REPO_ROOT, JobRunner
+from twin.job_runner import REPO_ROOT, JobRunner, common_environment
 from twin.lambda_host import LambdaHost
 from twin.local_aws import PIPELINE_STATUS_CHANGE, Delivery, LocalAws, PipelineRun, now, put_event, seed
 from twin.pipeline_interpreter import Execution, PipelineInterpreter
 from twin.step_functions import DeployRuntime
+from twin.warm_python import WarmPython
 
 INBOX_QUEUE = "twin-inbox"
 
@@ -50,6 +52,9 @@ class Twin:
     # ------------------------------------------------------------------------------------------ set-up
 
     def __enter__(self) -> Twin:
+        share_botocore_loaders()
+        # First: it imports the ML libraries while the local AWS starts and is seeded.
+        python = self._stack.enter_context(WarmPython(self.work_dir / "python", common_environment()))
         self.aws = self._stack.enter_context(LocalAws(self.assembly.region))
         self.say(
             "local AWS",
@@ -66,10 +71,10 @@ class Twin:
         (self.work_dir / "logs").mkdir(parents=True, exist_ok=True)
         lambda_log = self._stack.enter_context((self.work_dir / "logs" / "lambda.log").open("a", encoding="utf-8"))
         self.lambdas = LambdaHost(self.assembly, lambda_log)
-        jobs = JobRunner(self.s3, self.work_dir / "jobs")
+        jobs = JobRunner(self.s3, self.work_dir / "jobs", python.bin)
         self.pipelines = PipelineInterpreter(jobs, self.s3, self.sagemaker, lambda text: self.say("pipeline", text))
         self.deploy = self._stack.enter_context(DeployRuntime(self.aws, self.lambdas).installed())
-        self.endpoints = EndpointHost(self.sagemaker, self.s3, self.aws.corrections, self.work_dir)
+        self.endpoints = EndpointHost(self.sagemaker, self.s3, self.aws.corrections, self.work_dir, python.bin)
         self._stack.callback(self.endpoints.close)
         self._inbox = self.sqs.create_queue(QueueName=INBOX_QUEUE)["QueueUrl"]
         inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self._inbox, AttributeNames=["QueueArn"])["Attributes"]

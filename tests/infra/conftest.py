@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import botocore.loaders
-import botocore.session
 import moto.sns.models
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.infra.support.early_process import EarlyProcess, Finished, Started
 from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.support.synthesis import Synthesized, synthesize
+from twin.botocore_loaders import share_botocore_loaders
 
 
 class NetworkUsed(RuntimeError):
@@ -68,8 +67,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The check judges the calls of the whole session, so it runs once every handler test has run.
-    items.sort(key=lambda item: item.get_closest_marker("after_handler_tests") is not None)
+    # The check judges the calls of the whole session, so it runs once every handler test has run. Just before it,
+    # the tests that read an early process's result: the process has had the rest of the suite's time to end in,
+    # instead of the suite waiting for it.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("after_handler_tests") is not None,
+            item.get_closest_marker("early_process") is not None,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -104,24 +110,6 @@ def collect_garbage_less_often() -> None:
     botocore, moto, the SageMaker SDK and jsii: 11 of this suite's 57 s of CPU. Collecting every 50,000 and
     freezing what collection imported cost 26 MB more peak memory (ml's conftest does the same)."""
     gc.set_threshold(50_000, 20, 20)
-
-
-def share_botocore_loaders() -> None:
-    """One botocore data loader per search path for the whole test session, not one per botocore session.
-
-    moto resets boto3's default session on every `mock_aws()`, and each new session parsed the service
-    models (sagemaker's alone is megabytes of JSON) again: test_approver.py and test_training_trigger_handler.py
-    took 68 s instead of 24 s. A loader only reads botocore's packaged data, and within one botocore session its results are
-    already shared by every client, so sharing it between sessions changes no model a client sees.
-    """
-    create_loader = botocore.loaders.create_loader
-
-    @functools.cache
-    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
-        return create_loader(search_path_string)
-
-    # botocore.session binds the name at import: patch it where the sessions look it up.
-    botocore.session.create_loader = shared_loader  # type: ignore[assignment]
 
 
 def share_sns_signing_key() -> None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
-from tests.infra.support.synthesis import REPO_ROOT, Synthesized
+from tests.infra.support.early_process import EarlyProcess, Finished
+from tests.infra.support.synthesis import REPO_ROOT
+from tests.infra.test_snapshots import CLI_SYNTH
+
+# Beside the suite, on the CLI synth's templates (test_snapshots.py shows them byte-identical to the session's, which
+# every other test checks); run without that test, it synthesizes its own (tests/infra/support/lint_templates.py).
+CFN_LINT = EarlyProcess(
+    "cfn-lint",
+    (sys.executable, str(REPO_ROOT / "tests" / "infra" / "support" / "lint_templates.py"), "{after}"),
+    after=CLI_SYNTH,
+    after_fallback="{folder}/cdk.out",
+)
 
 
-def test_cfn_lint_passes_on_every_template(synthesized: Synthesized) -> None:
-    templates = synthesized.template_paths()
-    assert len(templates) >= 3
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *map(str, templates)],
-        cwd=REPO_ROOT,  # where .cfnlintrc.yaml lists the ignored checks and why
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@CFN_LINT.mark()
+def test_cfn_lint_passes_on_every_template(early_process: Finished) -> None:
+    completed = early_process.completed
+    templates = [line for line in completed.stdout.splitlines() if line.startswith("linting ")]
+    assert len(templates) >= 3, completed.stdout + completed.stderr
+    assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ import pytest
 
 # ml_code's scripts import each other as siblings, as do its developer tools (ml_code/local); the helpers live
 # in support/ beside this file.
-ML_CODE_DIR = Path(__file__).resolve().parents[2] / "ml_code"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ML_CODE_DIR = REPO_ROOT / "ml_code"
 sys.path[:0] = [str(ML_CODE_DIR), str(ML_CODE_DIR / "local"), str(Path(__file__).resolve().parent / "support")]
 
 from job_output import OUTPUT_DIR_ENV  # noqa: E402
@@ -80,6 +82,22 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
     return preprocess_and_train(
         input_dir, work, ["--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE], ["--num-round", "50"]
     )
+
+
+@pytest.fixture(scope="session")
+def container_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A `python3` for the scripts tests start as commands (local_run.py, and its steps through sys.executable):
+    the local twin's (twin/warm_python.py), each run forked from one interpreter that imported xgboost,
+    scikit-learn, pyarrow and matplotlib once, and otherwise `python3 script.py ...` as the interpreter runs it
+    (argv, folder, environment, output, exit code; tests/infra/test_warm_python.py compares them). A fresh
+    interpreter per run spent most of test_local_run.py's CPU on those imports."""
+    # By its path: the repository root is not on this suite's sys.path (ml_code's modules are, as in the image).
+    spec = importlib.util.spec_from_file_location("warm_python", REPO_ROOT / "twin" / "warm_python.py")
+    assert spec is not None and spec.loader is not None
+    warm_python = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm_python)
+    with warm_python.WarmPython(tmp_path_factory.mktemp("python"), os.environ) as python:
+        yield python.bin / "python3"
 
 
 # Files whose tests mostly wait (hosts that start late, guards that run out) or run whole local pipelines:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +15,20 @@ import artifacts
 import model_io
 
 
-def local_run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def local_run(python: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python local_run.py args` as `make local-run` runs it; `python` is conftest's container_python."""
     return subprocess.run(
-        [sys.executable, str(ML_TOOLS / "local_run.py"), *args], capture_output=True, text=True, check=False, cwd=cwd
+        [str(python), str(ML_TOOLS / "local_run.py"), *args], capture_output=True, text=True, check=False, cwd=cwd
     )
 
 
-def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(tmp_path: Path) -> None:
+def test_local_run_on_a_subset_of_the_sample_leaves_sagemaker_shaped_artifacts(
+    container_python: Path, tmp_path: Path
+) -> None:
     subset = tmp_path / "adult-subset.csv"
     pd.read_csv(SAMPLE_DATA, nrows=3000, dtype=str, keep_default_na=False).to_csv(subset, index=False)
 
-    result = local_run("--data", str(subset), "--runs-dir", str(tmp_path / "runs"))
+    result = local_run(container_python, "--data", str(subset), "--runs-dir", str(tmp_path / "runs"))
 
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr  # the contract's target: its features are checked
@@ -58,14 +60,14 @@ class ChurnRun:
 
 
 @pytest.fixture(scope="module")
-def churn_run(tmp_path_factory: pytest.TempPathFactory) -> ChurnRun:
+def churn_run(tmp_path_factory: pytest.TempPathFactory, container_python: Path) -> ChurnRun:
     # Shared: the override test and the champion test made this same run (same file, same arguments) each.
     work = tmp_path_factory.mktemp("churn")
     data = work / "churn.csv"
     small_frame(1000).to_csv(data, index=False)
     common = ["--data", str(data), "--target-column", SMALL_TARGET, "--positive-label", SMALL_POSITIVE,
               "--runs-dir", str(work / "runs")]  # fmt: skip
-    return ChurnRun(data, common, local_run(*common))
+    return ChurnRun(data, common, local_run(container_python, *common))
 
 
 def test_local_run_on_any_csv_with_a_target_override(churn_run: ChurnRun) -> None:
@@ -80,7 +82,7 @@ def test_local_run_on_any_csv_with_a_target_override(churn_run: ChurnRun) -> Non
     assert json.loads(evaluation.read_text())["binary_classification_metrics"]["auc"]["value"] > 0.7
 
 
-def test_local_run_with_a_contract_checks_its_feature_columns(tmp_path: Path) -> None:
+def test_local_run_with_a_contract_checks_its_feature_columns(container_python: Path, tmp_path: Path) -> None:
     # The input that exposed it: a file missing a contract column trained with exit 0 under TARGET=...
     contract = tmp_path / "contract.json"
     features = {"tenure": "numeric", "plan": "categorical", "spend": "numeric", "region": "categorical"}
@@ -88,25 +90,29 @@ def test_local_run_with_a_contract_checks_its_feature_columns(tmp_path: Path) ->
                                     "features": features}))  # fmt: skip
     data = tmp_path / "churn.csv"
     small_frame(300).drop(columns=["spend"]).to_csv(data, index=False)
-    result = local_run("--data", str(data), "--contract", str(contract), "--target-column", SMALL_TARGET,
+    result = local_run(container_python, "--data", str(data), "--contract", str(contract), "--target-column", SMALL_TARGET,
                        "--runs-dir", str(tmp_path / "runs"))  # fmt: skip
     assert result.returncode == 1
     assert "warning" not in result.stderr
     assert "preprocess failed: churn.csv: column 'spend' is missing (required by the data contract)" in result.stderr
 
 
-def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(tmp_path: Path) -> None:
+def test_local_run_on_bad_data_exits_non_zero_with_the_step_message(container_python: Path, tmp_path: Path) -> None:
     data = tmp_path / "export" / "header-only.csv"
     data.parent.mkdir()
     data.write_text(",".join(small_frame(1).columns) + "\n", encoding="utf-8")
     # Relative paths, as typed in a shell, a data folder among them: the steps (run in ml_code/) still find them.
-    result = local_run("--data", "export", "--target-column", SMALL_TARGET, "--runs-dir", "runs", cwd=tmp_path)
+    result = local_run(
+        container_python, "--data", "export", "--target-column", SMALL_TARGET, "--runs-dir", "runs", cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "preprocess failed: header-only.csv has a header but no data rows" in result.stderr
     assert "evaluation:" not in result.stdout
 
 
-def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(churn_run: ChurnRun) -> None:
+def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(
+    churn_run: ChurnRun, container_python: Path
+) -> None:
     data, common, first = churn_run.data, churn_run.common, churn_run.result
     assert first.returncode == 0, first.stderr
     *_, advice, first_line, first_evaluation = first.stdout.strip().splitlines()
@@ -121,7 +127,7 @@ def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(chur
                         r"; no serving model to compare with", first_line)  # fmt: skip
     champion = Path(first_evaluation.removeprefix("evaluation: ")).parent.parent / "model" / "model.tar.gz"
 
-    second = local_run(*common, "--champion", str(champion))
+    second = local_run(container_python, *common, "--champion", str(champion))
 
     assert second.returncode == 0, second.stderr
     *_, line, last = second.stdout.strip().splitlines()
@@ -134,15 +140,17 @@ def test_local_run_compares_with_a_champion_and_ends_with_the_approver_line(chur
     assert document["provenance"]["input_data_uri"] == str(data.resolve())  # the file given, not the run's link
 
 
-def test_local_run_with_a_missing_champion_stops_before_running(tmp_path: Path) -> None:
-    result = local_run("--champion", str(tmp_path / "nothing.tar.gz"), "--runs-dir", str(tmp_path / "runs"))
+def test_local_run_with_a_missing_champion_stops_before_running(container_python: Path, tmp_path: Path) -> None:
+    result = local_run(
+        container_python, "--champion", str(tmp_path / "nothing.tar.gz"), "--runs-dir", str(tmp_path / "runs")
+    )
     assert result.returncode == 1
     assert f"--champion {tmp_path / 'nothing.tar.gz'} does not exist" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 
-def test_local_run_that_cannot_start_leaves_no_run_folder(tmp_path: Path) -> None:
-    result = local_run("--data", str(tmp_path / "missing.csv"), "--runs-dir", str(tmp_path / "runs"))
+def test_local_run_that_cannot_start_leaves_no_run_folder(container_python: Path, tmp_path: Path) -> None:
+    result = local_run(container_python, "--data", str(tmp_path / "missing.csv"), "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 1
     assert f"--data {tmp_path / 'missing.csv'} is neither a file nor a folder" in result.stderr
     assert not (tmp_path / "runs").exists()
