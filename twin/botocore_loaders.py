@@ -2,7 +2,7 @@
 
 Every new botocore session (boto3.Session(), boto3's default session that moto's `mock_aws()` resets, the twin's
 clients and handlers) got a loader of its own and parsed the service models again (sagemaker's alone is megabytes
-of JSON): test_approver.py and test_training_trigger_handler.py took 68 s instead of 24 s, and the twin's process
+of JSON): test_approver.py and the trigger tests (then one file) took 68 s instead of 24 s, and the twin's process
 2.2-2.6 s of CPU more per `--scenario all`. A loader only reads botocore's packaged data, and within one botocore
 session its results are already shared by every client, so sharing it between sessions changes no model a client
 sees. Used by tests/infra/conftest.py and twin/system.py.
