@@ -69,7 +69,7 @@ def register_step(
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             # Read by inference.py (inference_handlers.THRESHOLD_ENV): the package serves with the cut-off its
             # report shows, wherever and whenever it is approved.
-            "PREDICTION_THRESHOLD": str(settings.label_threshold),
+            "PREDICTION_THRESHOLD": str(settings.training.label_threshold),
         },
         sagemaker_session=session,
     )
