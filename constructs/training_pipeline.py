@@ -15,7 +15,7 @@ from constructs import Construct
 from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
-from constructs.pipeline_definition_limits import check_pipeline_definition
+from constructs.pipeline_definition_check import check_pipeline_definition
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
 from constructs.training_pipeline_definition import build_pipeline_definition
 from constructs.training_pipeline_settings import ENVIRONMENT_TAG_KEY, PipelineSettings

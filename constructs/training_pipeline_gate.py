@@ -119,7 +119,7 @@ def quality_gate_step(
     max_flip_rate: float | None = None,
 ) -> ConditionStep:
     """One condition step for the whole gate: SageMaker does not support a condition step inside another
-    (constructs/pipeline_definition_rules.py). Its conditions must all hold: the threshold rule reads the
+    (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
     AucThreshold parameter (ops see it here); the champion rule reads the floor Evaluate computed from the
     ChampionAucMargin parameter (0 without a serving model)."""
     auc = _evaluation_value(evaluate, evaluation_report, AUC_JSON_PATH)
