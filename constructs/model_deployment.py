@@ -46,7 +46,6 @@ from constructs.deployment_step_roles import (
 )
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import deploy_state_machine
-from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.model_deployment.constants import (
     DEPLOY_SETTINGS_VARIABLE,
     POLL_SECONDS,
@@ -56,6 +55,7 @@ from constructs.model_deployment_lambda.model_deployment.constants import (
 from constructs.permissions import LOGS_KEY_ACTIONS
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
+from constructs.removal_policies import environment_removal_policy
 from settings import resource_names as names
 from settings.schema import DeploymentConfig
 
@@ -130,7 +130,7 @@ class ModelDeployment(Construct):
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
         self._key = key
-        removal_policy = lifecycle_removal_policy(destroy_on_removal)
+        removal_policy = environment_removal_policy(destroy_on_removal)
         self._removal_policy = removal_policy
         self._log_group_prefix = f"/mlops/{environment_name}/deployment/"
         self._state_machine_log_group_name = (
