@@ -8,7 +8,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from constructs.dead_letter_queue import allow_eventbridge_to_dead_letter
-from constructs.lifecycle import removal_policy as lifecycle_removal_policy
+from constructs.removal_policies import environment_removal_policy
 from constructs.scanner_reasons import skip_checkov
 
 INCOMING_PREFIX = "incoming/"
@@ -38,7 +38,7 @@ class DataStorage(Construct):
         access_log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        removal_policy = lifecycle_removal_policy(destroy_on_removal)
+        removal_policy = environment_removal_policy(destroy_on_removal)
 
         self.key = kms.Key(
             self,

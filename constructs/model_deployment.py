@@ -46,7 +46,6 @@ from constructs.deployment_step_roles import (
 )
 from constructs.deployment_teardown import endpoint_teardown
 from constructs.deployment_workflow import deploy_state_machine
-from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.model_deployment_lambda.model_deployment.constants import (
     DEPLOY_SETTINGS_VARIABLE,
     POLL_SECONDS,
@@ -56,6 +55,7 @@ from constructs.model_deployment_lambda.model_deployment.constants import (
 from constructs.permissions import LOGS_KEY_ACTIONS
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces, model_network_settings
 from constructs.python_lambda import PythonLambda
+from constructs.removal_policies import environment_removal_policy
 from settings import resource_names as names
 from settings.schema import DeploymentConfig
 
@@ -75,9 +75,13 @@ def workflow_settings(
     topic_arn: str,
     ledger_table_name: str,
 ) -> dict[str, Any]:
-    """What the Lambda steps read from DEPLOY_SETTINGS_VARIABLE (see model_deployment/step_handler.py): one JSON-serializable dict."""
-    endpoint = settings.endpoint
-    return {
+    """What the Lambda steps read from DEPLOY_SETTINGS_VARIABLE (see model_deployment/step_handler.py): one JSON-serializable dict.
+
+    The resources' names and ARNs, then the deployment settings under their cdk.json names, the endpoint's
+    (deployment.endpoint.*) beside the workflow's: a new setting reaches the steps without a line here. A null
+    setting (autoscaling or serverless_memory_mb unset) is left out of the JSON: CDK drops null values.
+    """
+    resources = {
         "environment": environment_name,
         "endpoint_name": endpoint_name,
         "model_package_group_name": model_package_group_name,
@@ -86,21 +90,13 @@ def workflow_settings(
         "data_capture_s3_uri": data_capture_s3_uri,
         "topic_arn": topic_arn,
         "ledger_table_name": ledger_table_name,
-        "instance_type": endpoint.instance_type,
-        "instance_count": endpoint.instance_count,
-        "variant_name": endpoint.variant_name,
-        "container_startup_health_check_timeout_seconds": endpoint.container_startup_health_check_timeout_seconds,
-        "model_data_download_timeout_seconds": endpoint.model_data_download_timeout_seconds,
-        "data_capture_percent": endpoint.data_capture_percent,
-        "autoscaling": dataclasses.asdict(endpoint.autoscaling) if endpoint.autoscaling else None,
-        "traffic_routing": settings.traffic_routing,
-        "traffic_step_percent": settings.traffic_step_percent,
-        "traffic_wait_seconds": settings.traffic_wait_seconds,
-        "termination_wait_seconds": settings.termination_wait_seconds,
-        "max_execution_timeout_seconds": settings.max_execution_timeout_seconds,
-        "alarms": dataclasses.asdict(settings.alarms),
-        "previous_versions_kept": settings.previous_versions_kept,
     }
+    deployment = dataclasses.asdict(settings)
+    endpoint = deployment.pop("endpoint")
+    shadowed = (resources.keys() & endpoint.keys()) | ((resources.keys() | endpoint.keys()) & deployment.keys())
+    if shadowed:
+        raise ValueError(f"deployment settings {sorted(shadowed)} would share a DEPLOY_SETTINGS key with another")
+    return {**resources, **endpoint, **deployment}
 
 
 class ModelDeployment(Construct):
@@ -134,7 +130,7 @@ class ModelDeployment(Construct):
         self._prefix = name_prefix(self.endpoint_name)
         self._environment_name = environment_name
         self._key = key
-        removal_policy = lifecycle_removal_policy(destroy_on_removal)
+        removal_policy = environment_removal_policy(destroy_on_removal)
         self._removal_policy = removal_policy
         self._log_group_prefix = f"/mlops/{environment_name}/deployment/"
         self._state_machine_log_group_name = (

@@ -12,11 +12,11 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 
 from constructs import Construct
-from constructs.lifecycle import removal_policy as lifecycle_removal_policy
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.permissions import acknowledge_wildcard_resource, allow, allow_key_use, allow_wildcard
-from constructs.pipeline_definition_limits import check_pipeline_definition
+from constructs.pipeline_definition_check import check_pipeline_definition
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
+from constructs.removal_policies import environment_removal_policy
 from constructs.training_pipeline_definition import build_pipeline_definition
 from constructs.training_pipeline_settings import ENVIRONMENT_TAG_KEY, PipelineSettings
 from constructs.xgboost_image import xgboost_image_repository_arn
@@ -119,7 +119,7 @@ class TrainingPipeline(Construct):
         # Kept with the environment's data where that is retained (its packages' model.tar.gz stay in the
         # retained artifacts bucket); deleted with the stacks elsewhere. docs/deployment-runbook.md, "Life of the
         # stacks", says what each environment keeps and how a redeploy takes a kept group back.
-        self.model_package_group.apply_removal_policy(lifecycle_removal_policy(destroy_on_removal))
+        self.model_package_group.apply_removal_policy(environment_removal_policy(destroy_on_removal))
         self.role = self._execution_role(environment_name, artifacts_bucket, key, code, region)
         # Private network mode: the jobs' subnets and security groups are tokens too (another stack's, or ids).
         network_tokens = _network_tokens(network)
@@ -132,18 +132,8 @@ class TrainingPipeline(Construct):
                 environment_name=environment_name,
                 region=region,
                 model_package_group_name=self.model_package_group_name,
-                auc_threshold=settings.auc_threshold,
+                training=settings,
                 auc_thresholds=tuple(auc_thresholds.items()),
-                champion_auc_margin=settings.champion_auc_margin,
-                max_flip_rate=settings.max_flip_rate,
-                processing_instance_type=settings.processing_instance_type,
-                training_instance_type=settings.training_instance_type,
-                training_instance_count=settings.training_instance_count,
-                training_volume_size_gb=settings.training_volume_size_gb,
-                max_runtime_seconds=settings.max_runtime_seconds,
-                enable_step_caching=settings.enable_step_caching,
-                encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
-                label_threshold=settings.label_threshold,
                 subnet_ids=tuple(placeholder for placeholder, _ in network_tokens["subnet_ids"]),
                 security_group_ids=tuple(placeholder for placeholder, _ in network_tokens["security_group_ids"]),
                 code_file_name=code.file_name,

@@ -83,7 +83,7 @@ def _pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     """The steps in the order a run takes them, each built from what the steps before it produce."""
     image_uri = xgboost_image_uri(settings.region)
     parameters = pipeline_parameters(settings)
-    cache = CacheConfig(enable_caching=settings.enable_step_caching, expire_after="P30D")
+    cache = CacheConfig(enable_caching=settings.training.enable_step_caching, expire_after="P30D")
     job_tags = [{"Key": ENVIRONMENT_TAG_KEY, "Value": settings.environment_name}]
     run_prefix = f"s3://{settings.artifacts_bucket}/{pipeline_prefix(settings.pipeline_name)}"
     instance_type = parameters.processing_instance_type
@@ -114,7 +114,9 @@ def _pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
     )
     register = register_step(settings, session, image_uri, model_data, evaluate, evaluation_report)
     fail = fail_step(evaluate, evaluation_report)
-    quality_gate = quality_gate_step(parameters, evaluate, evaluation_report, register, fail, settings.max_flip_rate)
+    quality_gate = quality_gate_step(
+        parameters, evaluate, evaluation_report, register, fail, settings.training.max_flip_rate
+    )
 
     return Pipeline(
         name=settings.pipeline_name,

@@ -69,7 +69,7 @@ def register_step(
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
             # Read by inference.py (inference_handlers.THRESHOLD_ENV): the package serves with the cut-off its
             # report shows, wherever and whenever it is approved.
-            "PREDICTION_THRESHOLD": str(settings.label_threshold),
+            "PREDICTION_THRESHOLD": str(settings.training.label_threshold),
         },
         sagemaker_session=session,
     )
@@ -119,7 +119,7 @@ def quality_gate_step(
     max_flip_rate: float | None = None,
 ) -> ConditionStep:
     """One condition step for the whole gate: SageMaker does not support a condition step inside another
-    (constructs/pipeline_definition_rules.py). Its conditions must all hold: the threshold rule reads the
+    (constructs/pipeline_definition_limits.py). Its conditions must all hold: the threshold rule reads the
     AucThreshold parameter (ops see it here); the champion rule reads the floor Evaluate computed from the
     ChampionAucMargin parameter (0 without a serving model)."""
     auc = _evaluation_value(evaluate, evaluation_report, AUC_JSON_PATH)

@@ -73,18 +73,18 @@ def pipeline_parameters(settings: PipelineSettings) -> PipelineParameters:
         champion_model_package_arn=ParameterString(name="ChampionModelPackageArn", default_value=""),
         champion_auc_margin=(
             None
-            if settings.champion_auc_margin is None
-            else ParameterFloat(name="ChampionAucMargin", default_value=settings.champion_auc_margin)
+            if settings.training.champion_auc_margin is None
+            else ParameterFloat(name="ChampionAucMargin", default_value=settings.training.champion_auc_margin)
         ),
-        auc_threshold=ParameterFloat(name="AucThreshold", default_value=settings.auc_threshold),
+        auc_threshold=ParameterFloat(name="AucThreshold", default_value=settings.training.auc_threshold),
         processing_instance_type=ParameterString(
-            name="ProcessingInstanceType", default_value=settings.processing_instance_type
+            name="ProcessingInstanceType", default_value=settings.training.processing_instance_type
         ),
         training_instance_type=ParameterString(
-            name="TrainingInstanceType", default_value=settings.training_instance_type
+            name="TrainingInstanceType", default_value=settings.training.training_instance_type
         ),
         training_instance_count=ParameterInteger(
-            name="TrainingInstanceCount", default_value=settings.training_instance_count
+            name="TrainingInstanceCount", default_value=settings.training.training_instance_count
         ),
     )
 
@@ -113,9 +113,9 @@ def job_processor(
         entrypoint=["/bin/bash", "-c", RUN_FROM_BUNDLE, "run-ml-code"],
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
-        max_runtime_in_seconds=settings.max_runtime_seconds,
+        max_runtime_in_seconds=settings.training.max_runtime_seconds,
         network_config=NetworkConfig(
-            encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+            encrypt_inter_container_traffic=settings.training.encrypt_inter_container_traffic,
             **_job_network(settings, isolated),
         ),
         tags=job_tags,
@@ -184,17 +184,17 @@ def train_step(
         role=settings.role_arn,
         instance_count=parameters.training_instance_count,
         instance_type=parameters.training_instance_type,
-        volume_size=settings.training_volume_size_gb,
+        volume_size=settings.training.training_volume_size_gb,
         volume_kms_key=settings.kms_key_arn,
         output_kms_key=settings.kms_key_arn,
-        max_run=settings.max_runtime_seconds,
+        max_run=settings.training.max_runtime_seconds,
         image_uri=image_uri,  # the SDK would look it up again from framework_version
-        environment={TRAINING_MAX_RUNTIME_ENV: str(settings.max_runtime_seconds)},
+        environment={TRAINING_MAX_RUNTIME_ENV: str(settings.training.max_runtime_seconds)},
         # A static prefix: a pipeline-variable output_path makes the SDK ask S3 for its default bucket.
         # Runs still never collide: SageMaker names each job pipelines-<execution id>-Train-<suffix>,
         # and the model lands under that name.
         output_path=f"{run_prefix}/{TRAINING_OUTPUT_FOLDER}",
-        encrypt_inter_container_traffic=settings.encrypt_inter_container_traffic,
+        encrypt_inter_container_traffic=settings.training.encrypt_inter_container_traffic,
         # Isolated in a private network: the SDK then hands the code bundle over as a "code" input channel,
         # and train.py reads only its channels (training hosts still reach each other).
         **_job_network(settings, isolated=True),
@@ -266,7 +266,7 @@ def evaluate_step(
                 "--auc-thresholds",
                 ",".join(f"{name}={threshold}" for name, threshold in settings.auc_thresholds),
                 "--label-threshold",
-                str(settings.label_threshold),
+                str(settings.training.label_threshold),
                 # A processing input cannot be optional (an S3 input must name existing objects), so the
                 # champion arrives as a URI that evaluate downloads itself when it is not empty.
                 "--champion-model-uri",
@@ -274,7 +274,11 @@ def evaluate_step(
                 "--champion-model-package-arn",
                 parameters.champion_model_package_arn.to_string(),
                 *([] if champion_margin is None else ["--champion-auc-margin", champion_margin.to_string()]),
-                *([] if settings.max_flip_rate is None else ["--max-flip-rate", str(settings.max_flip_rate)]),
+                *(
+                    []
+                    if settings.training.max_flip_rate is None
+                    else ["--max-flip-rate", str(settings.training.max_flip_rate)]
+                ),
                 "--input-data-uri",
                 parameters.input_data_uri.to_string(),
                 "--input-data-version",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from settings.schema import TrainingConfig
+
 # The path evaluate.py writes the ROC-AUC at in evaluation.json; the condition reads exactly this.
 AUC_JSON_PATH = "binary_classification_metrics.auc.value"
 # Where evaluate.py writes the champion rule's floor (the champion's ROC-AUC minus the margin; 0 without a
@@ -45,7 +47,8 @@ RUN_FROM_BUNDLE = (
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """What the definition depends on. Strings that are CDK tokens at synth time arrive as placeholders."""
+    """What the definition depends on: the environment's training settings as cdk.json gives them (`training`), and
+    what is not in them. Strings that are CDK tokens at synth time arrive as placeholders."""
 
     pipeline_name: str
     environment_name: str
@@ -55,20 +58,9 @@ class PipelineSettings:
     code_uri: str  # s3:// URI of the ml_code bundle (sourcedir.tar.gz)
     kms_key_arn: str
     model_package_group_name: str
-    auc_threshold: float
+    training: TrainingConfig
     # Every environment's threshold (environment name -> threshold): each run's report shows them all.
     auc_thresholds: tuple[tuple[str, float], ...]
-    # None: no champion gate.
-    champion_auc_margin: float | None
-    processing_instance_type: str
-    training_instance_type: str
-    training_instance_count: int
-    training_volume_size_gb: int
-    max_runtime_seconds: int
-    enable_step_caching: bool
-    encrypt_inter_container_traffic: bool
-    # The endpoint's label cut-off: registered in the model package's environment, shown in the run's report.
-    label_threshold: float = 0.5
     # Private network mode (docs/private-network.md): the jobs' subnets and security groups. Empty: no VPC, and
     # no job isolated (today's definition).
     subnet_ids: tuple[str, ...] = ()
@@ -79,6 +71,3 @@ class PipelineSettings:
     @property
     def private_network(self) -> bool:
         return bool(self.subnet_ids)
-
-    # The flip-rate gate (ml_code/decision_stability.py): None, no gate.
-    max_flip_rate: float | None = None

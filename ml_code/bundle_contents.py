@@ -33,7 +33,7 @@ SERVING_MODULES = (
 # The modules only the jobs import (the parts of preprocess, train, evaluate and monitor, beyond what the serving
 # modules hold).
 JOB_MODULES = (
-    "bootstrap.py",
+    "bootstrap_resampling.py",
     "capture.py",
     "champion.py",
     "decision_stability.py",

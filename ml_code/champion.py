@@ -18,7 +18,7 @@ import artifacts
 import decision_stability
 import model_io
 from artifacts import Manifest
-from bootstrap import bootstrap, paired_auc_differences
+from bootstrap_resampling import bootstrap, paired_auc_differences
 from evaluation_metrics import interval_95, scalar_metrics
 from job_output import JobFailure
 

@@ -21,7 +21,7 @@ ROC-AUC gets a paired bootstrap interval (both models on the same resamples). An
 --champion-model-uri means no champion: the first model of an environment.
 
 This file is the job: its arguments and the order of the work. The parts are modules of their own:
-evaluation_metrics (the scores), bootstrap (their spread), champion (loading, scoring, the comparison),
+evaluation_metrics (the scores), bootstrap_resampling (their spread), champion (loading, scoring, the comparison),
 quality_gate (the verdict) and evaluation_report (report.html and the plots).
 """
 
@@ -44,7 +44,7 @@ import artifacts
 import decision_thresholds
 import monitoring_baseline
 from artifacts import Manifest
-from bootstrap import bootstrap
+from bootstrap_resampling import bootstrap
 from champion import Scored, champion_comparison, load_champion, load_model, score, training_details
 from evaluation_metrics import DEFAULT_THRESHOLD, best_f1_threshold, evaluation_document
 from evaluation_report import PR_PLOT_FILE, ROC_PLOT_FILE, data_summary, pr_png, report_html, roc_png

@@ -18,7 +18,7 @@ names the page it follows:
   when its approval changes (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html),
   its detail shaped like DescribeModelPackage.
 - CreatePipeline: moto accepts any definition; the twin refuses what SageMaker documents it refuses
-  (constructs/pipeline_definition_limits.py).
+  (constructs/pipeline_definition_check.py).
 - StartPipelineExecution: moto marks the execution Succeeded at once and runs nothing; the twin marks it
   Executing and hands it to the pipeline interpreter (`PipelineRun`), which sets the outcome, records the steps
   for ListPipelineExecutionSteps (not in moto) and emits "SageMaker Model Building Pipeline Execution Status
@@ -51,7 +51,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 from moto.server import ThreadedMotoServer
 
-from constructs.pipeline_definition_limits import PipelineDefinitionError, check_pipeline_definition
+from constructs.pipeline_definition_check import PipelineDefinitionError, check_pipeline_definition
 from twin.cloudformation import ACCOUNT, Assembly, Resource
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin", "AWS_SECRET_ACCESS_KEY": "twin", "AWS_SESSION_TOKEN": "twin"}

@@ -93,10 +93,12 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
 
 
 def label_threshold(cdk_json: Path = CDK_JSON) -> str:
-    """The first environment's label cut-off (training.label_threshold, default 0.5), which the report shows."""
-    environments = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]["environments"]
-    first = next(iter(environments.values()), {})
-    return str(first.get("training", {}).get("label_threshold", 0.5))
+    """The first environment's label cut-off (training.label_threshold: its own, else environment_defaults', else
+    the schema's default 0.5), which the report shows."""
+    context = json.loads(cdk_json.read_text(encoding="utf-8"))["context"]
+    first = next(iter(context["environments"].values()), {})
+    shared = context.get("environment_defaults", {}).get("training", {}).get("label_threshold", 0.5)
+    return str(first.get("training", {}).get("label_threshold", shared))
 
 
 def auc_thresholds(cdk_json: Path = CDK_JSON) -> str:

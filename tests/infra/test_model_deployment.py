@@ -18,7 +18,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match
 
-from constructs.model_deployment import ModelDeployment
+from constructs.model_deployment import ModelDeployment, workflow_settings
+from settings.schema import EndpointSettings
 from tests.infra.support.deployment_app import (
     CONFIGS,
     ENVIRONMENTS,
@@ -175,6 +176,37 @@ def test_the_steps_get_the_environments_rollout_and_endpoint_settings(app: App, 
     assert settings["instance_type"] == config.endpoint.instance_type
     assert settings["data_capture_percent"] == config.endpoint.data_capture_percent
     assert settings["model_package_group_name"] == f"mlops-{environment}"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_deployment_setting_reaches_the_steps_under_its_cdk_json_name(app: App, environment: str) -> None:
+    # The endpoint's settings beside the workflow's, so a new setting needs no line in workflow_settings().
+    deployment = dataclasses.asdict(CONFIGS[environment].deployment)
+    endpoint = deployment.pop("endpoint")
+    expected = {key: value for key, value in {**endpoint, **deployment}.items() if value is not None}
+    settings = settings_of(app, environment, "Creates the Model, EndpointConfig and alarms, starts the rollout")
+    assert {key: settings.get(key) for key in expected} == expected
+
+
+def test_a_setting_that_would_shadow_a_resource_name_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class EndpointWithAName(EndpointSettings):
+        endpoint_name: str = "another-endpoint"
+
+    dev = CONFIGS["dev"].deployment
+    settings = dataclasses.replace(dev, endpoint=EndpointWithAName(**dataclasses.asdict(dev.endpoint)))
+    with pytest.raises(ValueError, match=r"\['endpoint_name'\] would share a DEPLOY_SETTINGS key"):
+        workflow_settings(
+            environment_name="dev",
+            endpoint_name="mlops-dev",
+            settings=settings,
+            model_package_group_name="mlops-dev",
+            model_role_arn="arn:aws:iam::123456789012:role/model-role",
+            kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            data_capture_s3_uri="s3://artifacts/data-capture/mlops-dev",
+            topic_arn="arn:aws:sns:eu-west-1:123456789012:mlops-dev",
+            ledger_table_name="mlops-dev-deploy-ledger",
+        )
 
 
 def test_prod_steps_get_autoscaling_and_dev_none(app: App) -> None:

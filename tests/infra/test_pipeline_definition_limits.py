@@ -14,8 +14,8 @@ from aws_cdk import aws_s3 as s3
 
 import constructs.training_pipeline as training_pipeline
 from constructs.ml_code_bundle import MlCodeBundle
-from constructs.pipeline_definition_limits import PipelineDefinitionError, check_pipeline_definition, violations
-from constructs.pipeline_definition_rules import (
+from constructs.pipeline_definition_check import PipelineDefinitionError, check_pipeline_definition, violations
+from constructs.pipeline_definition_limits import (
     CYCLE,
     DEFINITION_SIZE,
     FAIL_STEP_DEPENDENCY,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.infra.support.synthesis import REPO_ROOT, Synthesized
-from tools.review_diff import plumbing
+from tools.review_diff import git_and_cdk
 from tools.review_diff.comparison import (
     ResourceChange,
     StackReview,
@@ -21,7 +21,7 @@ from tools.review_diff.comparison import (
     review_assemblies,
     stack_templates,
 )
-from tools.review_diff.plumbing import ReviewError, export_commit, resolve_base
+from tools.review_diff.git_and_cdk import ReviewError, export_commit, resolve_base
 from tools.review_diff.rendering import render_markdown, render_text
 
 STACK_COUNT = 12  # 3 environments x Data, Notifications, Training, Deployment
@@ -212,7 +212,7 @@ def test_default_base_is_the_merge_base_with_main(tmp_path: Path, monkeypatch: p
     git("checkout", "--quiet", "main")
     git("commit", "--quiet", "--allow-empty", "-m", "main moves on")
     git("checkout", "--quiet", "feature")
-    monkeypatch.setattr(plumbing, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(git_and_cdk, "REPO_ROOT", tmp_path)
 
     base = resolve_base(None)
 

@@ -33,11 +33,11 @@ def summary(changes: dict[str, Any]) -> list[str]:
 
 
 def test_a_setting_moved_into_the_shared_defaults_is_no_change() -> None:
-    old = copy.deepcopy(cdk_json_context())
-    new = copy.deepcopy(old)
-    for settings in new["environments"].values():
-        del settings["training"]["label_threshold"]
-    new["environment_defaults"]["training"]["label_threshold"] = 0.5
+    new = copy.deepcopy(cdk_json_context())
+    old = copy.deepcopy(new)
+    for settings in old["environments"].values():
+        settings["training"]["label_threshold"] = old["environment_defaults"]["training"]["label_threshold"]
+    del old["environment_defaults"]["training"]["label_threshold"]
     assert setting_changes(old, new) == []
 
 
@@ -98,7 +98,7 @@ def test_unchanged_settings_say_so() -> None:
 
 def test_a_setting_the_base_did_not_have_is_listed_as_added() -> None:
     old = changed({})
-    del old["environments"]["dev"]["training"]["label_threshold"]
+    del old["environment_defaults"]["training"]["label_threshold"]
     lines = summary_lines(setting_changes(old, cdk_json_context()))
     assert "    label cut-off of the endpoint (training.label_threshold) added: 0.5" in lines
 

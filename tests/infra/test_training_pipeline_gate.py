@@ -3,6 +3,7 @@ the Fail step's message, the champion and flip-rate rules, and the model package
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -97,23 +98,14 @@ def test_the_flip_rate_gate_is_off_by_default_and_one_more_condition_when_set() 
     from constructs.training_pipeline_settings import FLIP_MARGIN_JSON_PATH, PipelineSettings
 
     assert all(CONFIGS[name].training.max_flip_rate is None for name in ENVIRONMENTS)
-    training = CONFIGS["dev"].training
+    training = dataclasses.replace(CONFIGS["dev"].training, max_flip_rate=0.05)
     settings = PipelineSettings(
         pipeline_name="mlops-dev-training",
         environment_name="dev",
         region="eu-west-1",
         model_package_group_name="mlops-dev",
-        auc_threshold=training.auc_threshold,
+        training=training,
         auc_thresholds=(("dev", training.auc_threshold),),
-        champion_auc_margin=None,
-        max_flip_rate=0.05,
-        processing_instance_type=training.processing_instance_type,
-        training_instance_type=training.training_instance_type,
-        training_instance_count=1,
-        training_volume_size_gb=30,
-        max_runtime_seconds=3600,
-        enable_step_caching=False,
-        encrypt_inter_container_traffic=False,
         **PLACEHOLDERS,
     )
     definition = json.loads(build_pipeline_definition(settings))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-import bootstrap
+import bootstrap_resampling as bootstrap
 import evaluation_metrics
 
 

@@ -14,7 +14,7 @@ weakens a guard (settings_changes.py). A pipeline hunk that is the same in sever
 environment's report lists every threshold, for one) is shown once, then named where it repeats.
 The same report is written as Markdown (the pull request's job summary in CI).
 
-The package, one story a module: plumbing.py (git, `cdk synth` and `cdk diff` as subprocesses), comparison.py
+The package, one story a module: git_and_cdk.py (git, `cdk synth` and `cdk diff` as subprocesses), comparison.py
 (two cloud assemblies compared stack by stack), settings_changes.py (cdk.json's settings in plain words),
 rendering.py (the report as text and Markdown, repeated pipeline hunks folded), cli.py (the arguments and the run).
 """

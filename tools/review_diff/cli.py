@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tools import review_diff
 from tools.review_diff.comparison import review_assemblies
-from tools.review_diff.plumbing import (
+from tools.review_diff.git_and_cdk import (
     REPO_ROOT,
     ReviewError,
     describe_working_tree,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tools.pipeline_rendering import render
-from tools.review_diff.plumbing import ReviewError, cli_template_diff
+from tools.review_diff.git_and_cdk import ReviewError, cli_template_diff
 
 PIPELINE_TYPE = "AWS::SageMaker::Pipeline"
 

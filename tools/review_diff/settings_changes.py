@@ -17,7 +17,7 @@ from typing import Any
 
 from settings.loading import ENVIRONMENTS_CONTEXT_KEY as ENVIRONMENTS_KEY
 from settings.loading import environment_settings
-from tools.review_diff.plumbing import REPO_ROOT
+from tools.review_diff.git_and_cdk import REPO_ROOT
 
 PRODUCTION = "prod"
 # Plain words for settings a reviewer weighs; any other setting is shown by its path.

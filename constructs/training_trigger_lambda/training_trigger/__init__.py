@@ -8,7 +8,7 @@ boto3 only. One module per concern:
 - `on_upload`: the entry (`handler`): validate, then reject or start.
 - `constants`: what the construct shares with the function (its environment variables' names, the SNS subject
   limit, the accepted suffixes).
-- `config`: the function's settings from its environment.
+- `settings`: the function's settings from its environment.
 - `uploads`: the event's object version, and which key holds it (S3 versions).
 - `validation`: what makes an upload bad input: suffix, size, gzip, header, data rows (the CSV sniffing).
 - `tags`: the tags the function writes on an upload, within S3's limits.

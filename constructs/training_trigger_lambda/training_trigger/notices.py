@@ -6,17 +6,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .config import Config
 from .constants import SNS_SUBJECT_MAX_CHARS
+from .settings import Settings
 from .tags import MAX_TAGS, REJECTED_TAG
 from .uploads import Upload
 from .validation import FIX_AND_UPLOAD_AGAIN
 
 
-def upload_details(config: Config, upload: Upload, outcome: str, reason: str) -> dict[str, Any]:
+def upload_details(settings: Settings, upload: Upload, outcome: str, reason: str) -> dict[str, Any]:
     """What a notice about an upload says of it, for people and for filters on the topic."""
     return {
-        "environment": config.environment_name,
+        "environment": settings.environment_name,
         "outcome": outcome,
         "reason": reason,
         "s3_uri": upload.uri,

@@ -11,9 +11,9 @@ from typing import Any
 
 from . import aws_clients
 from .aws_clients import Clients
-from .config import Config, load_config
 from .notices import notification_body, notification_subject, upload_details
 from .pipeline_start import pinned_input_uri, start
+from .settings import Settings, load_settings
 from .tags import EXECUTION_TAG, MAX_TAGS, REJECTED_TAG, merge_tag, read_tags, sanitize_tag_value, write_tags
 from .uploads import Upload, derive_token, is_folder_marker, locate, parse_event
 from .validation import Rejected, check_columns, check_data_rows, check_object, parse_header, read_head
@@ -25,14 +25,14 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     # The log context: Lambda's JSON log lines carry each record's `extra` keys (and the requestId themselves).
     fields: dict[str, Any] = {"event_id": event.get("id")}
     try:
-        return run(event, load_config(os.environ), aws_clients.clients(), fields)
+        return run(event, load_settings(os.environ), aws_clients.clients(), fields)
     except Exception:
         # Only bad input is answered without raising; anything else is retried, then dead-lettered.
         logger.exception("upload not processed; raising for a retry", extra={**fields, "outcome": "error"})
         raise
 
 
-def run(event: Mapping[str, Any], settings: Config, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
+def run(event: Mapping[str, Any], settings: Settings, aws: Clients, fields: dict[str, Any]) -> dict[str, Any]:
     """Validate, then reject or start. Fills `fields` (the log context) so the caller can log a failure."""
     upload = parse_event(event)
     fields.update(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)
@@ -71,7 +71,12 @@ def run(event: Mapping[str, Any], settings: Config, aws: Clients, fields: dict[s
 
 
 def reject(
-    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], rejection: Rejected, fields: dict[str, Any]
+    aws: Clients,
+    settings: Settings,
+    upload: Upload,
+    tags: Mapping[str, str],
+    rejection: Rejected,
+    fields: dict[str, Any],
 ) -> dict[str, Any]:
     reason = rejection.reason
     tag_value = sanitize_tag_value(reason)
@@ -80,10 +85,10 @@ def reject(
         logger.info("rejected upload delivered again; already reported", extra={**fields, "outcome": "duplicate"})
         return {"status": "rejected", "reason": reason}
     merged = merge_tag(tags, REJECTED_TAG, tag_value)
-    details = upload_details(config, upload, "rejected", reason)
+    details = upload_details(settings, upload, "rejected", reason)
     aws.sns.publish(
-        TopicArn=config.topic_arn,
-        Subject=notification_subject(config.environment_name, upload.key),
+        TopicArn=settings.topic_arn,
+        Subject=notification_subject(settings.environment_name, upload.key),
         Message=notification_body(upload, reason, merged is not None, details, rejection.advice),
     )
     if merged is None:
@@ -94,13 +99,13 @@ def reject(
     return {"status": "rejected", "reason": reason}
 
 
-def report_gone(aws: Clients, config: Config, upload: Upload, fields: dict[str, Any]) -> dict[str, Any]:
+def report_gone(aws: Clients, settings: Settings, upload: Upload, fields: dict[str, Any]) -> dict[str, Any]:
     """The event's object version no longer exists: nothing to train, nothing to tag; the team is told."""
     reason = "the object version no longer exists (deleted before the upload could be checked)"
-    details = upload_details(config, upload, "gone", reason)
+    details = upload_details(settings, upload, "gone", reason)
     aws.sns.publish(
-        TopicArn=config.topic_arn,
-        Subject=notification_subject(config.environment_name, upload.key, "Upload not trained"),
+        TopicArn=settings.topic_arn,
+        Subject=notification_subject(settings.environment_name, upload.key, "Upload not trained"),
         Message=(
             f"The upload {upload.where} was not trained: {reason}. Nothing was started.\n"
             f"Upload the file again to train on it.\n\n{json.dumps(details, indent=2, ensure_ascii=False)}\n"

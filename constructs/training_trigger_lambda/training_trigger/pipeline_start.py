@@ -8,8 +8,8 @@ from typing import Any
 
 from .aws_clients import Clients
 from .champion import champion_parameters
-from .config import Config
 from .constants import CSV_SUFFIX, GZIP_SUFFIX
+from .settings import Settings
 from .tags import EXECUTION_TAG, merge_tag, write_tags
 from .uploads import Upload
 from .validation import is_gzip
@@ -17,9 +17,9 @@ from .validation import is_gzip
 logger = logging.getLogger(__name__)
 
 
-def pinned_input_uri(config: Config, token: str) -> str:
+def pinned_input_uri(settings: Settings, token: str) -> str:
     """The pipeline's InputDataUri: a folder of its own per object version."""
-    return f"s3://{config.pinned_input_bucket}/{config.pinned_input_prefix}{token}/"
+    return f"s3://{settings.pinned_input_bucket}/{settings.pinned_input_prefix}{token}/"
 
 
 def pinned_file_name(key: str) -> str:
@@ -31,25 +31,25 @@ def pinned_file_name(key: str) -> str:
 
 
 def start(
-    aws: Clients, config: Config, upload: Upload, tags: Mapping[str, str], token: str, fields: dict[str, Any]
+    aws: Clients, settings: Settings, upload: Upload, tags: Mapping[str, str], token: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    input_data_uri = pinned_input_uri(config, token)
+    input_data_uri = pinned_input_uri(settings, token)
     # Always copy, even when a copy exists: a crash between copy and start must still start on redelivery.
     # Copying the same version again writes the same bytes; the managed copy goes multipart above 5 GB.
     aws.s3.copy(
         CopySource={"Bucket": upload.bucket, "Key": upload.key, **upload.version_args},
-        Bucket=config.pinned_input_bucket,
-        Key=f"{config.pinned_input_prefix}{token}/{pinned_file_name(upload.key)}",
+        Bucket=settings.pinned_input_bucket,
+        Key=f"{settings.pinned_input_prefix}{token}/{pinned_file_name(upload.key)}",
         # The uploader's tags stay on the source: copying them would also need s3:PutObjectTagging on the copy.
         ExtraArgs={"TaggingDirective": "REPLACE"},
     )
     response = aws.sagemaker.start_pipeline_execution(
-        PipelineName=config.pipeline_name,
+        PipelineName=settings.pipeline_name,
         ClientRequestToken=token,  # SageMaker answers a repeated token with the execution it started
         PipelineParameters=[
             {"Name": "InputDataUri", "Value": input_data_uri},
             {"Name": "InputDataVersion", "Value": upload.version_id or f"etag {upload.etag}"},
-            *champion_parameters(aws.sagemaker, config.endpoint_name),
+            *champion_parameters(aws.sagemaker, settings.endpoint_name),
         ],
         PipelineExecutionDisplayName=f"upload-{token[:24]}",
         PipelineExecutionDescription=f"{upload.uri} version {upload.version_id}"

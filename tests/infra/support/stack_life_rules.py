@@ -126,7 +126,7 @@ def retained_also_after_a_failed_create(template: Mapping[str, Any]) -> list[str
     RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE) deletes it then, when it cannot hold anything yet."""
     return [
         f"{logical_id} ({path}): DeletionPolicy Retain; use RetainExceptOnCreate "
-        "(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, constructs/lifecycle.py)"
+        "(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, constructs/removal_policies.py)"
         for logical_id, path, resource in _resources(template)
         if resource.get("DeletionPolicy") == "Retain"
     ]

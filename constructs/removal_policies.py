@@ -13,5 +13,5 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 
 
-def removal_policy(destroy_on_removal: bool) -> RemovalPolicy:
+def environment_removal_policy(destroy_on_removal: bool) -> RemovalPolicy:
     return RemovalPolicy.DESTROY if destroy_on_removal else RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE

@@ -1,4 +1,4 @@
-"""The trigger's settings (config.py): which columns the environment's settings allow or ignore, and a malformed
+"""The trigger's settings (settings.py): which columns the environment's settings allow or ignore, and a malformed
 setting refused as a configuration error."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import json
 import pytest
 
 from constructs.training_trigger_lambda.training_trigger import (
-    config,
     on_upload,
+    settings,
 )
 from tests.infra.support.trigger_world import (
     ROW,
@@ -54,4 +54,4 @@ def test_a_malformed_ignored_columns_setting_is_a_configuration_error() -> None:
     }
     environ |= {"MAX_UPLOAD_BYTES": "1", "ALLOWED_COLUMNS": "null", "IGNORED_COLUMNS": '"id"'}
     with pytest.raises(RuntimeError, match="IGNORED_COLUMNS must be a JSON list"):
-        config.load_config(environ)
+        settings.load_settings(environ)

@@ -21,7 +21,7 @@ from .constants import (
 
 
 @dataclass(frozen=True)
-class Config:
+class Settings:
     pipeline_name: str
     topic_arn: str
     max_upload_bytes: int
@@ -35,7 +35,7 @@ class Config:
     ignored_columns: frozenset[str] = frozenset()
 
 
-def load_config(environ: Mapping[str, str]) -> Config:
+def load_settings(environ: Mapping[str, str]) -> Settings:
     """The function's settings; a misconfiguration raises (every event retried, then dead-lettered)."""
     missing = [
         name
@@ -65,7 +65,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
     if not (isinstance(ignored, list) and all(isinstance(name, str) for name in ignored)):
         raise RuntimeError(f"{IGNORED_COLUMNS_VARIABLE} must be a JSON list of column names")
     prefix = environ[PINNED_INPUT_PREFIX_VARIABLE].strip("/")
-    return Config(
+    return Settings(
         pipeline_name=environ[PIPELINE_NAME_VARIABLE],
         topic_arn=environ[TOPIC_ARN_VARIABLE],
         max_upload_bytes=int(environ[MAX_UPLOAD_BYTES_VARIABLE]),
