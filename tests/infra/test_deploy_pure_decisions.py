@@ -8,6 +8,8 @@ the synthesized state machine end to end.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +32,27 @@ def test_names_are_deterministic_and_fit_sagemaker_limits() -> None:
     digest = names.settings_hash(settings, "arn:aws:sagemaker:eu-west-1:1:model-package/g/3")
     assert digest == names.settings_hash(dict(settings), "arn:aws:sagemaker:eu-west-1:1:model-package/g/3")
     assert names.resource_name(constants.name_prefix("mlops-dev"), 3, digest) == f"mlops-dev-v3-{digest}"
+
+
+def test_a_change_of_the_models_network_makes_new_names_and_no_network_keeps_the_old_ones() -> None:
+    # StartRollout reuses a Model of the same name as is: a Model made before the network changed must not be it.
+    package = "arn:aws:sagemaker:eu-west-1:1:model-package/g/3"
+    settings = settings_for("dev")
+    assert "model_vpc_config" not in settings
+    private = {
+        **settings,
+        "model_vpc_config": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]},
+        "model_enable_network_isolation": True,
+    }
+    other_subnet = {**private, "model_vpc_config": {"Subnets": ["subnet-2"], "SecurityGroupIds": ["sg-1"]}}
+    digests = {names.settings_hash(each, package) for each in (settings, private, other_subnet)}
+    assert len(digests) == 3
+    # Without the network keys, the digest is the one made before they were hashed (names already deployed).
+    before = {key: settings.get(key) for key in names.ENDPOINT_CONFIG_KEYS} | {"package_arn": package}
+    assert (
+        names.settings_hash(settings, package)
+        == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[: constants.HASH_LENGTH]
+    )
 
 
 @pytest.mark.parametrize("endpoint_name", ["mlops-dev", "mlops-" + "a" * 16, "e" * 63, "a-" * 31 + "b"])

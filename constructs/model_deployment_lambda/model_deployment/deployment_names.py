@@ -26,11 +26,15 @@ ENDPOINT_CONFIG_KEYS = (
     "model_data_download_timeout_seconds",
     "data_capture_percent",
 )
+# The Model's network (private network mode, docs/private-network.md): in the hash only when set, so that the names
+# of environments without it stay what they were.
+MODEL_NETWORK_KEYS = ("model_vpc_config", "model_enable_network_isolation")
 
 
 def settings_hash(settings: Mapping[str, Any], package_arn: str) -> str:
     """A short hash of everything that goes into the Model and the EndpointConfig: a change makes new names."""
     relevant = {key: settings.get(key) for key in ENDPOINT_CONFIG_KEYS}
+    relevant.update({key: settings[key] for key in MODEL_NETWORK_KEYS if key in settings})
     relevant["package_arn"] = package_arn
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:HASH_LENGTH]
 
