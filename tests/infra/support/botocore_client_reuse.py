@@ -5,6 +5,9 @@ pytest process's 54 s of CPU. Used by tests/infra/conftest.py. Nothing here chan
 or a Stubber answers, or which hooks a client has: each client still gets its own class, its own event emitter
 and its own handlers.
 
+- The service model: each client wrapped the (shared) model description in a new `ServiceModel`, whose
+  operation models, shapes and endpoint-discovery lookup it then built again: 1 s for the lookup alone. A
+  `ServiceModel` is read-only once built (its caches only fill), so clients of the same description share one.
 - The API methods: botocore generates one function and one lazy docstring per operation for every client
   (`ClientCreator._create_methods`; sagemaker has ~400 operations): 2.3 s. They depend on the service model only,
   and with tests/infra's shared botocore loaders (twin/botocore_loaders.py) every session loads the same model
@@ -22,7 +25,9 @@ from typing import Any
 
 from botocore import hooks
 from botocore.client import ClientCreator
+from botocore.model import ServiceModel
 
+_MODELS: dict[tuple[str, int], tuple[Any, ServiceModel]] = {}  # (name, id(description)) -> (description, model)
 _METHODS_BY_MODEL: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(model description) -> (description, methods)
 _ALIAS_CACHES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # alias table -> name -> aliased name
 
@@ -30,6 +35,18 @@ _ALIAS_CACHES: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # alias t
 def reuse_client_parts() -> None:
     if getattr(ClientCreator._create_methods, "reused", False):
         return
+    load_service_model = ClientCreator._load_service_model
+
+    @functools.wraps(load_service_model)
+    def shared_service_model(creator: ClientCreator, service_name: str, api_version: str | None = None) -> Any:
+        description = creator._loader.load_service_model(service_name, "service-2", api_version=api_version)
+        cached = _MODELS.get((service_name, id(description)))
+        if cached is None or cached[0] is not description:  # kept in the cache: its id is not reused meanwhile
+            cached = _MODELS[(service_name, id(description))] = (description, ServiceModel(description, service_name))
+        return cached[1]
+
+    ClientCreator._load_service_model = shared_service_model  # type: ignore[method-assign]
+
     create_methods = ClientCreator._create_methods
 
     @functools.wraps(create_methods)
