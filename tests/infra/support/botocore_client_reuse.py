@@ -16,6 +16,9 @@ and its own handlers.
 - Event-name aliasing: each client's event emitter starts an empty cache of its event names' aliases and
   recomputes them on the first emit of each name: 2.5 s. The alias of a name is a pure function of the name
   and the alias table, so clients with the same table share one cache.
+- Whether a handler takes **kwargs: botocore inspects each handler's signature on every registration, and
+  every new session (each mock_aws start) registers its ~170 built-in handlers again: 1 s. A function's
+  signature does not change, so the answer is kept per function (weakly: closures made in a test go with it).
 - The TLS context of each client's connection pool (OpenSSL's context creation: 0.7 s). No request of this
   suite opens a connection (moto or a Stubber answers before botocore sends; conftest.py's synth refuses
   sockets), and every client asks for the same default context, so one is made and shared.
@@ -24,6 +27,8 @@ and its own handlers.
 from __future__ import annotations
 
 import functools
+import types
+import weakref
 from typing import Any
 
 from botocore import hooks, httpsession
@@ -66,6 +71,19 @@ def reuse_client_parts() -> None:
 
     shared_ssl_context = functools.cache(httpsession.create_urllib3_context)
     httpsession.URLLib3Session._get_ssl_context = lambda _session: shared_ssl_context()  # type: ignore[method-assign]
+
+    accepts_kwargs = hooks.accepts_kwargs
+    known: weakref.WeakKeyDictionary[types.FunctionType, bool] = weakref.WeakKeyDictionary()
+
+    def remembered_accepts_kwargs(handler: Any) -> bool:
+        function = handler.__func__ if isinstance(handler, types.MethodType) else handler
+        if not isinstance(function, types.FunctionType):
+            return accepts_kwargs(handler)
+        if function not in known:
+            known[function] = bool(accepts_kwargs(handler))
+        return known[function]
+
+    hooks.accepts_kwargs = remembered_accepts_kwargs
 
     aliaser_init = hooks.EventAliaser.__init__
 
