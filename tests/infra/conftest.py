@@ -13,6 +13,7 @@ import moto.sns.models
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.infra.support.botocore_client_reuse import reuse_client_parts
 from tests.infra.support.early_process import EarlyProcess, Finished, Started
 from tests.infra.support.iam_calls import CallRecorder
 from tests.infra.support.synthesis import Synthesized, synthesize
@@ -53,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "early_process(process): the test checks an EarlyProcess's result")
     collect_garbage_less_often()
     share_botocore_loaders()
+    reuse_client_parts()
     share_sns_signing_key()
     recorder = CallRecorder()
     recorder.install()
