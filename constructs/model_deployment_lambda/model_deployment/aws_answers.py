@@ -80,6 +80,17 @@ def describe_endpoint(sagemaker: Any, endpoint_name: str) -> dict[str, Any] | No
         raise
 
 
+def describe_config(sagemaker: Any, name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    try:
+        return sagemaker.describe_endpoint_config(EndpointConfigName=name)
+    except ClientError as error:
+        if is_missing(error):
+            return None
+        raise
+
+
 def resource_tags(sagemaker: Any, arn: str) -> dict[str, str]:
     tags = sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
     return {tag["Key"]: tag["Value"] for tag in tags}

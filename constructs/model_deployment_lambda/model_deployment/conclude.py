@@ -24,9 +24,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .autoscaling import apply_autoscaling
 from .aws_answers import (
     NotYetConsistent,
+    describe_config,
     describe_endpoint,
     ignore_missing,
-    is_missing,
     is_transient,
     now,
     resource_tags,
@@ -185,9 +185,7 @@ def _clean_up_after_deploy(sagemaker: Any, settings: Mapping[str, Any], state: d
         name for name in configs_to_delete(configs, state["config_name"], kept_versions, started_at) if name not in keep
     ]
     for name in doomed:
-        # The model first: a step run again finds the config still listed and finishes the pair.
-        ignore_missing(sagemaker.delete_model, ModelName=name)
-        ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
+        _delete_model_and_config(sagemaker, name)
     state["deleted_configs"] = doomed
 
 
@@ -196,15 +194,14 @@ def _remove_never_served(sagemaker: Any, name: str, keep: set[str]) -> None:
     that approving it again reuses). Both are re-made by StartRollout if this version is approved again."""
     if name in keep:
         return
-    try:
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=name)
-    except ClientError as error:
-        if not is_missing(error):
-            raise
-    else:
-        if SERVED_TAG in resource_tags(sagemaker, config["EndpointConfigArn"]):
-            return
-    # The model first, as in the clean-up after a deploy: a step run again finds the config and finishes the pair.
+    config = describe_config(sagemaker, name)
+    if config is not None and SERVED_TAG in resource_tags(sagemaker, config["EndpointConfigArn"]):
+        return
+    _delete_model_and_config(sagemaker, name)
+
+
+def _delete_model_and_config(sagemaker: Any, name: str) -> None:
+    # The model first: a step run again finds the config still listed and finishes the pair.
     ignore_missing(sagemaker.delete_model, ModelName=name)
     ignore_missing(sagemaker.delete_endpoint_config, EndpointConfigName=name)
 

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from .autoscaling import pause_if_instance_type_changes
 from .aws_answers import (
     NotYetConsistent,
+    describe_config,
     describe_endpoint,
     error_message,
     is_already_existing,
@@ -115,17 +116,6 @@ def delete_failed_endpoint(sagemaker: Any, endpoint_name: str, state: dict[str, 
             raise
     state.update(rollout="busy", mode="create", reason="deleted the Failed endpoint to create it again")
     return state
-
-
-def describe_config(sagemaker: Any, name: str | None) -> dict[str, Any] | None:
-    if not name:
-        return None
-    try:
-        return sagemaker.describe_endpoint_config(EndpointConfigName=name)
-    except ClientError as error:
-        if is_missing(error):
-            return None
-        raise
 
 
 def deployment_tags(state: Mapping[str, Any]) -> list[dict[str, str]]:
