@@ -60,7 +60,7 @@ TWIN_RUN = EarlyProcess(
     "twin",
     (sys.executable, "-m", "twin", "--scenario", "all", "--rows", str(ROWS), "--cdk-out", "{after}",
      "--work-dir", "{folder}/work", "--report", "{folder}/report.json"),
-    env={"OMP_WAIT_POLICY": "PASSIVE"},
+    env={"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
     after=CLI_SYNTH,
     after_fallback="{folder}/cdk.out",
 )  # fmt: skip
