@@ -17,7 +17,6 @@ from constructs.permissions import acknowledge_wildcard_resource, allow, allow_k
 from constructs.pipeline_definition_check import check_pipeline_definition
 from constructs.private_network import NetworkPlacement, allow_sagemaker_network_interfaces
 from constructs.removal_policies import environment_removal_policy
-from constructs.training_pipeline_definition import build_pipeline_definition
 from constructs.training_pipeline_settings import ENVIRONMENT_TAG_KEY, PipelineSettings
 from constructs.xgboost_image import xgboost_image_repository_arn
 from settings import resource_names
@@ -125,6 +124,10 @@ class TrainingPipeline(Construct):
         network_tokens = _network_tokens(network)
         if network is not None:
             allow_sagemaker_network_interfaces(self.role)
+
+        # Imported here, not at the top: it loads the SageMaker SDK (a second of CPU), which only building a
+        # pipeline needs; `cdk synth` with a bad cdk.json then reports it without loading the SDK.
+        from constructs.training_pipeline_definition import build_pipeline_definition
 
         definition = build_pipeline_definition(
             PipelineSettings(
