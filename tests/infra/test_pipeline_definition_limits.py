@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 import constructs.training_pipeline as training_pipeline
+import constructs.training_pipeline_definition as training_pipeline_definition
 from constructs.ml_code_bundle import MlCodeBundle
 from constructs.pipeline_definition_check import PipelineDefinitionError, check_pipeline_definition, violations
 from constructs.pipeline_definition_limits import (
@@ -309,7 +310,7 @@ def test_the_synthesized_definitions_keep_every_documented_limit(synthesized: Sy
 
 def test_synth_fails_on_a_definition_that_breaks_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # The gate as it was before issue 19 in stg and prod: the champion check nested in the threshold check.
-    build = training_pipeline.build_pipeline_definition
+    build = training_pipeline_definition.build_pipeline_definition
 
     def nested_gate(settings: Any) -> str:
         document = json.loads(build(settings))
@@ -320,7 +321,7 @@ def test_synth_fails_on_a_definition_that_breaks_a_limit(monkeypatch: pytest.Mon
         gate["Arguments"]["IfSteps"] = [inner]
         return json.dumps(document)
 
-    monkeypatch.setattr(training_pipeline, "build_pipeline_definition", nested_gate)
+    monkeypatch.setattr(training_pipeline_definition, "build_pipeline_definition", nested_gate)
     stack = cdk.Stack(cdk.App(), "Limits", env=cdk.Environment(account="123456789012", region="eu-west-1"))
     (stg,) = [config for config in load_environments(cdk_json_context()) if config.name == "stg"]
     with pytest.raises(PipelineDefinitionError, match="condition step 'CheckChampion' is inside the IfSteps of"):
