@@ -103,10 +103,11 @@ def container_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
         yield python.bin / "python3"
 
 
-# Files whose tests mostly wait (hosts that start late, guards that run out) or run whole local pipelines:
-# first in the order, so that `make test-ml`'s two xdist workers (whole files each, in this order) start
-# them at once and fill the waits with the other files instead of ending on them.
-LONGEST_FIRST = ("test_train_host_failures.py", "test_train_distributed.py", "test_local_run.py")
+# Files whose tests mostly wait (hosts that start late, guards that run out), run whole local pipelines or train
+# five times (the quality bar): first in the order, so that `make test-ml`'s two xdist workers (whole files each, in
+# this order) start them early and fill the waits with the other files instead of ending on them (the quality bar
+# last made one worker run 8 s alone at the end).
+LONGEST_FIRST = ("test_train_host_failures.py", "test_train_distributed.py", "test_local_run.py", "test_quality.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:
