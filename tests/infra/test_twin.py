@@ -55,7 +55,8 @@ NESTED_CONDITIONS = {
 # synthesizes dev with the CDK CLI into its own folder, as `make e2e` does.
 # OMP_WAIT_POLICY=PASSIVE and OMP_NUM_THREADS=1, as tests/ml/conftest.py sets them for the same reason: training's
 # OpenMP threads that spin while they wait took the cores the suites beside it need (the twin's jobs: 11.5-15 s of
-# CPU instead of 6.1-6.3 at load 5), and a second thread per job only adds switching when both cores are busy.
+# CPU instead of 6.1-6.3 at load 5), and a second thread per job (OpenMP's, and so OpenBLAS's and Arrow's pool) only
+# adds switching when both cores are busy.
 TWIN_RUN = EarlyProcess(
     "twin",
     (sys.executable, "-m", "twin", "--scenario", "all", "--rows", str(ROWS), "--cdk-out", "{after}",

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 # which runs beside this one) needs: on a 2-core machine at load 13, test_quality.py took 392 s, not 27 s.
 # Set before xgboost loads libgomp here, and inherited by the scripts the tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# One OpenMP thread per training: the workers and the other suite already fill both cores, and a second thread per
-# training only added switching (`make test`: about 3.5 s of CPU less in all, mostly system time).
+# One thread for OpenMP (xgboost), and so for OpenBLAS and Arrow's CPU pool too, in every test and script it starts:
+# the workers and the other suite already fill both cores, and a second thread per training only added switching
+# (`make test`: about 3.5 s of CPU less in all, mostly system time). test_train.py checks training on two threads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
