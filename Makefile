@@ -61,8 +61,8 @@ test-infra: $(VENV)/.installed $(ML_VENV)/.installed node_modules/.installed
 # Two workers, each taking whole files (module fixtures stay shared) in the order tests/ml/conftest.py sets:
 # the multi-host tests mostly wait on late hosts and guards, so the other files run in those waits.
 # At nice 3: under `make test` the CDK suite's own process is the longest run of work that cannot be split, and this
-# suite (its workers wait on hosts a third of the time) has time to spare beside it; at equal priority the CDK suite
-# ended 7-9 s after this one, with one core idle meanwhile. Alone, the priority changes nothing.
+# suite (alone, its two workers keep about one core busy: they wait on hosts) has time to spare beside it; at equal
+# priority the CDK suite ended 7-9 s after this one, with one core idle meanwhile. Alone, the priority changes nothing.
 test-ml: $(ML_VENV)/.installed
 	nice -n 3 $(ML_VENV)/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/ml
 
